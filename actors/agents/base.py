@@ -1,0 +1,53 @@
+"""The interface an agent implements: one synchronous call per attempt.
+
+A real email, content or research agent is a class with an `agent_type` and a `run` method.
+`run` gets the attempt (`AgentTask`, with an idempotency key so that a retried or
+re-delivered attempt can be recognised by the outside world) and a `TaskContext` to report
+progress and to notice cancellation. It returns a small JSON-able dict: what it produced.
+To fail, it raises: `AgentError` says what kind of failure it was and whether another
+attempt could help; any other exception is a retryable failure of kind "exception".
+Handlers run on the agent's worker threads, at most `concurrency` at a time per agent type.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from actors.messages import AgentTask
+
+
+class AgentError(Exception):
+    def __init__(self, kind: str, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+
+
+class TaskContext:
+    """Handed to a handler for one attempt: progress reports and a cancellation flag."""
+
+    def __init__(
+        self, report: Callable[[float, str], None], cancel_event: threading.Event | None = None
+    ) -> None:
+        self._report = report
+        self.cancel_event = cancel_event or threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def report_progress(self, fraction: float, message: str = "") -> None:
+        self._report(fraction, message)
+
+    def wait_cancelled(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds, waking early (True) if the attempt is cancelled."""
+        return self.cancel_event.wait(timeout)
+
+
+class AgentHandler(Protocol):
+    agent_type: str
+
+    def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]: ...

@@ -1,0 +1,136 @@
+"""The messages actors exchange: immutable, named as commands in the imperative.
+
+Agents tell an ExecutionActor what happened to an attempt (`RecordTask*`, `ReturnTask`); the
+runtime asks it to `Pause`, `Resume` or `Cancel`; the clock tells it to `DispatchDueTasks`.
+An ExecutionActor tells an AgentActor to `RunTask` or `WithdrawTasks`, and tells the
+HealthMonitorActor to `TrackExecution` after every save.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import pykka
+
+from domain.health import HealthInputs
+
+
+@dataclass(frozen=True)
+class AgentTask:
+    """What an agent is asked to do: one attempt at one task of one execution."""
+
+    execution_id: UUID
+    workspace_id: str
+    task_id: str
+    item_id: str
+    title: str
+    agent: str
+    priority: str
+    order: int
+    attempt: int
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every delivery of this attempt, so that at-least-once is safe."""
+        return f"{self.execution_id}:{self.task_id}:{self.attempt}"
+
+
+# --- to an ExecutionActor, from agents ------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordTaskStarted:
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class RecordTaskProgress:
+    task_id: str
+    attempt: int
+    progress: float
+    message: str
+
+
+@dataclass(frozen=True)
+class RecordTaskSuccess:
+    task_id: str
+    attempt: int
+    result: dict[str, Any]
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class RecordTaskFailure:
+    task_id: str
+    attempt: int
+    error_kind: str
+    error_message: str
+    retryable: bool
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class ReturnTask:
+    """An agent hands back an attempt it never started (the execution was paused)."""
+
+    task_id: str
+    attempt: int
+    reason: str
+
+
+# --- to an ExecutionActor, from the runtime and the clock -------------------------------
+
+@dataclass(frozen=True)
+class DispatchDueTasks:
+    """A scheduled retry is due: assign what is ready now."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    pass
+
+
+# --- to an AgentActor --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunTask:
+    task: AgentTask
+    reply_to: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True)
+class WithdrawTasks:
+    """Hand back the execution's queued attempts; with `cancel_running`, also cancel the
+    running ones (their handlers see `context.cancelled` and should stop early)."""
+
+    execution_id: UUID
+    cancel_running: bool = False
+
+
+# --- to the HealthMonitorActor -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrackExecution:
+    execution_id: UUID
+    workspace_id: str
+    inputs: HealthInputs
+    metrics: dict[str, dict[str, int]]
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class AssessExecutions:
+    """The monitor's timer tick: assess every live execution that changed."""

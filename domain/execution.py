@@ -1,0 +1,420 @@
+"""The Execution aggregate: one run of a strategy's plan, every task's state and attempts.
+
+Execution states: pending -> running <-> paused -> completed | failed | cancelled.
+An execution is pending until its first task is assigned. It completes once no task can run
+any more: `completed` when every task completed, `failed` when some task failed for good.
+
+Task states: pending -> assigned (handed to its agent, a new attempt) -> in_progress (the
+agent began) -> completed | failed (for good) ; skipped (a dependency failed for good) ;
+cancelled (the execution was cancelled first). A failed attempt with retries left goes back
+to pending with `retry_at` set; an interrupted attempt (worker lost in a crash, or handed
+back by its agent on pause) goes back to pending without using up a retry.
+
+Public commands check the state and raise domain errors; the `@event` methods only apply.
+The dependency bookkeeping (`_waiting`, `_dependents`, `_ready`) is derived: it is rebuilt
+by replaying the events and never stored.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidTransition, UnknownTask
+from domain.health import HealthInputs
+from domain.propagation import PRIORITY_RANK, Plan, PlannedTask
+from domain.retry import RetryPolicy
+
+
+class ExecutionStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+FINISHED_EXECUTION = frozenset(
+    {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+TERMINAL_TASK = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
+ACTIVE_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS})
+
+
+@dataclass
+class TaskState:
+    plan: PlannedTask
+    status: TaskStatus = TaskStatus.PENDING
+    attempt: int = 0
+    failures: int = 0
+    retry_at: datetime | None = None
+    progress: float = 0.0
+    error_kind: str | None = None
+    error_message: str | None = None
+    duration_ms: float | None = None
+    result: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.plan.id
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return PRIORITY_RANK.get(self.plan.priority, 9), self.plan.order
+
+
+class Execution(Aggregate):
+    TOPIC = "stratexec:Execution"
+
+    class Created(Aggregate.Created):
+        TOPIC = "stratexec:Execution.Created"
+
+    @event("Started", topic="stratexec:Execution.Started")
+    def __init__(
+        self,
+        strategy_id: UUID,
+        workspace_id: str,
+        strategy_name: str,
+        tasks: list[dict[str, Any]],
+        decisions: list[dict[str, Any]],
+        retry_policy: dict[str, Any],
+    ) -> None:
+        self.strategy_id = strategy_id
+        self.workspace_id = workspace_id
+        self.strategy_name = strategy_name
+        self.retry_policy = RetryPolicy.from_record(retry_policy)
+        self.status = ExecutionStatus.PENDING
+        self.tasks: dict[str, TaskState] = {}
+        self.counts = dict.fromkeys(TaskStatus, 0)
+        self.agent_counts: dict[str, dict[TaskStatus, int]] = {}
+        self.agent_retries: dict[str, int] = {}
+        self.failed_task_ids: list[str] = []
+        self.attempts_finished = 0
+        self.attempts_failed = 0
+        self.duration_total_ms = 0.0
+        self._waiting: dict[str, int] = {}
+        self._dependents: dict[str, list[str]] = {}
+        self._ready: list[tuple[tuple[int, int], str]] = []
+        for record in tasks:
+            planned = PlannedTask.from_record(record)
+            self.tasks[planned.id] = TaskState(planned)
+            if planned.agent not in self.agent_counts:
+                self.agent_counts[planned.agent] = dict.fromkeys(TaskStatus, 0)
+                self.agent_retries[planned.agent] = 0
+            self.agent_counts[planned.agent][TaskStatus.PENDING] += 1
+            self._waiting[planned.id] = len(planned.depends_on)
+            self._dependents[planned.id] = []
+            for dependency in planned.depends_on:
+                self._dependents[dependency].append(planned.id)
+            if not planned.depends_on:
+                self._ready.append((self.tasks[planned.id].rank, planned.id))
+        heapq.heapify(self._ready)
+        self.counts[TaskStatus.PENDING] = len(self.tasks)
+
+    @classmethod
+    def start(
+        cls, strategy_id: UUID, workspace_id: str, strategy_name: str, plan: Plan,
+        retry_policy: RetryPolicy,
+    ) -> Execution:
+        return cls(
+            strategy_id=strategy_id,
+            workspace_id=workspace_id,
+            strategy_name=strategy_name,
+            tasks=[task.as_record() for task in plan.tasks],
+            decisions=[decision.as_record() for decision in plan.decisions],
+            retry_policy=retry_policy.as_record(),
+        )
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_EXECUTION
+
+    @property
+    def total_tasks(self) -> int:
+        return len(self.tasks)
+
+    def task(self, task_id: str) -> TaskState:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise UnknownTask(f"no task {task_id!r} in execution {self.id}") from None
+
+    def is_current_attempt(self, task_id: str, attempt: int) -> bool:
+        """True when `attempt` is the task's live attempt (a late or stale reply is not)."""
+        task = self.tasks.get(task_id)
+        return task is not None and task.attempt == attempt and task.status in ACTIVE_TASK
+
+    def next_retry_at(self) -> datetime | None:
+        due = [t.retry_at for t in self.tasks.values()
+               if t.status is TaskStatus.PENDING and t.retry_at is not None]
+        return min(due, default=None)
+
+    def health_inputs(self) -> HealthInputs:
+        finished = self.attempts_finished - self.attempts_failed
+        return HealthInputs(
+            total=len(self.tasks),
+            completed=self.counts[TaskStatus.COMPLETED],
+            failed=self.counts[TaskStatus.FAILED],
+            skipped=self.counts[TaskStatus.SKIPPED],
+            cancelled=self.counts[TaskStatus.CANCELLED],
+            attempts=self.attempts_finished,
+            failed_attempts=self.attempts_failed,
+            mean_duration_ms=self.duration_total_ms / finished if finished else 0.0,
+            failed_task_ids=tuple(self.failed_task_ids),
+        )
+
+    def agent_metrics(self) -> dict[str, dict[str, int]]:
+        """Per agent type: tasks in each state, and retries scheduled so far."""
+        return {
+            agent: {"tasks": sum(counts.values()), **{str(s): n for s, n in counts.items()},
+                    "retries": self.agent_retries[agent]}
+            for agent, counts in sorted(self.agent_counts.items())
+        }
+
+    # ---------------------------------------------------------------- commands
+
+    def assign_ready_tasks(self, now: datetime) -> list[TaskState]:
+        """Assign every task whose dependencies completed and whose retry time has come."""
+        if self.status not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+            return []
+        assigned: list[TaskState] = []
+        not_yet: list[tuple[tuple[int, int], str]] = []
+        while self._ready:
+            entry = heapq.heappop(self._ready)
+            task = self.tasks[entry[1]]
+            if task.status is not TaskStatus.PENDING:
+                continue  # a stale entry: the task was assigned since it was queued
+            if task.retry_at is not None and task.retry_at > now:
+                not_yet.append(entry)
+                continue
+            self._task_assigned(task_id=task.id, attempt=task.attempt + 1)
+            assigned.append(task)
+        for entry in not_yet:
+            heapq.heappush(self._ready, entry)
+        return assigned
+
+    def start_task(self, task_id: str, attempt: int) -> None:
+        self._check_attempt(task_id, attempt, {TaskStatus.ASSIGNED})
+        self._task_started(task_id=task_id, attempt=attempt)
+
+    def report_progress(self, task_id: str, attempt: int, progress: float, message: str) -> None:
+        self._check_attempt(task_id, attempt, {TaskStatus.IN_PROGRESS})
+        self._task_progressed(
+            task_id=task_id, attempt=attempt, progress=min(max(progress, 0.0), 1.0),
+            message=message)
+
+    def succeed_task(
+        self, task_id: str, attempt: int, result: dict[str, Any], duration_ms: float
+    ) -> None:
+        self._check_attempt(task_id, attempt, ACTIVE_TASK)
+        self._task_succeeded(
+            task_id=task_id, attempt=attempt, result=result, duration_ms=duration_ms)
+
+    def fail_task(
+        self, task_id: str, attempt: int, error_kind: str, error_message: str,
+        duration_ms: float, now: datetime, retryable: bool = True, random_unit: float = 0.5,
+    ) -> datetime | None:
+        """Record a failed attempt; returns when the next attempt is due, None if for good."""
+        task = self._check_attempt(task_id, attempt, ACTIVE_TASK)
+        failures = task.failures + 1
+        retry_at = None
+        if self.retry_policy.should_retry(failures, error_kind, retryable):
+            retry_at = now + timedelta(seconds=self.retry_policy.delay(failures, random_unit))
+        self._task_failed(
+            task_id=task_id, attempt=attempt, error_kind=error_kind,
+            error_message=error_message, duration_ms=duration_ms, retry_at=retry_at)
+        if retry_at is None:
+            doomed = self._unfinished_dependents(task_id)
+            if doomed:
+                self._tasks_skipped(task_ids=doomed, failed_task_id=task_id)
+        return retry_at
+
+    def interrupt_task(self, task_id: str, attempt: int, reason: str) -> None:
+        self._check_attempt(task_id, attempt, ACTIVE_TASK)
+        self._task_interrupted(task_id=task_id, attempt=attempt, reason=reason)
+
+    def interrupt_active_tasks(self, reason: str) -> list[str]:
+        """After a crash: every attempt that was under way is lost and goes back to pending."""
+        active = [t for t in self.tasks.values() if t.status in ACTIVE_TASK]
+        for task in active:
+            self._task_interrupted(task_id=task.id, attempt=task.attempt, reason=reason)
+        return [task.id for task in active]
+
+    def pause(self) -> None:
+        if self.status not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+            raise InvalidTransition(f"cannot pause an execution that is {self.status}",
+                                    {"status": str(self.status), "command": "pause"})
+        self._paused()
+
+    def resume(self) -> None:
+        if self.status is not ExecutionStatus.PAUSED:
+            raise InvalidTransition(f"cannot resume an execution that is {self.status}",
+                                    {"status": str(self.status), "command": "resume"})
+        self._resumed()
+
+    def cancel(self) -> None:
+        if self.is_finished:
+            raise InvalidTransition(f"cannot cancel an execution that is {self.status}",
+                                    {"status": str(self.status), "command": "cancel"})
+        unfinished = [t.id for t in self.tasks.values() if t.status not in TERMINAL_TASK]
+        self._cancelled(task_ids=unfinished)
+
+    def finish_if_done(self) -> bool:
+        """Complete (or fail) the execution once no task can run any more."""
+        if self.is_finished:
+            return False
+        open_tasks = (self.counts[TaskStatus.PENDING] + self.counts[TaskStatus.ASSIGNED]
+                      + self.counts[TaskStatus.IN_PROGRESS])
+        if open_tasks:
+            return False
+        if self.counts[TaskStatus.FAILED]:
+            self._failed()
+        else:
+            self._completed()
+        return True
+
+    # ------------------------------------------------------------------ events
+
+    @event("TaskAssigned", topic="stratexec:Execution.TaskAssigned")
+    def _task_assigned(self, task_id: str, attempt: int) -> None:
+        task = self.tasks[task_id]
+        self._move(task, TaskStatus.ASSIGNED)
+        task.attempt = attempt
+        task.retry_at = None
+        task.progress = 0.0
+        if self.status is ExecutionStatus.PENDING:
+            self.status = ExecutionStatus.RUNNING
+
+    @event("TaskStarted", topic="stratexec:Execution.TaskStarted")
+    def _task_started(self, task_id: str, attempt: int) -> None:
+        self._move(self.tasks[task_id], TaskStatus.IN_PROGRESS)
+
+    @event("TaskProgressed", topic="stratexec:Execution.TaskProgressed")
+    def _task_progressed(self, task_id: str, attempt: int, progress: float, message: str) -> None:
+        self.tasks[task_id].progress = progress
+
+    @event("TaskSucceeded", topic="stratexec:Execution.TaskSucceeded")
+    def _task_succeeded(
+        self, task_id: str, attempt: int, result: dict[str, Any], duration_ms: float
+    ) -> None:
+        task = self.tasks[task_id]
+        self._move(task, TaskStatus.COMPLETED)
+        task.result = result
+        task.duration_ms = duration_ms
+        task.progress = 1.0
+        self.attempts_finished += 1
+        self.duration_total_ms += duration_ms
+        for dependent_id in self._dependents[task_id]:
+            self._waiting[dependent_id] -= 1
+            dependent = self.tasks[dependent_id]
+            if self._waiting[dependent_id] == 0 and dependent.status is TaskStatus.PENDING:
+                heapq.heappush(self._ready, (dependent.rank, dependent_id))
+
+    @event("TaskFailed", topic="stratexec:Execution.TaskFailed")
+    def _task_failed(
+        self, task_id: str, attempt: int, error_kind: str, error_message: str,
+        duration_ms: float, retry_at: datetime | None,
+    ) -> None:
+        task = self.tasks[task_id]
+        task.failures += 1
+        task.error_kind = error_kind
+        task.error_message = error_message
+        task.duration_ms = duration_ms
+        task.retry_at = retry_at
+        self.attempts_finished += 1
+        self.attempts_failed += 1
+        if retry_at is None:
+            self._move(task, TaskStatus.FAILED)
+            self.failed_task_ids.append(task_id)
+        else:
+            self._move(task, TaskStatus.PENDING)
+            self.agent_retries[task.plan.agent] += 1
+            heapq.heappush(self._ready, (task.rank, task_id))
+
+    @event("TasksSkipped", topic="stratexec:Execution.TasksSkipped")
+    def _tasks_skipped(self, task_ids: list[str], failed_task_id: str) -> None:
+        for task_id in task_ids:
+            self._move(self.tasks[task_id], TaskStatus.SKIPPED)
+
+    @event("TaskInterrupted", topic="stratexec:Execution.TaskInterrupted")
+    def _task_interrupted(self, task_id: str, attempt: int, reason: str) -> None:
+        task = self.tasks[task_id]
+        self._move(task, TaskStatus.PENDING)
+        if self._waiting[task_id] == 0:
+            heapq.heappush(self._ready, (task.rank, task_id))
+
+    @event("Paused", topic="stratexec:Execution.Paused")
+    def _paused(self) -> None:
+        self.status = ExecutionStatus.PAUSED
+
+    @event("Resumed", topic="stratexec:Execution.Resumed")
+    def _resumed(self) -> None:
+        self.status = ExecutionStatus.RUNNING
+
+    @event("Cancelled", topic="stratexec:Execution.Cancelled")
+    def _cancelled(self, task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            self._move(self.tasks[task_id], TaskStatus.CANCELLED)
+        self.status = ExecutionStatus.CANCELLED
+
+    @event("Completed", topic="stratexec:Execution.Completed")
+    def _completed(self) -> None:
+        self.status = ExecutionStatus.COMPLETED
+
+    @event("Failed", topic="stratexec:Execution.Failed")
+    def _failed(self) -> None:
+        self.status = ExecutionStatus.FAILED
+
+    # ----------------------------------------------------------------- helpers
+
+    def _move(self, task: TaskState, status: TaskStatus) -> None:
+        self.counts[task.status] -= 1
+        self.counts[status] += 1
+        by_agent = self.agent_counts[task.plan.agent]
+        by_agent[task.status] -= 1
+        by_agent[status] += 1
+        task.status = status
+
+    def _check_attempt(
+        self, task_id: str, attempt: int, allowed: Iterable[TaskStatus]
+    ) -> TaskState:
+        task = self.task(task_id)
+        if task.attempt != attempt or task.status not in allowed:
+            raise InvalidTransition(
+                f"task {task_id!r} is {task.status} at attempt {task.attempt}; "
+                f"cannot record attempt {attempt}",
+                {"taskId": task_id, "status": str(task.status), "attempt": task.attempt})
+        return task
+
+    def _unfinished_dependents(self, task_id: str) -> list[str]:
+        """Every task downstream of `task_id` that has not finished, in plan order."""
+        seen: set[str] = set()
+        stack = list(self._dependents[task_id])
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            stack.extend(self._dependents[current])
+        doomed = [t for t in seen if self.tasks[t].status not in TERMINAL_TASK]
+        return sorted(doomed, key=lambda t: self.tasks[t].plan.order)
