@@ -15,12 +15,11 @@ from typing import Any
 from uuid import UUID
 
 import msgpack
-from psycopg.sql import SQL, Identifier
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Notification, Recording, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
 
 from domain.errors import NotFound
 from domain.execution import Execution
@@ -60,14 +59,16 @@ class MsgpackTranscoder(Transcoder):
     """msgpack with UUID, datetime, date and Decimal as extension types. Tuples become lists."""
 
     def encode(self, obj: Any) -> bytes:
-        return msgpack.packb(obj, default=_encode_extra, use_bin_type=True)  # type: ignore[no-any-return]
+        packed: bytes = msgpack.packb(obj, default=_encode_extra, use_bin_type=True)
+        return packed
 
     def decode(self, data: bytes) -> Any:
         return msgpack.unpackb(data, ext_hook=_decode_extra, raw=False, strict_map_key=False)
 
 
-EXECUTION_LIFECYCLE_TOPICS = tuple(get_topic(cls) for cls in (
-    Execution.Started, Execution.Completed, Execution.Failed, Execution.Cancelled))
+# The explicit topics the Execution aggregate registers for its lifecycle events.
+EXECUTION_LIFECYCLE_TOPICS = tuple(f"stratexec:Execution.{name}" for name in (
+    "Started", "Completed", "Failed", "Cancelled"))
 FINISHED_TOPICS = frozenset(EXECUTION_LIFECYCLE_TOPICS[1:])
 
 
@@ -94,7 +95,7 @@ class StratexecApp(Application[UUID]):
 
     def get_strategy(self, strategy_id: UUID) -> Strategy:
         try:
-            return self.repository.get(strategy_id)  # type: ignore[no-any-return]
+            return self.repository.get(strategy_id)
         except AggregateNotFoundError:
             raise NotFound(f"no strategy {strategy_id}") from None
 
@@ -114,7 +115,7 @@ class StratexecApp(Application[UUID]):
 
     def get_execution(self, execution_id: UUID, version: int | None = None) -> Execution:
         try:
-            return self.repository.get(execution_id, version=version)  # type: ignore[no-any-return]
+            return self.repository.get(execution_id, version=version)
         except AggregateNotFoundError:
             raise NotFound(f"no execution {execution_id}") from None
 
@@ -122,17 +123,18 @@ class StratexecApp(Application[UUID]):
         """Executions started but not finished, oldest first, read from the log itself."""
         unfinished: dict[UUID, None] = {}
         for notification in self.read_notifications(topics=EXECUTION_LIFECYCLE_TOPICS):
+            execution_id = UUID(str(notification.originator_id))
             if notification.topic in FINISHED_TOPICS:
-                unfinished.pop(notification.originator_id, None)
+                unfinished.pop(execution_id, None)
             else:
-                unfinished[notification.originator_id] = None
+                unfinished[execution_id] = None
         return list(unfinished)
 
     # ---------------------------------------------------------------- health
 
     def get_health(self, execution_id: UUID) -> ExecutionHealth | None:
         try:
-            return self.repository.get(health_id(execution_id))  # type: ignore[no-any-return]
+            return self.repository.get(health_id(execution_id))
         except AggregateNotFoundError:
             return None
 
@@ -187,7 +189,7 @@ class StratexecApp(Application[UUID]):
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _notify(self, recordings: list[Recording]) -> None:
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if not recordings:
             return
         position = max(r.notification.id for r in recordings)

@@ -40,7 +40,7 @@ class DependencyCycle(InvalidStrategy):
         self.cycle = cycle
         super().__init__(
             [StrategyProblem(
-                f"items[{cycle[0]}].dependsOn",
+                f"items ({cycle[0]}).dependsOn",
                 "dependency cycle: " + " -> ".join(cycle),
                 item_id=cycle[0],
             )]

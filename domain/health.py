@@ -162,8 +162,8 @@ class ExecutionHealth(Aggregate):
 
     @event("Assessed", topic="stratexec:ExecutionHealth.Assessed")
     def _assessed(
-        self, score: int, status: str, completionRate: float, errorRate: float,  # noqa: N803
-        avgTaskDurationMs: float, issues: list[str],  # noqa: N803
+        self, score: int, status: str, completionRate: float, errorRate: float,
+        avgTaskDurationMs: float, issues: list[str],
     ) -> None:
         self.last = HealthAssessment(
             score, status, completionRate, errorRate, avgTaskDurationMs, tuple(issues))

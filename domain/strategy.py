@@ -92,7 +92,8 @@ def parse_strategy(document: Any, default_workspace: str = DEFAULT_WORKSPACE) ->
     _check_hierarchy(parsed, problems)
     if problems:
         raise InvalidStrategy(problems)
-    assert isinstance(name, str) and isinstance(workspace, str)
+    assert isinstance(name, str)
+    assert isinstance(workspace, str)
     return StrategyDefinition(name.strip(), workspace.strip(), tuple(parsed))
 
 
@@ -137,7 +138,9 @@ def _parse_item(raw: Any, index: int, problems: list[StrategyProblem]) -> Strate
         problem("priority", f"must be one of {', '.join(PRIORITIES)}, got {priority!r}")
     if len(problems) > count_before or item_id is None:
         return None
-    assert isinstance(level, int) and isinstance(title, str) and isinstance(description, str)
+    assert isinstance(level, int)
+    assert isinstance(title, str)
+    assert isinstance(description, str)
     return StrategyItem(
         id=item_id, level=level, parent_id=parent_id, title=title.strip(),
         description=description.strip(), depends_on=tuple(depends_on or ()),
@@ -167,7 +170,7 @@ def _check_hierarchy(items: list[StrategyItem], problems: list[StrategyProblem])
     by_id: dict[str, StrategyItem] = {}
     for item in items:
         if item.id in by_id:
-            problems.append(StrategyProblem(f"items ({item.id})", "duplicate item id", item.id))
+            problems.append(StrategyProblem(f"items ({item.id}).id", "duplicate item id", item.id))
         by_id[item.id] = item
     for item in items:
         where = f"items ({item.id})"

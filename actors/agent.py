@@ -1,0 +1,235 @@
+"""One AgentActor per agent type: runs that type's handler with a concurrency limit.
+
+The actor owns a thread pool of `concurrency` workers and never submits more attempts than
+that: the rest wait in `AttemptSlots`, ordered by priority, then plan order, then arrival.
+An attempt runs on a worker thread and talks to its execution directly (started, progress,
+success or failure); when it ends, the worker tells the actor, which frees the slot and starts
+the next queued attempt. Replies to an execution that has stopped are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import pykka
+
+from actors.agents.base import AgentError, AgentHandler, TaskContext
+from actors.messages import (
+    AgentTask,
+    RecordTaskFailure,
+    RecordTaskProgress,
+    RecordTaskStarted,
+    RecordTaskSuccess,
+    ReturnTask,
+    RunTask,
+    WithdrawTasks,
+)
+from domain.propagation import PRIORITY_RANK
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN_PRIORITY_RANK = len(PRIORITY_RANK)
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    agent_type: str
+    concurrency: int
+    running: int
+    queued: int
+    max_running_seen: int
+    started: int
+    finished: int
+
+
+@dataclass(frozen=True)
+class _AttemptFinished:
+    seq: int
+
+
+@dataclass(eq=False)
+class _Attempt:
+    seq: int
+    run: RunTask
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+
+class AttemptSlots:
+    """Which attempts run and which wait: plain bookkeeping, no threads (the actor holds it)."""
+
+    def __init__(self, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.concurrency = concurrency
+        self.max_running_seen = 0
+        self.started = 0
+        self.finished = 0
+        self._queue: list[tuple[int, int, int, _Attempt]] = []
+        self._running: dict[int, _Attempt] = {}
+        self._seq = itertools.count()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def enqueue(self, run: RunTask) -> None:
+        seq = next(self._seq)
+        rank = PRIORITY_RANK.get(run.task.priority, _UNKNOWN_PRIORITY_RANK)
+        heapq.heappush(self._queue, (rank, run.task.order, seq, _Attempt(seq, run)))
+
+    def start_next(self) -> _Attempt | None:
+        """Take the next queued attempt if a slot is free, and count it as running."""
+        if not self._queue or len(self._running) >= self.concurrency:
+            return None
+        attempt = heapq.heappop(self._queue)[-1]
+        self._running[attempt.seq] = attempt
+        self.started += 1
+        self.max_running_seen = max(self.max_running_seen, len(self._running))
+        return attempt
+
+    def finish(self, seq: int) -> None:
+        if self._running.pop(seq, None) is not None:
+            self.finished += 1
+
+    def withdraw(self, execution_id: UUID) -> list[RunTask]:
+        """Remove and return the execution's queued attempts."""
+        mine = [e for e in sorted(self._queue) if e[-1].run.task.execution_id == execution_id]
+        if mine:
+            self._queue = [e for e in self._queue if e[-1].run.task.execution_id != execution_id]
+            heapq.heapify(self._queue)
+        return [e[-1].run for e in mine]
+
+    def cancel_running(self, execution_id: UUID | None = None) -> None:
+        """Ask the running attempts (of one execution, or all) to stop."""
+        for attempt in self._running.values():
+            if execution_id is None or attempt.run.task.execution_id == execution_id:
+                attempt.cancel_event.set()
+
+    def drop_queue(self) -> None:
+        self._queue.clear()
+
+
+class AgentActor(pykka.ThreadingActor):
+    def __init__(self, handler: AgentHandler, concurrency: int = 4) -> None:
+        super().__init__()
+        self.handler = handler
+        self.agent_type = handler.agent_type
+        self._slots = AttemptSlots(concurrency)
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}"
+        )
+
+    def stats(self) -> AgentStats:
+        slots = self._slots
+        return AgentStats(
+            self.agent_type, slots.concurrency, slots.running, slots.queued,
+            slots.max_running_seen, slots.started, slots.finished,
+        )
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case RunTask():
+                self._slots.enqueue(message)
+                self._start_ready()
+            case _AttemptFinished(seq=seq):
+                self._slots.finish(seq)
+                self._start_ready()
+            case WithdrawTasks():
+                self._withdraw(message)
+            case _:
+                return super().on_receive(message)
+        return None
+
+    def on_stop(self) -> None:
+        self._shut_down()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        self._slots.drop_queue()
+        self._slots.cancel_running()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _start_ready(self) -> None:
+        while (attempt := self._slots.start_next()) is not None:
+            self._executor.submit(
+                run_attempt, self.handler, attempt.run, attempt.cancel_event,
+                functools.partial(_tell, self.actor_ref, _AttemptFinished(attempt.seq)),
+            )
+
+    def _withdraw(self, message: WithdrawTasks) -> None:
+        why = "cancelled" if message.cancel_running else "paused"
+        for run in self._slots.withdraw(message.execution_id):
+            _tell(run.reply_to, ReturnTask(
+                run.task.task_id, run.task.attempt, f"withdrawn: execution {why}"))
+        if message.cancel_running:
+            self._slots.cancel_running(message.execution_id)
+
+
+def run_attempt(
+    handler: AgentHandler,
+    run: RunTask,
+    cancel_event: threading.Event,
+    on_finished: Callable[[], None],
+) -> None:
+    """Run one attempt on the calling (worker) thread and report its outcome to `reply_to`."""
+    task, reply_to = run.task, run.reply_to
+    try:
+        _tell(reply_to, RecordTaskStarted(task.task_id, task.attempt))
+        context = TaskContext(functools.partial(_report, reply_to, task), cancel_event)
+        _tell(reply_to, _outcome(handler, task, context))
+    finally:
+        on_finished()
+
+
+def _outcome(
+    handler: AgentHandler, task: AgentTask, context: TaskContext
+) -> RecordTaskSuccess | RecordTaskFailure:
+    began = time.perf_counter()
+    try:
+        result = handler.run(task, context)
+    except AgentError as e:
+        kind, message, retryable = e.kind, e.message, e.retryable
+    except Exception as e:
+        logger.info("%s attempt %s raised", handler.agent_type, task.idempotency_key,
+                    exc_info=True)
+        kind, message, retryable = "exception", f"{type(e).__name__}: {e}", True
+    else:
+        return RecordTaskSuccess(task.task_id, task.attempt, result, _ms_since(began))
+    return RecordTaskFailure(
+        task.task_id, task.attempt, kind, message, retryable, _ms_since(began))
+
+
+def _report(reply_to: pykka.ActorRef[Any], task: AgentTask, fraction: float, text: str) -> None:
+    _tell(reply_to, RecordTaskProgress(task.task_id, task.attempt, fraction, text))
+
+
+def _ms_since(began: float) -> float:
+    return (time.perf_counter() - began) * 1000.0
+
+
+def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)

@@ -1,0 +1,136 @@
+"""DEMO agents: they pretend to work. Nothing is sent, written, booked or researched.
+
+A `DemoAgent` sleeps a random while (waking early if cancelled), reports progress halfway,
+fails now and then if asked to, and otherwise returns a small made-up result shaped like what
+a real agent of its type would produce. Every result carries `"demo": True` so that nobody
+mistakes it for real work. With a `seed`, each attempt's draws depend only on the seed and
+the attempt's idempotency key, so a run is reproducible whatever the thread timing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from actors.agents.base import AgentError, TaskContext
+from actors.messages import AgentTask
+from domain.strategy import AGENT_TYPES
+
+__all__ = ["AGENT_TYPES", "DemoAgent", "demo_agents"]
+
+Result = dict[str, Any]
+
+
+def _email(task: AgentTask, rng: random.Random) -> Result:
+    return {"demo": True, "emailsQueued": rng.randint(25, 400), "subject": f"Update: {task.title}"}
+
+
+def _content(task: AgentTask, rng: random.Random) -> Result:
+    return {"demo": True, "draftTitle": f"Draft: {task.title}", "wordCount": rng.randint(450, 1800)}
+
+
+def _research(task: AgentTask, rng: random.Random) -> Result:
+    findings = [
+        f"Three competitors already address '{task.title}'",
+        "Customers mention price before features",
+        "Interest peaks in the first quarter",
+        "Most sources recommend a pilot before a full rollout",
+    ]
+    return {
+        "demo": True,
+        "sourcesReviewed": rng.randint(5, 30),
+        "keyFindings": rng.sample(findings, rng.randint(2, 3)),
+    }
+
+
+def _scheduling(task: AgentTask, rng: random.Random) -> Result:
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    slot = day + timedelta(days=rng.randint(1, 10), hours=rng.randint(9, 16))
+    return {
+        "demo": True,
+        "meeting": task.title,
+        "proposedSlot": slot.isoformat(),
+        "attendees": rng.randint(2, 12),
+    }
+
+
+def _analysis(task: AgentTask, rng: random.Random) -> Result:
+    rate = round(rng.uniform(0.5, 8.0), 2)
+    return {
+        "demo": True,
+        "metrics": {"reach": rng.randint(1_000, 50_000), "conversionRatePct": rate},
+        "insight": f"'{task.title}' converts at {rate}%; the best segment is returning customers",
+    }
+
+
+def _coordination(task: AgentTask, rng: random.Random) -> Result:
+    return {
+        "demo": True,
+        "stakeholdersNotified": rng.randint(2, 15),
+        "decision": rng.choice(["approved", "approved with changes", "deferred to next review"]),
+        "topic": task.title,
+    }
+
+
+_RESULTS: dict[str, Callable[[AgentTask, random.Random], Result]] = {
+    "email": _email,
+    "content": _content,
+    "research": _research,
+    "scheduling": _scheduling,
+    "analysis": _analysis,
+    "coordination": _coordination,
+}
+
+_FAILURES = {
+    "email": "SMTP relay timed out (demo)",
+    "content": "language model quota exceeded (demo)",
+    "research": "search API answered 503 Service Unavailable (demo)",
+    "scheduling": "calendar API rate limit reached (demo)",
+    "analysis": "metrics warehouse query timed out (demo)",
+    "coordination": "chat webhook unreachable (demo)",
+}
+
+
+class DemoAgent:
+    """A DEMO handler for one agent type: sleeps, maybe fails, returns a made-up result."""
+
+    def __init__(
+        self,
+        agent_type: str,
+        duration: tuple[float, float] = (0.2, 1.0),
+        failure_rate: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        if agent_type not in _RESULTS:
+            raise ValueError(f"no demo agent for {agent_type!r}; known: {', '.join(AGENT_TYPES)}")
+        if not 0.0 <= failure_rate <= 1.0:
+            raise ValueError(f"failure_rate must be within [0, 1], got {failure_rate}")
+        self.agent_type = agent_type
+        self.duration = duration
+        self.failure_rate = failure_rate
+        self.seed = seed
+
+    def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        rng = random.Random(
+            f"{self.seed}:{task.idempotency_key}" if self.seed is not None else None)
+        half = rng.uniform(*self.duration) / 2
+        fails = rng.random() < self.failure_rate
+        if context.wait_cancelled(half):
+            raise AgentError("cancelled", "attempt cancelled", retryable=False)
+        context.report_progress(0.5, f"{self.agent_type}: halfway (demo)")
+        if context.wait_cancelled(half):
+            raise AgentError("cancelled", "attempt cancelled", retryable=False)
+        if fails:
+            raise AgentError("demo_failure", _FAILURES[self.agent_type], retryable=True)
+        return _RESULTS[self.agent_type](task, rng)
+
+
+def demo_agents(
+    duration: tuple[float, float] = (0.2, 1.0),
+    failure_rate: float = 0.0,
+    seed: int | None = None,
+) -> dict[str, DemoAgent]:
+    """A DEMO handler for every agent type."""
+    return {t: DemoAgent(t, duration, failure_rate, seed) for t in AGENT_TYPES}

@@ -1,0 +1,211 @@
+"""Starts and stops the actor system, and recovers unfinished executions at start-up.
+
+`Runtime` is what the CLI and the server talk to: it spawns one AgentActor per agent type,
+the HealthMonitorActor and the clock, spawns an ExecutionActor for each execution it starts
+or recovers, and routes pause/resume/cancel to the live actor. It holds no execution state
+of its own beyond which actors are alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import pykka
+
+from actors.agent import AgentActor
+from actors.agents.base import AgentHandler
+from actors.clock import Clock
+from actors.execution import ExecutionActor
+from actors.health import HealthMonitorActor
+from actors.messages import Cancel, Pause, Resume
+from domain.application import StratexecApp
+from domain.errors import InvalidTransition
+from domain.execution import Execution
+from domain.propagation import PropagationRules
+from domain.retry import RetryPolicy
+from domain.strategy import AGENT_TYPES
+
+logger = logging.getLogger(__name__)
+
+ASK_TIMEOUT = 30.0
+RESTART_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    agent_concurrency: int = 4
+    health_interval: float = 5.0
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rules: PropagationRules = field(default_factory=PropagationRules)
+    seed: int | None = None
+
+
+class Runtime:
+    def __init__(
+        self, app: StratexecApp, handlers: Mapping[str, AgentHandler],
+        settings: RuntimeSettings | None = None,
+    ) -> None:
+        missing = set(AGENT_TYPES) - set(handlers)
+        if missing:
+            raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
+        self.app = app
+        self.settings = settings or RuntimeSettings()
+        self._handlers = handlers
+        self._clock = Clock()
+        self._rng = random.Random(self.settings.seed)
+        self._lock = threading.Lock()
+        self._live: dict[UUID, pykka.ActorRef[Any]] = {}
+        self._done: dict[UUID, threading.Event] = {}
+        self._agents: dict[str, pykka.ActorRef[Any]] = {}
+        self._monitor: pykka.ActorRef[Any] | None = None
+        self._stopping = False
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> Runtime:
+        self._clock.start()
+        self._agents = {
+            agent_type: AgentActor.start(handler, self.settings.agent_concurrency)
+            for agent_type, handler in self._handlers.items()
+        }
+        self._monitor = HealthMonitorActor.start(
+            self.app, self._clock, self.settings.health_interval)
+        return self
+
+    def stop(self) -> None:
+        """Stop every actor. Attempts under way are lost, and recovered on the next start."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            live = list(self._live.values())
+        for ref in live:
+            ref.stop()
+        for ref in self._agents.values():
+            ref.stop()
+        if self._monitor is not None:
+            self._monitor.stop()
+        self._clock.stop()
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------- executions
+
+    def start_execution(self, strategy_id: UUID) -> Execution:
+        """Record a new execution of the strategy and start running it."""
+        execution = self.app.create_execution(
+            strategy_id, self.settings.rules, self.settings.retry_policy)
+        self._spawn(execution, recovering=False)
+        return execution
+
+    def recover(self, execution_ids: list[UUID] | None = None) -> list[UUID]:
+        """Continue unfinished executions (all of them by default) after a stop or a crash."""
+        wanted = self.app.unfinished_execution_ids()
+        if execution_ids is not None:
+            wanted = [execution_id for execution_id in wanted if execution_id in execution_ids]
+        recovered = []
+        for execution_id in wanted:
+            with self._lock:
+                if execution_id in self._live:
+                    continue
+            self._spawn(self.app.get_execution(execution_id), recovering=True)
+            recovered.append(execution_id)
+        return recovered
+
+    def pause(self, execution_id: UUID) -> str:
+        return self._command(execution_id, Pause())
+
+    def resume(self, execution_id: UUID) -> str:
+        return self._command(execution_id, Resume())
+
+    def cancel(self, execution_id: UUID) -> str:
+        return self._command(execution_id, Cancel())
+
+    def is_live(self, execution_id: UUID) -> bool:
+        with self._lock:
+            return execution_id in self._live
+
+    def live_execution_ids(self) -> list[UUID]:
+        with self._lock:
+            return list(self._live)
+
+    def wait(self, execution_id: UUID, timeout: float | None = None) -> bool:
+        """Block until the execution has finished (True) or the timeout passed (False)."""
+        with self._lock:
+            done = self._done.get(execution_id)
+        if done is None:
+            return not self.is_live(execution_id)
+        return done.wait(timeout)
+
+    def agent_refs(self) -> Mapping[str, pykka.ActorRef[Any]]:
+        return dict(self._agents)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _command(self, execution_id: UUID, command: Pause | Resume | Cancel) -> str:
+        with self._lock:
+            ref = self._live.get(execution_id)
+        if ref is not None:
+            try:
+                status = str(ref.ask(command, timeout=ASK_TIMEOUT))
+                return status
+            except pykka.ActorDeadError:
+                pass  # it finished in the meantime: the stored state decides below
+        execution = self.app.get_execution(execution_id)
+        if not execution.is_finished:
+            self.recover([execution_id])
+            return self._command(execution_id, command)
+        raise InvalidTransition(
+            f"cannot {type(command).__name__.lower()} an execution that is {execution.status}",
+            {"status": str(execution.status), "command": type(command).__name__.lower()})
+
+    def _spawn(self, execution: Execution, recovering: bool) -> None:
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the runtime is stopping")
+            self._done.setdefault(execution.id, threading.Event())
+            self._live[execution.id] = ExecutionActor.start(
+                execution, self.app, self._agents, self._clock, self._monitor,
+                on_finished=self._finished, on_crashed=self._crashed, recovering=recovering,
+                rng=random.Random(self._rng.random()))
+
+    def _finished(self, execution: Execution) -> None:
+        with self._lock:
+            self._live.pop(execution.id, None)
+            done = self._done.pop(execution.id, None)
+        if done is not None:
+            done.set()
+
+    def _crashed(self, execution: Execution, error: BaseException) -> None:
+        """Rebuild a crashed execution's actor from the store, after a pause."""
+        logger.error("execution %s crashed (%s); restarting it from its events in %.0f s",
+                     execution.id, error, RESTART_DELAY)
+        with self._lock:
+            self._live.pop(execution.id, None)
+            if self._stopping:
+                return
+
+        def restart() -> None:
+            try:
+                self.recover([execution.id])
+            except Exception:
+                logger.exception("could not restart execution %s", execution.id)
+                _later(restart)
+
+        _later(restart)
+
+
+def _later(function: Any) -> None:
+    timer = threading.Timer(RESTART_DELAY, function)
+    timer.daemon = True
+    timer.start()

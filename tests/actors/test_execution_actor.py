@@ -1,0 +1,210 @@
+"""ExecutionActor behaviour through the Runtime, on real stores, with scripted agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+from helpers import ScriptedAgent, chain_strategy, scripted_agents, wait_for_store
+
+from actors.runtime import Runtime, RuntimeSettings
+from domain.application import StratexecApp
+from domain.errors import InvalidTransition
+from domain.execution import Execution, TaskStatus
+from domain.retry import RetryPolicy
+
+FAST_RETRIES = RetryPolicy(maximum_attempts=4, initial_interval=0.01, maximum_interval=0.05)
+
+
+def make_runtime(app: StratexecApp, agents: dict[str, ScriptedAgent], concurrency: int = 4
+                 ) -> Runtime:
+    settings = RuntimeSettings(agent_concurrency=concurrency, health_interval=0.05,
+                               retry_policy=FAST_RETRIES, seed=1)
+    return Runtime(app, agents, settings).start()
+
+
+@pytest.fixture
+def agents() -> dict[str, ScriptedAgent]:
+    return scripted_agents()
+
+
+@pytest.fixture
+def runtime(app: StratexecApp, agents: dict[str, ScriptedAgent]) -> Iterator[Runtime]:
+    running = make_runtime(app, agents)
+    yield running
+    running.stop()
+
+
+def start(app: StratexecApp, runtime: Runtime, *chains: list[str]) -> UUID:
+    strategy = app.define_strategy(chain_strategy(*chains))
+    return runtime.start_execution(strategy.id).id
+
+
+def finished(app: StratexecApp, runtime: Runtime, execution_id: UUID) -> Execution:
+    assert runtime.wait(execution_id, timeout=20), "execution did not finish"
+    return app.get_execution(execution_id)
+
+
+def status_of(app: StratexecApp, execution_id: UUID, item: str) -> TaskStatus:
+    return app.get_execution(execution_id).tasks[f"{item}:research"].status
+
+
+def test_runs_the_dag_in_dependency_order(app: StratexecApp, runtime: Runtime,
+                                          agents: dict[str, ScriptedAgent]) -> None:
+    execution_id = start(app, runtime, ["a", "b", "c"], ["d"])
+    execution = finished(app, runtime, execution_id)
+    assert execution.status == "completed"
+    assert {t.status for t in execution.tasks.values()} == {TaskStatus.COMPLETED}
+    order = [task_id for task_id, _ in agents["research"].attempts]
+    assert order.index("a:research") < order.index("b:research") < order.index("c:research")
+    assert execution.tasks["b:research"].result == {"task": "b:research", "attempt": 1}
+
+
+def test_retries_then_succeeds(app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
+    agents["research"].script["a:research"] = ["fail", "fail", "ok"]
+    runtime = make_runtime(app, agents)
+    try:
+        execution = finished(app, runtime, start(app, runtime, ["a", "b"]))
+    finally:
+        runtime.stop()
+    assert execution.status == "completed"
+    task = execution.tasks["a:research"]
+    assert (task.attempt, task.failures, task.status) == (3, 2, TaskStatus.COMPLETED)
+    failed_events = [n for n in app.aggregate_history(execution.id)
+                     if n.topic.endswith("TaskFailed")]
+    assert len(failed_events) == 2
+
+
+def test_a_task_that_fails_for_good_skips_its_dependents_only(
+        app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
+    agents["research"].script["a:research"] = ["fail"] * 4
+    runtime = make_runtime(app, agents)
+    try:
+        execution = finished(app, runtime, start(app, runtime, ["a", "b", "c"], ["d", "e"]))
+    finally:
+        runtime.stop()
+    statuses = {task_id: task.status for task_id, task in execution.tasks.items()}
+    assert statuses == {
+        "a:research": TaskStatus.FAILED, "b:research": TaskStatus.SKIPPED,
+        "c:research": TaskStatus.SKIPPED, "d:research": TaskStatus.COMPLETED,
+        "e:research": TaskStatus.COMPLETED,
+    }
+    assert execution.tasks["a:research"].attempt == 4
+    assert execution.status == "failed"
+    assert ("b:research", 1) not in agents["research"].attempts
+
+
+def test_a_non_retryable_error_fails_at_once(
+        app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
+    agents["research"].script["a:research"] = ["fatal"]
+    runtime = make_runtime(app, agents)
+    try:
+        execution = finished(app, runtime, start(app, runtime, ["a"]))
+    finally:
+        runtime.stop()
+    assert execution.tasks["a:research"].attempt == 1
+    assert execution.tasks["a:research"].error_kind == "scripted_fatal"
+
+
+def test_pause_holds_dispatch_until_resume(app: StratexecApp, runtime: Runtime,
+                                           agents: dict[str, ScriptedAgent]) -> None:
+    gate = agents["research"].gate("a:research")
+    execution_id = start(app, runtime, ["a", "b"])
+    assert agents["research"].entered["a:research"].wait(10)
+    assert runtime.pause(execution_id) == "paused"
+    gate.set()  # the running attempt finishes and is recorded, but nothing new starts
+    wait_for_store(app, lambda: status_of(app, execution_id, "a") == TaskStatus.COMPLETED)
+    paused = app.get_execution(execution_id)
+    assert paused.status == "paused"
+    assert paused.tasks["b:research"].status == TaskStatus.PENDING
+    with pytest.raises(InvalidTransition):
+        runtime.pause(execution_id)
+    assert runtime.resume(execution_id) == "running"
+    assert finished(app, runtime, execution_id).status == "completed"
+
+
+def test_pause_hands_back_queued_attempts(app: StratexecApp,
+                                          agents: dict[str, ScriptedAgent]) -> None:
+    runtime = make_runtime(app, agents, concurrency=1)
+    try:
+        gate = agents["research"].gate("a:research")
+        execution_id = start(app, runtime, ["a"], ["b"])
+        assert agents["research"].entered["a:research"].wait(10)
+        runtime.pause(execution_id)
+        wait_for_store(app, lambda: status_of(app, execution_id, "b") == TaskStatus.PENDING)
+        gate.set()
+        runtime.resume(execution_id)
+        execution = finished(app, runtime, execution_id)
+    finally:
+        runtime.stop()
+    assert execution.status == "completed"
+    assert execution.tasks["b:research"].attempt == 2  # handed back once, then run
+
+
+def test_cancel_marks_every_unfinished_task_cancelled(
+        app: StratexecApp, runtime: Runtime, agents: dict[str, ScriptedAgent]) -> None:
+    agents["research"].gate("a:research")
+    execution_id = start(app, runtime, ["a", "b"], ["c"])
+    assert agents["research"].entered["a:research"].wait(10)
+    wait_for_store(app, lambda: status_of(app, execution_id, "c") == TaskStatus.COMPLETED)
+    assert runtime.cancel(execution_id) == "cancelled"
+    execution = finished(app, runtime, execution_id)
+    assert execution.status == "cancelled"
+    assert {k: v.status for k, v in execution.tasks.items()} == {
+        "a:research": TaskStatus.CANCELLED, "b:research": TaskStatus.CANCELLED,
+        "c:research": TaskStatus.COMPLETED}
+    with pytest.raises(InvalidTransition):
+        runtime.cancel(execution_id)
+    with pytest.raises(InvalidTransition):
+        runtime.resume(execution_id)
+
+
+def test_concurrency_limit_is_never_exceeded(app: StratexecApp,
+                                              agents: dict[str, ScriptedAgent]) -> None:
+    items = [f"t{n}" for n in range(12)]
+    research = agents["research"]
+    gates = [research.gate(f"{item}:research") for item in items]
+    runtime = make_runtime(app, agents, concurrency=3)
+    try:
+        execution_id = start(app, runtime, *[[item] for item in items])
+        wait_for_store(app, lambda: app.get_execution(execution_id).counts[
+            TaskStatus.IN_PROGRESS] == 3)
+        stats = runtime.agent_refs()["research"].proxy().stats().get(timeout=5)
+        assert (stats.running, stats.queued) == (3, 9)
+        for gate in gates:
+            gate.set()
+        assert finished(app, runtime, execution_id).status == "completed"
+    finally:
+        runtime.stop()
+    assert research.max_running == 3
+
+
+def test_recovery_gives_interrupted_attempts_a_new_attempt(
+        app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
+    # Record what a crashed process leaves behind: an attempt assigned and started.
+    strategy = app.define_strategy(chain_strategy(["a", "b"]))
+    execution = app.create_execution(strategy.id, retry_policy=FAST_RETRIES)
+    (task,) = execution.assign_ready_tasks(datetime.now(UTC))
+    execution.start_task(task.id, 1)
+    app.save(execution)
+    runtime = make_runtime(app, agents)
+    try:
+        assert runtime.recover() == [execution.id]
+        recovered = finished(app, runtime, execution.id)
+    finally:
+        runtime.stop()
+    assert recovered.status == "completed"
+    assert recovered.tasks["a:research"].attempt == 2
+    assert recovered.tasks["a:research"].failures == 0
+    assert any(n.topic.endswith("TaskInterrupted") for n in app.aggregate_history(execution.id))
+
+
+def test_health_is_recorded_for_a_finished_execution(app: StratexecApp, runtime: Runtime
+                                                     ) -> None:
+    execution_id = start(app, runtime, ["a"])
+    finished(app, runtime, execution_id)
+    health = wait_for_store(app, lambda: app.get_health(execution_id))
+    assert health.last is not None
+    assert (health.last.score, health.last.status) == (100, "Excellent")

@@ -1,0 +1,57 @@
+"""Fixtures shared by every test: real stores, never mocks.
+
+`store_env` runs a test once on a SQLite file and once on the PostgreSQL server (a fresh
+database per test, dropped afterwards). PostgreSQL is part of the suite: if it cannot be
+reached the tests fail with the reason, they are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from domain.application import StratexecApp
+
+PG_HOST = os.environ.get("STRATEXEC_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = os.environ.get("STRATEXEC_TEST_PG_PORT", "5432")
+PG_USER = os.environ.get("STRATEXEC_TEST_PG_USER", "postgres")
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(tmp_path / "events.sqlite")}
+
+
+@pytest.fixture
+def postgres_env() -> Iterator[dict[str, str]]:
+    name = f"stratexec_test_{uuid.uuid4().hex[:12]}"
+    admin = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname=postgres connect_timeout=5"
+    try:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL at {PG_HOST}:{PG_PORT} is needed by this test: {error}")
+    yield {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": name,
+           "POSTGRES_HOST": PG_HOST, "POSTGRES_PORT": PG_PORT, "POSTGRES_USER": PG_USER,
+           "POSTGRES_PASSWORD": ""}
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    env: dict[str, str] = request.getfixturevalue(f"{request.param}_env")
+    return env
+
+
+@pytest.fixture
+def app(store_env: dict[str, str]) -> Iterator[StratexecApp]:
+    application = StratexecApp(env=store_env)
+    yield application
+    application.close()

@@ -1,0 +1,103 @@
+"""Test doubles that are real parts: scripted agent handlers and waits on real conditions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from actors.agents.base import AgentError, TaskContext
+from actors.messages import AgentTask
+from domain.application import StratexecApp
+from domain.strategy import AGENT_TYPES, StrategyDefinition, parse_strategy
+
+T = TypeVar("T")
+
+
+class ScriptedAgent:
+    """An agent whose attempts do what the test says: succeed, fail, or wait at a gate.
+
+    `script[task_id]` lists the outcome of each attempt ("ok", "fail", "fatal"); a task not
+    scripted succeeds. `gates[task_id]` holds the attempt until the test sets the event;
+    `entered[task_id]` is set when an attempt of that task begins.
+    """
+
+    def __init__(self, agent_type: str, script: dict[str, list[str]] | None = None) -> None:
+        self.agent_type = agent_type
+        self.script = script or {}
+        self.gates: dict[str, threading.Event] = {}
+        self.entered: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+        self.attempts: list[tuple[str, int]] = []
+        self.running = 0
+        self.max_running = 0
+
+    def gate(self, task_id: str) -> threading.Event:
+        self.entered.setdefault(task_id, threading.Event())
+        return self.gates.setdefault(task_id, threading.Event())
+
+    def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        with self.lock:
+            self.attempts.append((task.task_id, task.attempt))
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            outcomes = self.script.get(task.task_id, [])
+            failures_so_far = sum(1 for t, _ in self.attempts if t == task.task_id) - 1
+        try:
+            if task.task_id in self.entered:
+                self.entered[task.task_id].set()
+            gate = self.gates.get(task.task_id)
+            if gate is not None:
+                while not gate.wait(0.05):
+                    if context.cancelled:
+                        raise AgentError("cancelled", "attempt cancelled", retryable=False)
+            outcome = outcomes[failures_so_far] if failures_so_far < len(outcomes) else "ok"
+            if outcome == "fail":
+                raise AgentError("scripted", f"scripted failure of {task.task_id}")
+            if outcome == "fatal":
+                raise AgentError("scripted_fatal", "cannot succeed", retryable=False)
+            return {"task": task.task_id, "attempt": task.attempt}
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def scripted_agents(script: dict[str, list[str]] | None = None) -> dict[str, ScriptedAgent]:
+    return {agent_type: ScriptedAgent(agent_type, script) for agent_type in AGENT_TYPES}
+
+
+def wait_for_store(app: StratexecApp, check: Callable[[], T | None], timeout: float = 10.0) -> T:
+    """Re-check `check()` after every save in this process until it returns a value."""
+    changed = threading.Condition()
+
+    def wake(_position: int) -> None:
+        with changed:
+            changed.notify_all()
+
+    app.add_listener(wake)
+    try:
+        with changed:
+            result = changed.wait_for(check, timeout)
+    finally:
+        app.remove_listener(wake)
+    if not result:
+        raise AssertionError(f"condition not met within {timeout} s")
+    return result
+
+
+def chain_strategy(*chains: list[str], workspace: str = "w") -> StrategyDefinition:
+    """A strategy whose L4 items are explicit single-agent tasks in dependent chains:
+    `chain_strategy(["a", "b"], ["c"])` makes b depend on a, and c independent."""
+    items: list[dict[str, Any]] = [
+        {"id": "goal", "level": 1, "parentId": None, "title": "Goal"},
+        {"id": "area", "level": 2, "parentId": "goal", "title": "Area"},
+        {"id": "plan", "level": 3, "parentId": "area", "title": "Plan"},
+    ]
+    for chain in chains:
+        previous = None
+        for item_id in chain:
+            items.append({"id": item_id, "level": 4, "parentId": "plan", "title": item_id,
+                          "agents": ["research"],
+                          "dependsOn": [previous] if previous else []})
+            previous = item_id
+    return parse_strategy({"name": "chains", "workspaceId": workspace, "items": items})
