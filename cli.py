@@ -1,0 +1,387 @@
+"""The `stratexec` command: argument parsing and output only.
+
+Exit codes: 0 an execution completed with every task done (or a check passed); 1 it ended
+failed or cancelled (or a check found differences); 2 invalid input (nothing recorded);
+130 interrupted with Ctrl-C (the execution is paused and `stratexec resume` continues it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from uuid import UUID
+
+from actors.agents.demo import demo_agents
+from actors.runtime import Runtime, RuntimeSettings
+from domain.application import StratexecApp
+from domain.errors import DomainError, InvalidStrategy, NotFound
+from domain.execution import Execution
+from domain.health import health_id
+from domain.propagation import propagate
+from domain.retry import RetryPolicy
+from domain.strategy import StrategyDefinition, parse_strategy
+from projections import queries
+from projections.runner import ProjectionRunner
+from projections.store import ViewStore
+from projections.verify import compare, rebuild
+from settings import StoreSettings
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed, and the command exits 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.command(args))
+    except UsageError as error:
+        print(f"stratexec: {error}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+# --------------------------------------------------------------------- commands
+
+def cmd_run(args: argparse.Namespace) -> int:
+    definition = load_strategy_file(Path(args.file))
+    with engine(args) as running:
+        strategy = running.app.define_strategy(definition)
+        execution = running.runtime.start_execution(strategy.id)
+        print(f"execution {execution.id}: {execution.total_tasks} tasks "
+              f"from {definition.name!r} (demo agents)", file=sys.stderr)
+        return follow(running, [execution.id], args.json)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    wanted = None if args.execution_id is None else [_uuid(args.execution_id)]
+    with engine(args) as running:
+        if wanted is not None:
+            _require_execution(running.app, wanted[0])
+        recovered = running.runtime.recover(wanted)
+        for execution_id in recovered:
+            if running.app.get_execution(execution_id).status == "paused":
+                running.runtime.resume(execution_id)
+        shown = recovered if wanted is None else wanted
+        if not shown:
+            print("nothing to resume: every execution has finished", file=sys.stderr)
+            return EXIT_OK
+        return follow(running, shown, args.json)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    execution_id = _uuid(args.execution_id)
+    settings = StoreSettings.from_environment(args.data_dir)
+    app = settings.open_app()
+    _require_execution(app, execution_id)
+    notifications = [*app.aggregate_history(execution_id), *app.aggregate_history(
+        health_id(execution_id))]
+    for notification in sorted(notifications, key=lambda n: n.id):
+        event = app.mapper.to_domain_event(notification)
+        data = {k: v for k, v in vars(event).items()
+                if k not in ("originator_id", "originator_version", "timestamp")}
+        print(json.dumps({
+            "position": notification.id, "version": notification.originator_version,
+            "timestamp": vars(event)["timestamp"].isoformat(),
+            "type": notification.topic.removeprefix("stratexec:"), "data": data,
+        }, default=str))
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    execution_id = _uuid(args.execution_id)
+    settings = StoreSettings.from_environment(args.data_dir)
+    app = settings.open_app()
+    execution = _require_execution(app, execution_id, args.at)
+    print(json.dumps(execution_state(execution), default=str, indent=2))
+    if not args.verify:
+        return EXIT_OK
+    live = settings.open_views()
+    ProjectionRunner(app, live).catch_up()
+    with tempfile.TemporaryDirectory(prefix="stratexec-verify-") as scratch:
+        fresh = ViewStore(str(Path(scratch) / "views.sqlite"))
+        rebuild(app, fresh)
+        differences = compare(live, fresh)
+        fresh.close()
+    live.close()
+    for difference in differences[:50]:
+        print(f"differs: {difference}", file=sys.stderr)
+    verdict = "identical" if not differences else f"{len(differences)} differences"
+    print(f"verify: read models rebuilt from position 0 are {verdict}", file=sys.stderr)
+    return EXIT_OK if not differences else EXIT_FAILED
+
+
+# ------------------------------------------------------------------- plumbing
+
+def load_strategy_file(path: Path) -> StrategyDefinition:
+    """Read and check a strategy file; every problem names the file and the item."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}: not valid JSON: {error.msg} at line {error.lineno}, "
+                         f"column {error.colno}") from None
+    try:
+        definition = parse_strategy(document)
+        propagate(definition.items)
+    except InvalidStrategy as error:
+        lines = "\n".join(f"  {problem}" for problem in error.problems)
+        raise UsageError(f"{path}: invalid strategy:\n{lines}") from None
+    return definition
+
+
+@dataclass(frozen=True)
+class Engine:
+    app: StratexecApp
+    views: ViewStore
+    runner: ProjectionRunner
+    runtime: Runtime
+
+    def settle(self) -> None:
+        """Stop the actors (the health monitor records its last assessments) and let the
+        read models catch up with everything recorded."""
+        self.runtime.stop()
+        self.runner.wait_for(self.app.recorder.max_notification_id() or 0, timeout=60)
+
+
+@contextmanager
+def engine(args: argparse.Namespace) -> Iterator[Engine]:
+    """The store, the read models kept up to date, and the actors, stopped in reverse."""
+    settings = StoreSettings.from_environment(args.data_dir)
+    app = settings.open_app()
+    views = settings.open_views()
+    runner = ProjectionRunner(app, views)
+    runner.start()
+    runtime = Runtime(app, demo_agents(args.demo_duration, args.demo_failure_rate, args.seed),
+                      runtime_settings(args))
+    runtime.start()
+    running = Engine(app, views, runner, runtime)
+    try:
+        yield running
+    finally:
+        running.settle()
+        runner.stop()
+        views.close()
+        app.close()
+
+
+def runtime_settings(args: argparse.Namespace) -> RuntimeSettings:
+    policy = RetryPolicy(maximum_attempts=args.max_attempts,
+                         initial_interval=args.retry_interval,
+                         maximum_interval=max(60.0, args.retry_interval))
+    return RuntimeSettings(agent_concurrency=args.concurrency,
+                           health_interval=args.health_interval,
+                           retry_policy=policy, seed=args.seed)
+
+
+def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
+    """Show progress until every execution finished; Ctrl-C pauses them and exits 130."""
+    progress = ProgressBar(sys.stderr)
+    try:
+        for execution_id in execution_ids:
+            while not running.runtime.wait(execution_id, timeout=0.2):
+                progress.draw(running.views, execution_id)
+            progress.draw(running.views, execution_id)
+            progress.done()
+    except KeyboardInterrupt:
+        progress.done()
+        for execution_id in execution_ids:
+            try:
+                running.runtime.pause(execution_id)
+            except DomainError:
+                continue  # it finished or was cancelled meanwhile
+            print(f"paused execution {execution_id}; continue it with: stratexec resume "
+                  f"{execution_id}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    running.settle()
+    worst = EXIT_OK
+    for execution_id in execution_ids:
+        summary = execution_summary(running.views, execution_id)
+        print_summary(summary, sys.stderr)
+        if as_json:
+            print(json.dumps(summary))
+        if summary["status"] != "completed" or summary["completedTasks"] != summary[
+                "totalTasks"]:
+            worst = EXIT_FAILED
+    return worst
+
+
+def execution_summary(views: ViewStore, execution_id: UUID) -> dict[str, Any]:
+    row = queries.get_execution(views, execution_id)
+    if row is None:
+        raise NotFound(f"no execution {execution_id} in the read models")
+    health = queries.latest_health(views, execution_id) or {}
+    return {
+        "executionId": str(execution_id), "status": row["status"],
+        "totalTasks": row["totalTasks"], "completedTasks": row["completedTasks"],
+        "failedTasks": row["failedTasks"], "skippedTasks": row["skippedTasks"],
+        "health": {"score": health.get("score"), "status": health.get("status")},
+    }
+
+
+def print_summary(summary: dict[str, Any], out: TextIO) -> None:
+    health = summary["health"]
+    print(f"execution {summary['executionId']} {summary['status']}: "
+          f"{summary['completedTasks']}/{summary['totalTasks']} completed, "
+          f"{summary['failedTasks']} failed, {summary['skippedTasks']} skipped; "
+          f"health {health['score']} ({health['status']})", file=out)
+
+
+def execution_state(execution: Execution) -> dict[str, Any]:
+    return {
+        "executionId": str(execution.id), "version": execution.version,
+        "status": str(execution.status), "strategyId": str(execution.strategy_id),
+        "workspaceId": execution.workspace_id, "strategyName": execution.strategy_name,
+        "counts": {str(status): n for status, n in execution.counts.items()},
+        "tasks": [
+            {"id": task.id, "agent": task.plan.agent, "status": str(task.status),
+             "attempt": task.attempt, "failures": task.failures,
+             "error": task.error_message, "result": task.result}
+            for task in execution.tasks.values()
+        ],
+    }
+
+
+class ProgressBar:
+    """One redrawn line on a terminal; a line per change (at most one a second) otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.line = ""
+        self.printed = ""
+        self.printed_at = 0.0
+
+    def draw(self, views: ViewStore, execution_id: UUID) -> None:
+        row = queries.get_execution(views, execution_id)
+        if row is None:
+            return
+        total = row["totalTasks"] or 1
+        settled = (row["completedTasks"] + row["failedTasks"] + row["skippedTasks"]
+                   + row["cancelledTasks"])
+        filled = self.WIDTH * settled // total
+        agents = " ".join(
+            f"{m['agent']} {m['completed']}/{m['tasks']}"
+            for m in queries.agent_metrics(views, execution_id))
+        self.line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {row['status']:9} "
+            f"done {row['completedTasks']} failed {row['failedTasks']} "
+            f"skipped {row['skippedTasks']} "
+            f"running {row['assignedTasks'] + row['inProgressTasks']} "
+            f"pending {row['pendingTasks']} | {agents}")
+        if self.tty:
+            self.out.write("\r\x1b[2K" + self.line)
+            self.out.flush()
+        elif time.monotonic() - self.printed_at >= 1.0:
+            self._print()
+
+    def done(self) -> None:
+        if self.tty and self.line:
+            self.out.write("\n")
+        elif not self.tty:
+            self._print()
+
+    def _print(self) -> None:
+        if self.line and self.line != self.printed:
+            print(self.line, file=self.out)
+            self.printed = self.line
+            self.printed_at = time.monotonic()
+
+
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise UsageError(f"not an execution id: {text!r}") from None
+
+
+def _require_execution(app: StratexecApp, execution_id: UUID, version: int | None = None
+                       ) -> Execution:
+    try:
+        return app.get_execution(execution_id, version=version)
+    except NotFound:
+        raise UsageError(f"no execution {execution_id}") from None
+
+
+def _duration_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX seconds, got {text!r}") from None
+    if not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text!r}")
+    return low, high
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stratexec", description="Execute business strategies with many agents.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+                ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(command=handler)
+        sub.add_argument("--data-dir", help="where the stores live (default ./var, or "
+                                            "STRATEXEC_DATA_DIR)")
+        return sub
+
+    def engine_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true",
+                         help="print a JSON summary as the last line of stdout")
+        sub.add_argument("--demo-duration", type=_duration_range, default=(0.2, 1.5),
+                         metavar="MIN:MAX", help="demo agents' duration range in seconds")
+        sub.add_argument("--demo-failure-rate", type=_rate, default=0.1, metavar="R",
+                         help="chance that a demo agent's attempt fails (default 0.1)")
+        sub.add_argument("--seed", type=int, default=None, help="seed the demo agents")
+        sub.add_argument("--concurrency", type=int, default=4,
+                         help="attempts each agent type runs at once (default 4)")
+        sub.add_argument("--max-attempts", type=int, default=4,
+                         help="attempts per task before it fails for good (default 4)")
+        sub.add_argument("--retry-interval", type=float, default=1.0,
+                         help="seconds before the first retry; doubles after (default 1)")
+        sub.add_argument("--health-interval", type=float, default=5.0,
+                         help="seconds between health assessments (default 5)")
+
+    run = command("run", cmd_run, "run a strategy file to the end")
+    run.add_argument("file", help="the strategy file (JSON)")
+    engine_options(run)
+    resume = command("resume", cmd_resume, "continue unfinished executions to the end")
+    resume.add_argument("execution_id", nargs="?", help="only this execution")
+    engine_options(resume)
+    history = command("history", cmd_history, "print an execution's events, one JSON a line")
+    history.add_argument("execution_id")
+    replay = command("replay", cmd_replay, "rebuild an execution's state from its events")
+    replay.add_argument("execution_id")
+    replay.add_argument("--at", type=int, default=None, metavar="VERSION",
+                        help="the state as of this version")
+    replay.add_argument("--verify", action="store_true",
+                        help="rebuild every read model from position 0 and compare")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
