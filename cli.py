@@ -195,8 +195,6 @@ def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
         for execution_id in execution_ids:
             while not running.runtime.wait(execution_id, timeout=0.2):
                 progress.draw(running.views, execution_id)
-            progress.draw(running.views, execution_id)
-            progress.done()
     except KeyboardInterrupt:
         progress.done()
         for execution_id in execution_ids:
@@ -210,6 +208,8 @@ def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
     running.settle()
     worst = EXIT_OK
     for execution_id in execution_ids:
+        progress.draw(running.views, execution_id)
+        progress.done()
         summary = execution_summary(running.views, execution_id)
         print_summary(summary, sys.stderr)
         if as_json:

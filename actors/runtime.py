@@ -157,8 +157,7 @@ class Runtime:
             ref = self._live.get(execution_id)
         if ref is not None:
             try:
-                status = str(ref.ask(command, timeout=ASK_TIMEOUT))
-                return status
+                return str(ref.ask(command, timeout=ASK_TIMEOUT))
             except pykka.ActorDeadError:
                 pass  # it finished in the meantime: the stored state decides below
         execution = self.app.get_execution(execution_id)

@@ -1,0 +1,165 @@
+"""Read functions for the CLI and the server: plain dicts with camelCase keys.
+
+Every function takes ids as UUID or text; text that is not a UUID finds nothing. A
+`workspace_ids` of None means every workspace (for the CLI); the server always passes one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection
+from typing import Any
+from uuid import UUID
+
+from projections.base import uuid_text
+from projections.feed import FEED_COLUMNS, feed_row
+from projections.metrics import agent_rates
+from projections.store import ViewStore
+
+Id = UUID | str
+
+
+def _execution(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"], "workspaceId": row["workspace_id"], "strategyId": row["strategy_id"],
+        "strategyName": row["strategy_name"], "status": row["status"],
+        "totalTasks": row["total_tasks"], "pendingTasks": row["pending"],
+        "assignedTasks": row["assigned"], "inProgressTasks": row["in_progress"],
+        "completedTasks": row["completed"], "failedTasks": row["failed"],
+        "skippedTasks": row["skipped"], "cancelledTasks": row["cancelled"],
+        "retries": row["retries"], "startedAt": row["started_at"],
+        "finishedAt": row["finished_at"], "updatedAt": row["updated_at"],
+        "version": row["version"], "healthScore": row["health_score"],
+        "healthStatus": row["health_status"],
+    }
+
+
+def _where_workspaces(workspace_ids: Collection[str] | None, column: str = "workspace_id",
+                      ) -> tuple[str, list[Any]]:
+    if workspace_ids is None:
+        return "1 = 1", []
+    return f"{column} IN ({', '.join('?' * len(workspace_ids)) or 'NULL'})", list(workspace_ids)
+
+
+def get_execution(store: ViewStore, execution_id: Id) -> dict[str, Any] | None:
+    with store.read() as cur:
+        row = cur.execute("SELECT * FROM executions WHERE id = ?",
+                          (uuid_text(execution_id),)).fetchone()
+    return None if row is None else _execution(row)
+
+
+def list_executions(store: ViewStore, workspace_ids: Collection[str] | None, *,
+                    status: str | None = None, strategy_id: Id | None = None,
+                    limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Newest first."""
+    where, params = _where_workspaces(workspace_ids)
+    if status is not None:
+        where, params = f"{where} AND status = ?", [*params, status]
+    if strategy_id is not None:
+        where, params = f"{where} AND strategy_id = ?", [*params, uuid_text(strategy_id)]
+    with store.read() as cur:
+        rows = cur.execute(f"SELECT * FROM executions WHERE {where}"
+                           " ORDER BY started_at DESC, id LIMIT ? OFFSET ?",
+                           (*params, limit, offset)).fetchall()
+    return [_execution(row) for row in rows]
+
+
+def list_tasks(store: ViewStore, execution_id: Id) -> list[dict[str, Any]]:
+    """In plan order."""
+    with store.read() as cur:
+        rows = cur.execute("SELECT * FROM tasks WHERE execution_id = ? ORDER BY plan_order",
+                           (uuid_text(execution_id),)).fetchall()
+    return [{
+        "executionId": r["execution_id"], "taskId": r["task_id"], "itemId": r["item_id"],
+        "title": r["title"], "agent": r["agent"], "priority": r["priority"],
+        "dependsOn": json.loads(r["depends_on"]), "order": r["plan_order"],
+        "status": r["status"], "attempt": r["attempt"], "failures": r["failures"],
+        "progress": r["progress"], "errorKind": r["error_kind"],
+        "errorMessage": r["error_message"], "retryAt": r["retry_at"],
+        "result": None if r["result"] is None else json.loads(r["result"]),
+        "durationMs": r["duration_ms"], "assignedAt": r["assigned_at"],
+        "startedAt": r["started_at"], "finishedAt": r["finished_at"],
+    } for r in rows]
+
+
+def agent_metrics(store: ViewStore, execution_id: Id) -> list[dict[str, Any]]:
+    """Per agent type (sorted): counters, rates and durations; see `metrics.agent_rates`."""
+    key = uuid_text(execution_id)
+    with store.read() as cur:
+        rows = cur.execute("SELECT * FROM agent_metrics WHERE execution_id = ? ORDER BY agent",
+                           (key,)).fetchall()
+        durations: dict[str, list[float]] = defaultdict(list)
+        for agent, duration in cur.execute(
+                "SELECT agent, duration_ms FROM tasks WHERE execution_id = ?"
+                " AND status = 'completed' AND duration_ms IS NOT NULL", (key,)):
+            durations[agent].append(duration)
+    return [agent_rates(row, durations[row["agent"]]) for row in rows]
+
+
+def _snapshot(row: Any) -> dict[str, Any]:
+    return {
+        "position": row["position"], "executionId": row["execution_id"],
+        "workspaceId": row["workspace_id"], "score": row["score"], "status": row["status"],
+        "completionRate": row["completion_rate"], "errorRate": row["error_rate"],
+        "avgTaskDurationMs": row["avg_task_duration_ms"], "issues": json.loads(row["issues"]),
+        "recordedAt": row["recorded_at"],
+    }
+
+
+def health_snapshots(store: ViewStore, execution_id: Id, limit: int = 1000,
+                     ) -> list[dict[str, Any]]:
+    """The most recent `limit` assessments, oldest first."""
+    with store.read() as cur:
+        rows = cur.execute("SELECT * FROM health_snapshots WHERE execution_id = ?"
+                           " ORDER BY position DESC LIMIT ?",
+                           (uuid_text(execution_id), limit)).fetchall()
+    return [_snapshot(row) for row in reversed(rows)]
+
+
+def latest_health(store: ViewStore, execution_id: Id) -> dict[str, Any] | None:
+    snapshots = health_snapshots(store, execution_id, limit=1)
+    return snapshots[0] if snapshots else None
+
+
+def feed_since(store: ViewStore, after_position: int, execution_id: Id | None = None,
+               workspace_ids: Collection[str] | None = None, limit: int = 1000,
+               ) -> list[dict[str, Any]]:
+    """Feed rows after a position, oldest first, as the runner hands them to subscribers."""
+    where, params = _where_workspaces(workspace_ids)
+    if execution_id is not None:
+        where, params = f"{where} AND execution_id = ?", [*params, uuid_text(execution_id)]
+    with store.read() as cur:
+        rows = cur.execute(f"SELECT {FEED_COLUMNS} FROM event_feed WHERE position > ?"
+                           f" AND {where} ORDER BY position LIMIT ?",
+                           (after_position, *params, limit)).fetchall()
+    return [feed_row(row) for row in rows]
+
+
+def _strategy(row: Any, with_document: bool) -> dict[str, Any]:
+    strategy = {
+        "id": row["id"], "workspaceId": row["workspace_id"], "name": row["name"],
+        "itemCount": row["item_count"], "leafCount": row["leaf_count"],
+        "taskCount": row["task_count"], "definedAt": row["defined_at"],
+    }
+    if with_document:
+        strategy["document"] = json.loads(row["document"])
+    return strategy
+
+
+def list_strategies(store: ViewStore, workspace_ids: Collection[str] | None,
+                    limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """By name, without their documents."""
+    where, params = _where_workspaces(workspace_ids)
+    with store.read() as cur:
+        rows = cur.execute(f"SELECT * FROM strategies WHERE {where}"
+                           " ORDER BY name, id LIMIT ? OFFSET ?",
+                           (*params, limit, offset)).fetchall()
+    return [_strategy(row, with_document=False) for row in rows]
+
+
+def get_strategy(store: ViewStore, strategy_id: Id) -> dict[str, Any] | None:
+    with store.read() as cur:
+        row = cur.execute("SELECT * FROM strategies WHERE id = ?",
+                          (uuid_text(strategy_id),)).fetchone()
+    return None if row is None else _strategy(row, with_document=True)

@@ -1,0 +1,167 @@
+"""Follows the notification log and applies each page of events to the views, exactly once.
+
+A page is applied in one transaction that also moves every view's tracking position, so a
+crash loses nothing and repeats nothing. Positions are re-read inside that transaction, so
+two runners on one view store (two processes) never apply an event twice either.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from itertools import islice
+from typing import Any
+
+from domain.application import StratexecApp
+from projections.base import View
+from projections.catalog import ALL
+from projections.feed import FEED_COLUMNS, FeedView, feed_row
+from projections.store import ViewStore, read_tracking, write_tracking
+
+logger = logging.getLogger(__name__)
+Subscriber = Callable[[list[dict[str, Any]], int], None]
+MIN_BACKOFF, MAX_BACKOFF = 0.1, 30.0
+
+
+class ProjectionRunner:
+    def __init__(self, app: StratexecApp, store: ViewStore, projections: Sequence[View] = ALL,
+                 batch_size: int = 1000, poll_interval: float = 0.5) -> None:
+        self.app, self.store = app, store
+        self.projections = tuple(projections)
+        self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.error: Exception | None = None  # the last failure, None once a batch succeeds
+        self._names = [view.name for view in self.projections]
+        self._feeds = any(isinstance(view, FeedView) for view in self.projections)
+        self._changed = threading.Condition()
+        self._wake, self._stopping = threading.Event(), threading.Event()
+        self._subscribers: list[Subscriber] = []
+        self._subscribers_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._position = self._stored_position()
+
+    @property
+    def position(self) -> int:
+        """Every view has applied the log up to here."""
+        return self._position
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(new feed rows, position)` after each commit; returns unsubscribe.
+
+        Callbacks run in the runner's thread and hold up every view while they run: hand
+        the rows on (e.g. `loop.call_soon_threadsafe`) and return at once. They run before
+        `position` moves, so whoever `wait_for`s a position knows subscribers have its rows.
+        """
+        with self._subscribers_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._subscribers_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    def wait_for(self, position: int, timeout: float | None = None) -> bool:
+        """Block until the views have applied `position`; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._position >= position, timeout)
+
+    def catch_up(self) -> int:
+        """Apply everything in the log now, in this thread; returns the new position."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("catch_up() while the runner thread is running")
+        self._set_position(max(self._position, self._stored_position()))
+        while self._step() == self.batch_size:
+            pass
+        return self._position
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._set_position(max(self._position, self._stored_position()))
+        self._stopping.clear()
+        self.app.add_listener(self._on_saved)
+        self._thread = threading.Thread(target=self._run, name="projection-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.app.remove_listener(self._on_saved)
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> ProjectionRunner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _on_saved(self, position: int) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        backoff = MIN_BACKOFF
+        while not self._stopping.is_set():
+            self._wake.clear()  # before reading, so a save during the read wakes us again
+            try:
+                applied = self._step()
+            except Exception as error:
+                self.error = error
+                logger.exception("projecting the events after position %d failed; retrying"
+                                 " the same batch in %.1f s", self._position, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            self.error, backoff = None, MIN_BACKOFF
+            if applied < self.batch_size:
+                self._wake.wait(self.poll_interval)
+
+    def _step(self) -> int:
+        """Apply the next page of notifications; returns how many were read."""
+        notifications = list(islice(self.app.read_notifications(
+            after=self._position, page_size=self.batch_size), self.batch_size))
+        if not notifications:
+            return 0
+        events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+        last = notifications[-1].id
+        with self.store.write() as cur:
+            done = read_tracking(cur)
+            for position, event in events:
+                for view in self.projections:
+                    if position > done.get(view.name, 0):
+                        view.apply(cur, position, event)
+            write_tracking(cur, self._names, last)
+            rows = self._new_feed_rows(cur, done.get(FeedView.name, 0), last)
+        position = min(max(done.get(name, 0), last) for name in self._names)
+        self._publish(rows, position)
+        self._set_position(position)
+        return len(notifications)
+
+    def _new_feed_rows(self, cur: Any, after: int, last: int) -> list[dict[str, Any]]:
+        if not (self._feeds and self._subscribers):  # nobody to hand them to
+            return []
+        cur.execute(f"SELECT {FEED_COLUMNS} FROM event_feed WHERE position > ? AND position <= ?"
+                    " ORDER BY position", (after, last))
+        return [feed_row(row) for row in cur.fetchall()]
+
+    def _publish(self, rows: list[dict[str, Any]], position: int) -> None:
+        with self._subscribers_lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(rows, position)
+            except Exception:
+                logger.exception("a feed subscriber failed; the views are unaffected")
+
+    def _set_position(self, position: int) -> None:
+        with self._changed:
+            self._position = position
+            self._changed.notify_all()
+
+    def _stored_position(self) -> int:
+        with self.store.read() as cur:
+            done = read_tracking(cur)
+        return min((done.get(name, 0) for name in self._names), default=0)

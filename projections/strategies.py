@@ -1,0 +1,45 @@
+"""The strategies view: one row per defined strategy, with its document and plan size."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from sqlite3 import Cursor
+from typing import Any, ClassVar
+
+from domain.errors import DomainError
+from domain.propagation import propagate
+from domain.strategy import LEAF_LEVEL, parse_strategy
+from projections import events as ev
+from projections.base import Handler, View, iso, to_json
+
+
+class StrategiesView(View):
+    name: ClassVar[str] = "strategies"
+    tables: ClassVar[Mapping[str, tuple[str, ...]]] = {"strategies": ("id",)}
+    schema: ClassVar[tuple[str, ...]] = (
+        """CREATE TABLE IF NOT EXISTS strategies (
+            id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, name TEXT NOT NULL,
+            item_count INTEGER NOT NULL, leaf_count INTEGER NOT NULL, task_count INTEGER,
+            document TEXT NOT NULL, defined_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS strategies_by_workspace ON strategies (workspace_id, name)",
+    )
+
+    def handlers(self) -> Mapping[type, Handler]:
+        return {ev.STRATEGY_DEFINED: self._defined}
+
+    def _defined(self, cur: Cursor, position: int, event: Any) -> None:
+        document = {"name": event.name, "workspaceId": event.workspace_id, "items": event.items}
+        cur.execute(
+            "INSERT INTO strategies (id, workspace_id, name, item_count, leaf_count, task_count,"
+            " document, defined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(event.originator_id), event.workspace_id, event.name, len(event.items),
+             sum(1 for item in event.items if item.get("level") == LEAF_LEVEL),
+             _task_count(document), to_json(document), iso(event.timestamp)))
+
+
+def _task_count(document: dict[str, Any]) -> int | None:
+    """Tasks under today's default rules; None if today's rules reject an old strategy."""
+    try:
+        return len(propagate(parse_strategy(document).items).tasks)
+    except DomainError:
+        return None

@@ -1,0 +1,122 @@
+"""The read functions the CLI and the server use: camelCase dicts, filtered by workspace."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from projection_scenarios import R1, S1, S2, drive_to_failure, start_and_cancel, start_execution
+
+from domain.application import StratexecApp
+from domain.execution import Execution
+from projections import queries
+from projections.metrics import nearest_rank
+from projections.runner import ProjectionRunner
+from projections.store import ViewStore
+
+
+@pytest.fixture
+def app(sqlite_env: dict[str, str]) -> Iterator[StratexecApp]:
+    application = StratexecApp(env=sqlite_env)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ViewStore]:
+    with ViewStore(str(tmp_path / "views.sqlite")) as views:
+        yield views
+
+
+@pytest.fixture
+def runs(app: StratexecApp, store: ViewStore) -> tuple[Execution, Execution]:
+    failed = drive_to_failure(app, start_execution(app))
+    cancelled = start_and_cancel(app)
+    ProjectionRunner(app, store).catch_up()
+    return failed, cancelled
+
+
+def test_get_and_list_executions(store: ViewStore, runs: tuple[Execution, Execution]) -> None:
+    failed, cancelled = runs
+    execution = queries.get_execution(store, failed.id)
+    assert execution is not None
+    assert {k: execution[k] for k in ("id", "workspaceId", "status", "completedTasks",
+                                      "failedTasks", "skippedTasks", "totalTasks")} == {
+        "id": str(failed.id), "workspaceId": "demo", "status": "failed", "completedTasks": 2,
+        "failedTasks": 1, "skippedTasks": 3, "totalTasks": 6}
+    assert execution["healthStatus"] is not None
+    assert queries.get_execution(store, "not-a-uuid") is None
+    listed = queries.list_executions(store, ["demo", "other"])
+    assert [e["id"] for e in listed] == [str(cancelled.id), str(failed.id)]
+    assert [e["id"] for e in queries.list_executions(store, ["other"])] == [str(cancelled.id)]
+    assert queries.list_executions(store, []) == []
+    assert queries.list_executions(store, None, status="running") == []
+    assert len(queries.list_executions(store, None, strategy_id=failed.strategy_id)) == 1
+    assert len(queries.list_executions(store, None, limit=1, offset=1)) == 1
+
+
+def test_list_tasks_in_plan_order(store: ViewStore, runs: tuple[Execution, Execution]) -> None:
+    tasks = queries.list_tasks(store, runs[0].id)
+    assert [t["taskId"] for t in tasks] == list(runs[0].tasks)
+    by_id = {t["taskId"]: t for t in tasks}
+    assert by_id[S2]["dependsOn"] == [S1]
+    assert by_id[S2]["result"] == {"ok": True}
+    assert (by_id[R1]["status"], by_id[R1]["attempt"], by_id[R1]["failures"]) == (
+        "failed", 3, 2)
+
+
+def test_agent_metrics_rates(store: ViewStore, runs: tuple[Execution, Execution]) -> None:
+    metrics = {m["agent"]: m for m in queries.agent_metrics(store, runs[0].id)}
+    assert list(metrics) == ["analysis", "content", "email", "research", "scheduling"]
+    research = metrics["research"]
+    assert (research["successRate"], research["failureRate"], research["retryRate"]) == (
+        0.0, 1.0, 0.5)
+    assert research["meanDurationMs"] is None
+    scheduling = metrics["scheduling"]
+    assert (scheduling["successRate"], scheduling["meanDurationMs"],
+            scheduling["p95DurationMs"]) == (1.0, 120.0, 120.0)
+
+
+def test_health_snapshots_and_latest(store: ViewStore, runs: tuple[Execution, Execution],
+                                     app: StratexecApp) -> None:
+    snapshots = queries.health_snapshots(store, runs[0].id)
+    assert len(snapshots) >= 2
+    assert [s["position"] for s in snapshots] == sorted(s["position"] for s in snapshots)
+    latest = queries.latest_health(store, runs[0].id)
+    assert latest == snapshots[-1]
+    health = app.get_health(runs[0].id)
+    assert health is not None
+    assert health.last is not None
+    assert (latest["score"], latest["issues"]) == (health.last.score, list(health.last.issues))
+    assert queries.latest_health(store, runs[1].id) is None
+
+
+def test_feed_since_filters(store: ViewStore, runs: tuple[Execution, Execution]) -> None:
+    everything = queries.feed_since(store, 0)
+    positions = [row["position"] for row in everything]
+    assert positions == sorted(positions)
+    middle = positions[len(positions) // 2]
+    assert queries.feed_since(store, middle) == [r for r in everything if r["position"] > middle]
+    other = queries.feed_since(store, 0, workspace_ids=["other"])
+    assert {r["executionId"] for r in other} == {str(runs[1].id)}
+    one = queries.feed_since(store, 0, execution_id=runs[0].id, limit=3)
+    assert [json.loads(r["data"])["executionId"] for r in one] == [str(runs[0].id)] * 3
+
+
+def test_strategies(store: ViewStore, runs: tuple[Execution, Execution]) -> None:
+    listed = queries.list_strategies(store, ["demo"])
+    assert [(s["workspaceId"], s["taskCount"]) for s in listed] == [("demo", 6)]
+    assert "document" not in listed[0]
+    strategy = queries.get_strategy(store, runs[0].strategy_id)
+    assert strategy is not None
+    assert strategy["document"]["name"] == "Small demo: customer newsletter"
+    assert queries.get_strategy(store, runs[0].id) is None
+
+
+def test_nearest_rank_percentile() -> None:
+    assert nearest_rank([], 95) is None
+    assert nearest_rank([5.0], 95) == 5.0
+    assert nearest_rank([float(n) for n in range(20, 0, -1)], 95) == 19.0
+    assert nearest_rank([float(n) for n in range(1, 101)], 95) == 95.0

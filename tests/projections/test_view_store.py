@@ -1,0 +1,69 @@
+"""The view store: idempotent schema, atomic writes, reads from any thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from projections.store import ViewStore, read_tracking, write_tracking
+
+
+def test_opening_twice_keeps_the_rows(tmp_path: Path) -> None:
+    path = str(tmp_path / "views.sqlite")
+    with ViewStore(path) as store, store.write() as cur:
+        write_tracking(cur, ["executions"], 7)
+    with ViewStore(path) as store, store.read() as cur:
+        assert read_tracking(cur) == {"executions": 7}
+        assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def write_then_fail(store: ViewStore) -> None:
+    with store.write() as cur:
+        write_tracking(cur, ["executions"], 3)
+        raise RuntimeError("midway")
+
+
+def test_a_failed_write_rolls_back(tmp_path: Path) -> None:
+    with ViewStore(str(tmp_path / "views.sqlite")) as store:
+        with pytest.raises(RuntimeError, match="midway"):
+            write_then_fail(store)
+        with store.write() as cur:
+            write_tracking(cur, ["executions"], 5)
+            write_tracking(cur, ["executions"], 4)  # never backwards
+        with store.read() as cur:
+            assert read_tracking(cur) == {"executions": 5}
+
+
+def test_reads_from_other_threads_see_commits_and_cannot_write(tmp_path: Path) -> None:
+    seen: list[dict[str, int]] = []
+    errors: list[Exception] = []
+
+    def read() -> None:
+        with store.read() as cur:
+            seen.append(read_tracking(cur))
+            try:
+                cur.execute("DELETE FROM tracking")
+            except sqlite3.OperationalError as error:
+                errors.append(error)
+
+    with ViewStore(str(tmp_path / "views.sqlite")) as store:
+        with store.write() as cur:
+            write_tracking(cur, ["feed"], 2)
+        threads = [threading.Thread(target=read) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert seen == [{"feed": 2}] * 3
+    assert len(errors) == 3
+
+
+def test_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = ViewStore(str(tmp_path / "views.sqlite"))
+    store.close()
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError), store.read():
+        pass
