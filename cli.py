@@ -8,6 +8,7 @@ failed or cancelled (or a check found differences); 2 invalid input (nothing rec
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -21,19 +22,18 @@ from typing import Any, TextIO
 from uuid import UUID
 
 from actors.agents.demo import demo_agents
-from actors.runtime import Runtime, RuntimeSettings
+from actors.runtime import Runtime
 from domain.application import StratexecApp
 from domain.errors import DomainError, InvalidStrategy, NotFound
 from domain.execution import Execution
-from domain.health import health_id
 from domain.propagation import propagate
-from domain.retry import RetryPolicy
 from domain.strategy import StrategyDefinition, parse_strategy
-from projections import queries
+from projections import audit, queries
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from projections.verify import compare, rebuild
-from settings import StoreSettings
+from server import ServerSettings, serve
+from settings import DataDirInUse, EngineOptions, StoreSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -85,17 +85,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     settings = StoreSettings.from_environment(args.data_dir)
     app = settings.open_app()
     _require_execution(app, execution_id)
-    notifications = [*app.aggregate_history(execution_id), *app.aggregate_history(
-        health_id(execution_id))]
-    for notification in sorted(notifications, key=lambda n: n.id):
-        event = app.mapper.to_domain_event(notification)
-        data = {k: v for k, v in vars(event).items()
-                if k not in ("originator_id", "originator_version", "timestamp")}
-        print(json.dumps({
-            "position": notification.id, "version": notification.originator_version,
-            "timestamp": vars(event)["timestamp"].isoformat(),
-            "type": notification.topic.removeprefix("stratexec:"), "data": data,
-        }, default=str))
+    for event in audit.history(app, execution_id):
+        print(json.dumps(event, default=str))
     return EXIT_OK
 
 
@@ -104,7 +95,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings = StoreSettings.from_environment(args.data_dir)
     app = settings.open_app()
     execution = _require_execution(app, execution_id, args.at)
-    print(json.dumps(execution_state(execution), default=str, indent=2))
+    print(json.dumps(audit.execution_state(execution), default=str, indent=2))
     if not args.verify:
         return EXIT_OK
     live = settings.open_views()
@@ -120,6 +111,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
     verdict = "identical" if not differences else f"{len(differences)} differences"
     print(f"verify: read models rebuilt from position 0 are {verdict}", file=sys.stderr)
     return EXIT_OK if not differences else EXIT_FAILED
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = ServerSettings(store=StoreSettings.from_environment(args.data_dir),
+                              options=engine_options(args), host=args.host, port=args.port)
+    try:
+        asyncio.run(serve(settings))
+    except DataDirInUse as error:
+        raise UsageError(str(error)) from None
+    return EXIT_OK
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    app = StoreSettings.from_environment(args.data_dir).open_app()
+    try:
+        token, secret = app.issue_token(args.user, args.workspace, args.label)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(f"token id {token.id} for {token.user} in {', '.join(token.workspaces)}; "
+          "the token is shown once:", file=sys.stderr)
+    print(secret)
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    app = StoreSettings.from_environment(args.data_dir).open_app()
+    try:
+        token = app.revoke_token(args.token)
+    except DomainError as error:
+        raise UsageError(error.message) from None
+    print(f"revoked token {token.id} of {token.user}", file=sys.stderr)
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------- plumbing
@@ -162,12 +185,17 @@ class Engine:
 def engine(args: argparse.Namespace) -> Iterator[Engine]:
     """The store, the read models kept up to date, and the actors, stopped in reverse."""
     settings = StoreSettings.from_environment(args.data_dir)
+    try:
+        lock = settings.lock()
+    except DataDirInUse as error:
+        raise UsageError(str(error)) from None
     app = settings.open_app()
     views = settings.open_views()
     runner = ProjectionRunner(app, views)
     runner.start()
-    runtime = Runtime(app, demo_agents(args.demo_duration, args.demo_failure_rate, args.seed),
-                      runtime_settings(args))
+    options = engine_options(args)
+    runtime = Runtime(app, demo_agents(options.demo_duration, options.demo_failure_rate,
+                                       options.seed), options.runtime_settings())
     runtime.start()
     running = Engine(app, views, runner, runtime)
     try:
@@ -177,15 +205,14 @@ def engine(args: argparse.Namespace) -> Iterator[Engine]:
         runner.stop()
         views.close()
         app.close()
+        lock.close()
 
 
-def runtime_settings(args: argparse.Namespace) -> RuntimeSettings:
-    policy = RetryPolicy(maximum_attempts=args.max_attempts,
-                         initial_interval=args.retry_interval,
-                         maximum_interval=max(60.0, args.retry_interval))
-    return RuntimeSettings(agent_concurrency=args.concurrency,
-                           health_interval=args.health_interval,
-                           retry_policy=policy, seed=args.seed)
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    return EngineOptions(
+        demo_duration=args.demo_duration, demo_failure_rate=args.demo_failure_rate,
+        seed=args.seed, concurrency=args.concurrency, max_attempts=args.max_attempts,
+        retry_interval=args.retry_interval, health_interval=args.health_interval)
 
 
 def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
@@ -239,21 +266,6 @@ def print_summary(summary: dict[str, Any], out: TextIO) -> None:
           f"{summary['completedTasks']}/{summary['totalTasks']} completed, "
           f"{summary['failedTasks']} failed, {summary['skippedTasks']} skipped; "
           f"health {health['score']} ({health['status']})", file=out)
-
-
-def execution_state(execution: Execution) -> dict[str, Any]:
-    return {
-        "executionId": str(execution.id), "version": execution.version,
-        "status": str(execution.status), "strategyId": str(execution.strategy_id),
-        "workspaceId": execution.workspace_id, "strategyName": execution.strategy_name,
-        "counts": {str(status): n for status, n in execution.counts.items()},
-        "tasks": [
-            {"id": task.id, "agent": task.plan.agent, "status": str(task.status),
-             "attempt": task.attempt, "failures": task.failures,
-             "error": task.error_message, "result": task.result}
-            for task in execution.tasks.values()
-        ],
-    }
 
 
 class ProgressBar:
@@ -349,7 +361,7 @@ def _parser() -> argparse.ArgumentParser:
                                             "STRATEXEC_DATA_DIR)")
         return sub
 
-    def engine_options(sub: argparse.ArgumentParser) -> None:
+    def add_engine_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true",
                          help="print a JSON summary as the last line of stdout")
         sub.add_argument("--demo-duration", type=_duration_range, default=(0.2, 1.5),
@@ -368,10 +380,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", cmd_run, "run a strategy file to the end")
     run.add_argument("file", help="the strategy file (JSON)")
-    engine_options(run)
+    add_engine_options(run)
     resume = command("resume", cmd_resume, "continue unfinished executions to the end")
     resume.add_argument("execution_id", nargs="?", help="only this execution")
-    engine_options(resume)
+    add_engine_options(resume)
     history = command("history", cmd_history, "print an execution's events, one JSON a line")
     history.add_argument("execution_id")
     replay = command("replay", cmd_replay, "rebuild an execution's state from its events")
@@ -380,6 +392,23 @@ def _parser() -> argparse.ArgumentParser:
                         help="the state as of this version")
     replay.add_argument("--verify", action="store_true",
                         help="rebuild every read model from position 0 and compare")
+    serve = command("serve", cmd_serve, "serve the HTTP API, the streams and the dashboard")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    add_engine_options(serve)
+    token = commands.add_parser("token", help="create or revoke access tokens")
+    token_commands = token.add_subparsers(required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="create a token (printed once)")
+    create.set_defaults(command=cmd_token_create)
+    create.add_argument("--user", required=True)
+    create.add_argument("--workspace", required=True, action="append",
+                        help="a workspace the token grants (repeat for several)")
+    create.add_argument("--label", default="")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by its id or itself")
+    revoke.set_defaults(command=cmd_token_revoke)
+    revoke.add_argument("token")
+    for sub in (create, revoke):
+        sub.add_argument("--data-dir", help="where the stores live (default ./var)")
     return parser
 
 

@@ -13,6 +13,7 @@ import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +36,18 @@ logger = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 30.0
 RESTART_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    """What a caller learns when an execution starts (the aggregate itself is the actor's)."""
+
+    id: UUID
+    strategy_id: UUID
+    workspace_id: str
+    status: str
+    total_tasks: int
+    started_at: datetime
 
 
 @dataclass(frozen=True)
@@ -101,12 +114,15 @@ class Runtime:
 
     # --------------------------------------------------------------- executions
 
-    def start_execution(self, strategy_id: UUID) -> Execution:
+    def start_execution(self, strategy_id: UUID) -> StartedExecution:
         """Record a new execution of the strategy and start running it."""
         execution = self.app.create_execution(
             strategy_id, self.settings.rules, self.settings.retry_policy)
+        started = StartedExecution(
+            execution.id, execution.strategy_id, execution.workspace_id,
+            str(execution.status), execution.total_tasks, execution.created_on)
         self._spawn(execution, recovering=False)
-        return execution
+        return started
 
     def recover(self, execution_ids: list[UUID] | None = None) -> list[UUID]:
         """Continue unfinished executions (all of them by default) after a stop or a crash."""

@@ -8,6 +8,7 @@ stored events unreadable, so it is fixed here and not configurable.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from domain.access import AccessToken, token_id
 from domain.errors import NotFound
 from domain.execution import Execution
 from domain.health import ExecutionHealth, health_id
@@ -81,9 +83,19 @@ class StratexecApp(Application[UUID]):
         super().__init__(env)
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
+        self.save_observers: list[Callable[[float], None]] = []
 
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save, and tell `save_observers` how long the append took (for /metrics)."""
+        started = time.perf_counter()
+        recordings = super().save(*objs, **kwargs)
+        elapsed = time.perf_counter() - started
+        for observe in self.save_observers:
+            observe(elapsed)
+        return recordings
 
     # ------------------------------------------------------------ strategies
 
@@ -130,6 +142,36 @@ class StratexecApp(Application[UUID]):
                 unfinished[execution_id] = None
         return list(unfinished)
 
+    # ---------------------------------------------------------------- access
+
+    def issue_token(self, user: str, workspaces: list[str], label: str = ""
+                    ) -> tuple[AccessToken, str]:
+        token, secret = AccessToken.issue(user, workspaces, label)
+        self.save(token)
+        return token, secret
+
+    def find_token(self, secret: str) -> AccessToken | None:
+        """The live token with this secret, or None (unknown or revoked)."""
+        try:
+            token: AccessToken = self.repository.get(token_id(secret))
+        except AggregateNotFoundError:
+            return None
+        return None if token.revoked else token
+
+    def revoke_token(self, token_or_secret: str) -> AccessToken:
+        """Revoke by the token's id or by its secret."""
+        try:
+            aggregate_id = UUID(token_or_secret)
+        except ValueError:
+            aggregate_id = token_id(token_or_secret)
+        try:
+            token: AccessToken = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound("no such token") from None
+        token.revoke()
+        self.save(token)
+        return token
+
     # ---------------------------------------------------------------- health
 
     def get_health(self, execution_id: UUID) -> ExecutionHealth | None:
@@ -155,26 +197,32 @@ class StratexecApp(Application[UUID]):
                 return
             position = page[-1].id
 
-    def aggregate_history(self, originator_id: UUID) -> list[Notification]:
-        """The notifications of one aggregate in version order, each with its log position."""
+    def aggregate_history(
+        self, originator_ids: Sequence[UUID], after: int = 0, limit: int | None = None
+    ) -> list[Notification]:
+        """The notifications of some aggregates after log position `after`, by position."""
         recorder = self.recorder
+        ids = list(originator_ids)
         if isinstance(recorder, SQLiteApplicationRecorder):
             statement = (f"SELECT rowid AS id, * FROM {recorder.events_table_name} "
-                         "WHERE originator_id=? ORDER BY originator_version")
+                         f"WHERE originator_id IN ({','.join('?' * len(ids))}) AND rowid > ? "
+                         f"ORDER BY rowid LIMIT ?")
             with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(statement, [originator_id.hex])
+                cursor.execute(statement, [*(i.hex for i in ids), after, limit or -1])
                 rows = cursor.fetchall()
         elif isinstance(recorder, PostgresApplicationRecorder):
             query = SQL("SELECT notification_id AS id, * FROM {schema}.{table} "
-                        "WHERE originator_id=%s ORDER BY originator_version").format(
+                        "WHERE originator_id = ANY(%s) AND notification_id > %s "
+                        "ORDER BY notification_id LIMIT %s").format(
                 schema=Identifier(recorder.datastore.schema),
                 table=Identifier(recorder.events_table_name))
             with recorder.datastore.transaction(commit=False) as pg_cursor:
-                pg_cursor.execute(query, [originator_id])
+                pg_cursor.execute(query, [ids, after, limit])
                 rows = pg_cursor.fetchall()
-        else:  # the in-memory store of unit tests: scan the log
-            return [n for n in self.read_notifications() if n.originator_id == originator_id]
-        return [Notification(id=row["id"], originator_id=originator_id,
+        else:  # the in-memory store: scan the log
+            found = [n for n in self.read_notifications(after=after) if n.originator_id in ids]
+            return found[:limit]
+        return [Notification(id=row["id"], originator_id=UUID(str(row["originator_id"])),
                              originator_version=row["originator_version"],
                              topic=row["topic"], state=bytes(row["state"]))
                 for row in rows]

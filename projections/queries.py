@@ -163,3 +163,16 @@ def get_strategy(store: ViewStore, strategy_id: Id) -> dict[str, Any] | None:
         row = cur.execute("SELECT * FROM strategies WHERE id = ?",
                           (uuid_text(strategy_id),)).fetchone()
     return None if row is None else _strategy(row, with_document=True)
+
+
+def operational_counts(store: ViewStore, workspace_ids: Collection[str]
+                       ) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Executions by status, and tasks by (agent, status), in some workspaces (/metrics)."""
+    where, params = _where_workspaces(workspace_ids)
+    with store.read() as cur:
+        executions = {row[0]: row[1] for row in cur.execute(
+            f"SELECT status, COUNT(*) FROM executions WHERE {where} GROUP BY status", params)}
+        tasks = {(row[0], row[1]): row[2] for row in cur.execute(
+            "SELECT t.agent, t.status, COUNT(*) FROM tasks t JOIN executions e ON "
+            f"e.id = t.execution_id WHERE e.{where} GROUP BY t.agent, t.status", params)}
+    return executions, tasks

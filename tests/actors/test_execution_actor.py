@@ -72,7 +72,7 @@ def test_retries_then_succeeds(app: StratexecApp, agents: dict[str, ScriptedAgen
     assert execution.status == "completed"
     task = execution.tasks["a:research"]
     assert (task.attempt, task.failures, task.status) == (3, 2, TaskStatus.COMPLETED)
-    failed_events = [n for n in app.aggregate_history(execution.id)
+    failed_events = [n for n in app.aggregate_history([execution.id])
                      if n.topic.endswith("TaskFailed")]
     assert len(failed_events) == 2
 
@@ -198,7 +198,7 @@ def test_recovery_gives_interrupted_attempts_a_new_attempt(
     assert recovered.status == "completed"
     assert recovered.tasks["a:research"].attempt == 2
     assert recovered.tasks["a:research"].failures == 0
-    assert any(n.topic.endswith("TaskInterrupted") for n in app.aggregate_history(execution.id))
+    assert any(n.topic.endswith("TaskInterrupted") for n in app.aggregate_history([execution.id]))
 
 
 def test_health_is_recorded_for_a_finished_execution(app: StratexecApp, runtime: Runtime

@@ -1,0 +1,1 @@
+"""The HTTP API: the aiohttp handlers and the live streams."""

@@ -1,0 +1,229 @@
+"""The stratexec HTTP service: `create_app(settings)`, and `main()` for `python server.py`.
+
+The application's `cleanup_ctx` owns the running parts (`api.services.Services`): the store,
+the projection runner, the actors and the stream hub. On the first start with an empty data
+directory it creates the demo workspace's token and example strategies; every start
+recovers unfinished executions and prints the dashboard link carrying the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from api import handlers
+from api.auth import COOKIE, EVENT_APP, GRANT, TOKENS, TokenCache, auth_middleware
+from api.errors import ApiError, error_middleware
+from api.handlers import SERVICES
+from api.openapi import openapi_document
+from api.prometheus import CONTENT_TYPE, Metric, render
+from api.services import Services
+from domain.strategy import parse_strategy
+from projections import queries
+from settings import EngineOptions, StoreSettings
+
+logger = logging.getLogger("stratexec.server")
+
+ROOT = Path(__file__).resolve().parent
+STATIC = ROOT / "static"
+EXAMPLES = ROOT / "examples"
+DEMO_WORKSPACE = "demo"
+DEMO_USER = "demo"
+TOKEN_FILE = "dashboard-token"
+FIRST_START_EXAMPLES = ("product-launch.json", "small-demo.json")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    store: StoreSettings = field(default_factory=StoreSettings.from_environment)
+    options: EngineOptions = field(default_factory=EngineOptions)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1024 * 1024
+    stream_queue_size: int = 1000
+    ping_interval: float = 15.0
+
+
+SETTINGS = web.AppKey("settings", ServerSettings)
+DASHBOARD_SECRET = web.AppKey("dashboard_secret", str)
+
+
+def create_app(settings: ServerSettings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[error_middleware, auth_middleware])
+    app[SETTINGS] = settings
+    app[TOKENS] = TokenCache()
+    app.cleanup_ctx.append(_services)
+    app.on_shutdown.append(_end_streams)
+    app.router.add_post("/api/strategies", handlers.create_strategy)
+    app.router.add_get("/api/strategies", handlers.list_strategies)
+    app.router.add_get("/api/strategies/{strategyId}", handlers.get_strategy)
+    app.router.add_post("/api/executions/start", handlers.start_execution)
+    app.router.add_get("/api/executions", handlers.list_executions)
+    app.router.add_get("/api/executions/{executionId}/status", handlers.execution_status)
+    app.router.add_post("/api/executions/{executionId}/pause", handlers.pause)
+    app.router.add_post("/api/executions/{executionId}/resume", handlers.resume)
+    app.router.add_post("/api/executions/{executionId}/cancel", handlers.cancel)
+    app.router.add_get("/api/executions/{executionId}/events", handlers.execution_events)
+    app.router.add_get("/api/executions/{executionId}/ws", handlers.execution_socket)
+    app.router.add_get("/api/executions/{executionId}/history", handlers.execution_history)
+    app.router.add_get("/api/executions/{executionId}/state", handlers.execution_state)
+    app.router.add_get("/api/executions/{executionId}/health", handlers.execution_health)
+    app.router.add_get("/api/workspaces/{workspaceId}/events", handlers.workspace_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/", page)
+    app.router.add_get("/executions/{executionId}", page)
+    if STATIC.is_dir():
+        app.router.add_static("/static/", STATIC)
+    return app
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    services = await asyncio.to_thread(
+        Services.start, settings.store, settings.options, settings.stream_queue_size)
+    app[SERVICES] = services
+    app[EVENT_APP] = services.app
+    app[DASHBOARD_SECRET] = await asyncio.to_thread(bootstrap, services)
+    await services.caught_up()  # serve nothing older than what is already recorded
+    await services.hub.start()
+    yield
+    await asyncio.to_thread(services.stop)
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Streams end at shutdown's first step: aiohttp waits for open handlers before it runs
+    the cleanup context, and a stream handler would otherwise hold it up."""
+    if SERVICES in app:
+        await app[SERVICES].hub.stop()
+
+
+def bootstrap(services: Services) -> str:
+    """The dashboard token's secret; on the first start, also the demo workspace's token
+    and example strategies. The secret is kept in the data directory (readable by its owner
+    only) so that later starts print the same link, as Jupyter does."""
+    path = services.store.data_dir / TOKEN_FILE
+    first_start = not path.exists()
+    if not first_start:
+        secret = path.read_text().strip()
+        if services.app.find_token(secret) is not None:
+            return secret
+    _, secret = services.app.issue_token(DEMO_USER, [DEMO_WORKSPACE], label="dashboard")
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    if first_start:
+        for name in FIRST_START_EXAMPLES:
+            example = EXAMPLES / name
+            if example.exists():
+                document = json.loads(example.read_text()) | {"workspaceId": DEMO_WORKSPACE}
+                services.app.define_strategy(parse_strategy(document))
+    return secret
+
+
+# ---------------------------------------------------------------- operations
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+    except Exception as store_error:  # the store is unreachable: say so, do not crash
+        return web.json_response({"status": "unavailable", "store": {
+            "kind": services.store.store, "ok": False, "error": str(store_error)}}, status=503)
+    error = services.runner.error
+    return web.json_response({
+        "status": "ok" if error is None else "degraded",
+        "store": {"kind": services.store.store, "ok": True, "position": position},
+        "projections": {"position": services.runner.position,
+                        "lag": max(0, position - services.runner.position),
+                        "error": None if error is None else str(error)},
+        "subscribers": services.hub.subscriber_count,
+    })
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    executions, tasks = await asyncio.to_thread(
+        queries.operational_counts, services.views, request[GRANT].workspaces)
+    position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+    text = render([
+        Metric("stratexec_executions", "gauge", "Executions by status (the token's workspaces)",
+               [({"status": status}, count) for status, count in sorted(executions.items())]),
+        Metric("stratexec_tasks", "gauge",
+               "Tasks by agent type and status (the token's workspaces)",
+               [({"agent": agent, "status": status}, count)
+                for (agent, status), count in sorted(tasks.items())]),
+        services.append_seconds,
+        Metric("stratexec_projection_position", "gauge",
+               "Last log position applied to the read models",
+               [({}, services.runner.position)]),
+        Metric("stratexec_projection_lag_events", "gauge",
+               "Events recorded but not yet in the read models",
+               [({}, max(0, position - services.runner.position))]),
+        Metric("stratexec_stream_subscribers", "gauge", "Open SSE and WebSocket streams",
+               [({}, services.hub.subscriber_count)]),
+        Metric("stratexec_live_executions", "gauge", "Executions with a live actor",
+               [({}, len(services.runtime.live_execution_ids()))]),
+    ])
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    """A dashboard page. Opened with `?token=`, it sets the cookie and drops the token from
+    the address, so that it is neither bookmarked nor sent in Referer headers."""
+    secret = request.query.get("token")
+    if secret is not None:
+        grant = await request.app[TOKENS].grant_for(request.app[EVENT_APP], secret)
+        if grant is None:
+            raise ApiError(401, "unauthorized", "the token in this link is unknown or revoked")
+        others = {k: v for k, v in request.query.items() if k != "token"}
+        response = web.Response(status=303,
+                                headers={"Location": str(request.rel_url.with_query(others))})
+        response.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", path="/")
+        return response
+    index = STATIC / "index.html"
+    if not index.exists():
+        raise ApiError(404, "not_found", "the dashboard is not installed")
+    return web.FileResponse(index)
+
+
+# ----------------------------------------------------------------------- main
+
+async def serve(settings: ServerSettings) -> None:
+    """Serve until SIGINT or SIGTERM; print the dashboard link once listening."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    port = runner.addresses[0][1]
+    print(f"stratexec is serving http://{settings.host}:{port} (demo agents); open the "
+          f"dashboard: http://{settings.host}:{port}/?token={app[DASHBOARD_SECRET]}",
+          flush=True)
+    await stop.wait()
+    print("stratexec: stopping; running executions continue at the next start",
+          file=sys.stderr, flush=True)
+    await runner.cleanup()
+
+
+if __name__ == "__main__":  # `python server.py [options]` is `stratexec serve [options]`
+    from cli import main
+
+    sys.exit(main(["serve", *sys.argv[1:]]))

@@ -1,0 +1,186 @@
+"""A real stratexec server for API tests, and a client that checks every answer against
+the server's own OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from openapi_check import (
+    path_template,
+    validate_response,
+    validate_schema,
+    validate_stream_event,
+)
+
+from server import DASHBOARD_SECRET, ServerSettings, create_app
+from settings import EngineOptions, StoreSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = EngineOptions(demo_duration=(0.01, 0.05), demo_failure_rate=0.0, seed=1,
+                     retry_interval=0.05, health_interval=0.1)
+SLOW = EngineOptions(demo_duration=(0.3, 0.6), demo_failure_rate=0.0, seed=2,
+                     concurrency=1, retry_interval=0.05, health_interval=0.1)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Api:
+    """HTTP calls with a bearer token; every JSON answer is validated against the
+    OpenAPI document of the server itself."""
+
+    def __init__(self, session: aiohttp.ClientSession, token: str | None,
+                 document: dict[str, Any]) -> None:
+        self.session = session
+        self.token = token
+        self.document = document
+
+    def with_token(self, token: str | None) -> Api:
+        return Api(self.session, token, self.document)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+                   headers: dict[str, str] | None = None) -> Answer:
+        data = raw if raw is not None else (None if body is None else json.dumps(body))
+        async with self.session.request(method, path, data=data,
+                                        headers={**self.headers(), **(headers or {})}) as resp:
+            if resp.content_type == "text/event-stream":  # a live stream: never ends by itself
+                return Answer(resp.status, None, dict(resp.headers))
+            text = await resp.text()
+            answer = Answer(resp.status, json.loads(text) if resp.content_type ==
+                            "application/json" else text, dict(resp.headers))
+        try:
+            template = path_template(self.document, path)
+        except AssertionError:  # an undocumented path: the answer must be the 404 error
+            assert answer.status == 404, answer
+            validate_schema(self.document, "Error", answer.body)
+            return answer
+        if resp.content_type == "application/json":
+            validate_response(self.document, method, template, resp.status, answer.body)
+        return answer
+
+    async def get(self, path: str) -> Answer:
+        return await self.call("GET", path)
+
+    async def post(self, path: str, body: Any = None) -> Answer:
+        return await self.call("POST", path, body)
+
+    async def start(self, strategy_name: str, workspace: str = "demo") -> str:
+        strategies = (await self.get(f"/api/strategies?workspaceId={workspace}")).body
+        strategy = next(s for s in strategies["strategies"] if s["name"] == strategy_name)
+        answer = await self.post("/api/executions/start",
+                                 {"strategyId": strategy["id"], "workspaceId": workspace})
+        assert answer.status == 201, answer.body
+        execution_id: str = answer.body["executionId"]
+        return execution_id
+
+
+@dataclass
+class Frame:
+    id: int | None
+    event: str
+    data: Any
+
+
+async def sse_frames(response: aiohttp.ClientResponse) -> AsyncIterator[Frame]:
+    """Parse an SSE stream into frames (comments skipped)."""
+    fields: dict[str, str] = {}
+    data: list[str] = []
+    async for raw in response.content:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if data:
+                frame_id = fields.get("id")
+                yield Frame(int(frame_id) if frame_id else None, fields.get("event", "message"),
+                            json.loads("\n".join(data)))
+            fields, data = {}, []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            else:
+                fields[name] = value
+
+
+async def collect_until(frames: AsyncIterator[Frame], document: dict[str, Any],
+                        done: str = "execution-completed", timeout: float = 30,
+                        into: list[Frame] | None = None) -> list[Frame]:
+    """Frames up to and including the first of type `done`, each checked against the
+    StreamEvent schema."""
+    collected = [] if into is None else into
+
+    async def read() -> None:
+        async for frame in frames:
+            if frame.event not in ("snapshot", "error"):
+                validate_stream_event(document, frame.data)
+            collected.append(frame)
+            if frame.event == done:
+                return
+        raise AssertionError(f"stream ended before {done}")
+
+    await asyncio.wait_for(read(), timeout)
+    return collected
+
+
+@asynccontextmanager
+async def running_server(data_dir: Path, options: EngineOptions = FAST
+                         ) -> AsyncIterator[tuple[Api, TestServer]]:
+    """stratexec's app served on a free port, and a client holding the dashboard token."""
+    settings = ServerSettings(store=StoreSettings(data_dir), options=options, port=0,
+                              max_body_bytes=64 * 1024, ping_interval=1.0)
+    app = create_app(settings)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as session:
+            async with session.get("/api/openapi.json") as resp:
+                document = await resp.json()
+            yield Api(session, app[DASHBOARD_SECRET], document), server
+    finally:
+        await server.close()
+
+
+@dataclass
+class ServerProcess:
+    """`stratexec serve` in a real process, for restarts and kills."""
+
+    process: subprocess.Popen[str]
+    url: str
+    token: str
+
+    @classmethod
+    def start(cls, data_dir: Path, *options: str) -> ServerProcess:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", "--port", "0", "--data-dir", str(data_dir),
+             *options], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.search(r"(http://[\d.]+:\d+)/\?token=(\S+)", line)
+        if found is None:
+            process.kill()
+            raise AssertionError(f"no dashboard link in {line!r}: {process.communicate()[1]}")
+        return cls(process, found.group(1), found.group(2))
+
+    def stop(self) -> int:
+        self.process.terminate()
+        return self.process.wait(30)
