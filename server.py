@@ -63,6 +63,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app[TOKENS] = TokenCache()
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_end_streams)
+    app.router.add_get("/api/me", handlers.me)
     app.router.add_post("/api/strategies", handlers.create_strategy)
     app.router.add_get("/api/strategies", handlers.list_strategies)
     app.router.add_get("/api/strategies/{strategyId}", handlers.get_strategy)

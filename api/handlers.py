@@ -44,6 +44,11 @@ def _uuid(text: str, what: str) -> UUID:
         raise not_found(what) from None
 
 
+async def me(request: web.Request) -> web.Response:
+    grant = request[GRANT]
+    return web.json_response({"user": grant.user, "workspaces": sorted(grant.workspaces)})
+
+
 # ------------------------------------------------------------------- strategies
 
 async def create_strategy(request: web.Request) -> web.Response:
@@ -56,7 +61,7 @@ async def create_strategy(request: web.Request) -> web.Response:
                               "required when the token grants several workspaces")
         document["workspaceId"] = next(iter(grant.workspaces))
     require_workspace(request, document["workspaceId"], "workspace")
-    definition = parse_strategy(document)
+    definition = await asyncio.to_thread(parse_strategy, document)
     strategy = await asyncio.to_thread(services.app.define_strategy, definition)
     await services.caught_up()
     return web.json_response({"strategy": await _strategy_detail(services, strategy.id)},
@@ -80,7 +85,11 @@ async def get_strategy(request: web.Request) -> web.Response:
 
 
 async def _strategy_detail(services: Services, strategy_id: UUID) -> dict[str, Any] | None:
-    row = await asyncio.to_thread(queries.get_strategy, services.views, strategy_id)
+    return await asyncio.to_thread(_strategy_with_plan, services, strategy_id)
+
+
+def _strategy_with_plan(services: Services, strategy_id: UUID) -> dict[str, Any] | None:
+    row = queries.get_strategy(services.views, strategy_id)
     if row is None:
         return None
     plan = propagate(parse_strategy(row["document"]).items)
@@ -128,13 +137,20 @@ async def execution_status(request: web.Request) -> web.Response:
 
 
 def _status_body(services: Services, execution: dict[str, Any]) -> dict[str, Any]:
-    metrics = queries.agent_metrics(services.views, execution["id"])
-    return {
-        "execution": execution,
-        "health": _health(services, execution, metrics),
-        "tasks": queries.list_tasks(services.views, execution["id"]),
-        "metrics": {"agents": metrics},
-    }
+    with services.views.read() as cursor:  # one read: the rows agree with the position
+        metrics = queries.agent_metrics(services.views, execution["id"])
+        return {
+            "execution": queries.get_execution(services.views, execution["id"]),
+            "health": _health(services, execution, metrics),
+            "tasks": queries.list_tasks(services.views, execution["id"]),
+            "metrics": {"agents": metrics},
+            "position": views_position(cursor),
+        }
+
+
+def views_position(cursor: Any) -> int:
+    """The log position every read model has reached."""
+    return min(read_tracking(cursor).values(), default=0)
 
 
 def _health(services: Services, execution: dict[str, Any], metrics: list[dict[str, Any]]
@@ -227,18 +243,17 @@ async def execution_socket(request: web.Request) -> web.StreamResponse:
 
 
 def _execution_snapshot(services: Services, execution_id: str) -> tuple[dict[str, Any], int]:
-    with services.views.read() as cursor:  # one read: the rows agree with the position
-        position = min(read_tracking(cursor).values(), default=0)
-        execution = queries.get_execution(services.views, execution_id)
-        assert execution is not None
-        status = _status_body(services, execution)
-    return {"position": position, "type": "snapshot", "execution": execution,
-            "tasks": status["tasks"], "health": status["health"]}, position
+    execution = queries.get_execution(services.views, execution_id)
+    assert execution is not None
+    status = _status_body(services, execution)
+    return {"position": status["position"], "type": "snapshot",
+            "execution": status["execution"], "tasks": status["tasks"],
+            "health": status["health"]}, status["position"]
 
 
 def _workspace_snapshot(services: Services, workspace_id: str) -> tuple[dict[str, Any], int]:
     with services.views.read() as cursor:
-        position = min(read_tracking(cursor).values(), default=0)
+        position = views_position(cursor)
         executions = queries.list_executions(services.views, {workspace_id}, limit=MAX_PAGE)
     return {"position": position, "type": "snapshot", "executions": executions}, position
 

@@ -520,7 +520,10 @@ def execution_paths() -> dict[str, Any]:
                           "startedAt": timestamp()})})
     status = obj({"execution": ref("Execution"), "health": ref("Health"),
                   "tasks": array(ref("Task")),
-                  "metrics": obj({"agents": array(ref("AgentMetrics"))})})
+                  "metrics": obj({"agents": array(ref("AgentMetrics"))}),
+                  "position": integer(description=(
+                      "The log position these read models reflect: stream from it "
+                      "(`?lastEventId=`) to follow on without a gap."))})
     return {
         "/api/executions/start": {"post": operation(
             "startExecution", "executions", "Start an execution of a strategy",
@@ -603,7 +606,11 @@ def audit_paths() -> dict[str, Any]:
 
 
 def operations_paths() -> dict[str, Any]:
+    me = obj({"user": string(), "workspaces": array(string())})
     return {
+        "/api/me": {"get": operation(
+            "me", "operations", "Who the token belongs to, and the workspaces it grants",
+            {"200": json_response("The token's user and workspaces.", me)})},
         "/healthz": {"get": operation(
             "healthz", "operations", "Liveness and readiness",
             {"200": json_response("The store can be read.", ref("ServiceStatus")),

@@ -169,10 +169,12 @@ class ServerProcess:
     token: str
 
     @classmethod
-    def start(cls, data_dir: Path, *options: str) -> ServerProcess:
+    def start(cls, data_dir: Path, *options: str, script: bool = False) -> ServerProcess:
+        """`stratexec serve`, or with `script` its twin `python server.py`."""
+        command = ["server.py"] if script else ["-m", "cli", "serve"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--port", "0", "--data-dir", str(data_dir),
-             *options], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [sys.executable, *command, "--port", "0", "--data-dir", str(data_dir), *options],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert process.stdout is not None
         line = process.stdout.readline()
         found = re.search(r"(http://[\d.]+:\d+)/\?token=(\S+)", line)

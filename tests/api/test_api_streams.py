@@ -80,7 +80,7 @@ async def test_reconnecting_across_a_server_restart_misses_nothing(tmp_path: Pat
                     if len(before) == 25:
                         break
         assert server.stop() == 0
-        server = ServerProcess.start(tmp_path, *options)
+        server = ServerProcess.start(tmp_path, *options, script=True)
         async with aiohttp.ClientSession(base_url=server.url) as session:
             api = Api(session, server.token, api.document)
             last = positions(before)[-1]

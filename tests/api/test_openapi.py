@@ -391,7 +391,7 @@ def test_stream_events_are_told_apart(document: dict[str, Any]) -> None:
 def test_validate_response_accepts_documented_answers(document: dict[str, Any]) -> None:
     validate_response(document, "GET", "/api/executions/{executionId}/status", 200, {
         "execution": execution(), "health": health(), "tasks": [task()],
-        "metrics": {"agents": [agent_metrics()]}})
+        "metrics": {"agents": [agent_metrics()]}, "position": 12})
     validate_response(document, "POST", "/api/strategies", 201,
                       {"strategy": strategy_detail()})
     validate_response(document, "POST", f"/api/executions/{EXECUTION_ID}/pause", 409, {
