@@ -3,11 +3,22 @@ first start; operations endpoints. Every JSON answer is checked against /api/ope
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import aiohttp
-from api_support import FAST, SLOW, collect_until, running_server, sse_frames
+from api_support import (
+    FAST,
+    SLOW,
+    ServerProcess,
+    collect_until,
+    running_server,
+    sse_frames,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -193,3 +204,32 @@ async def test_health_and_metrics_report_the_engine(tmp_path: Path) -> None:
         assert 'stratexec_tasks{agent="content",status="completed"}' in metrics
         assert "stratexec_event_append_seconds_count" in metrics
         assert "stratexec_stream_subscribers" in metrics
+
+
+async def test_tokens_created_and_revoked_from_the_command_line(tmp_path: Path) -> None:
+    server = ServerProcess.start(tmp_path)
+    try:
+        created = subprocess.run(
+            [sys.executable, "-m", "cli", "token", "create", "--user", "alice", "--workspace",
+             "acme", "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+            check=True)
+        secret = created.stdout.strip()
+        assert secret.startswith("sx_")
+        assert "alice" in created.stderr
+        async with aiohttp.ClientSession(base_url=server.url) as session:
+            headers = {"Authorization": f"Bearer {secret}"}
+            async with session.get("/api/me", headers=headers) as resp:
+                assert await resp.json() == {"user": "alice", "workspaces": ["acme"]}
+            subprocess.run([sys.executable, "-m", "cli", "token", "revoke", secret,
+                            "--data-dir", str(tmp_path)], cwd=ROOT, check=True)
+            deadline = time.monotonic() + 10  # another process's revocation: within 2 s
+            while True:
+                async with session.get("/api/me", headers=headers) as resp:
+                    if resp.status == 401:
+                        break
+                assert time.monotonic() < deadline, "the revoked token still works"
+                await asyncio.sleep(0.1)
+        stored = (tmp_path / "events.sqlite").read_bytes()
+        assert secret.encode() not in stored  # only the hash is recorded
+    finally:
+        server.stop()
