@@ -23,6 +23,7 @@ from uuid import UUID
 
 from actors.agents.demo import demo_agents
 from actors.runtime import Runtime
+from bench import report
 from domain.application import StratexecApp
 from domain.errors import DomainError, InvalidStrategy, NotFound
 from domain.execution import Execution
@@ -143,6 +144,11 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         raise UsageError(error.message) from None
     print(f"revoked token {token.id} of {token.user}", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    return report.main(args.sizes, args.latency_size, args.subscribers,
+                       args.replay_min_events, None if args.out is None else Path(args.out))
 
 
 # ------------------------------------------------------------------- plumbing
@@ -341,6 +347,17 @@ def _duration_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 100,1000, got {text!r}"
+                                         ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -396,6 +413,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
     add_engine_options(serve)
+    bench = commands.add_parser(
+        "bench", help="measure throughput, stream latency, replay and memory",
+        description="Measure the engine against baselines taken in the same run.")
+    bench.set_defaults(command=cmd_bench)
+    bench.add_argument("--sizes", type=_int_list, default=[100, 1000, 10_000, 50_000],
+                       help="N chains of two tasks per throughput run (default "
+                            "100,1000,10000,50000)")
+    bench.add_argument("--latency-size", type=int, default=1000,
+                       help="N of the stream latency runs (default 1000)")
+    bench.add_argument("--subscribers", type=_int_list, default=[1, 100],
+                       help="subscriber counts of the latency runs (default 1,100)")
+    bench.add_argument("--replay-min-events", type=int, default=200_000,
+                       help="the log replayed must hold at least this many events")
+    bench.add_argument("--out", help="write the figures as JSON to this file")
     token = commands.add_parser("token", help="create or revoke access tokens")
     token_commands = token.add_subparsers(required=True, metavar="ACTION")
     create = token_commands.add_parser("create", help="create a token (printed once)")

@@ -48,7 +48,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1024 * 1024
-    stream_queue_size: int = 1000
+    stream_queue_size: int = 10_000
     ping_interval: float = 15.0
 
 

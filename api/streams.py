@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
 CommandHandler = Callable[[str], Awaitable[str]]
-Send = Callable[["StreamItem"], Awaitable[None]]
+Send = Callable[[list["StreamItem"]], Awaitable[None]]  # a batch, in order
 COMMANDS = ("pause", "resume", "cancel")
 REPLAY_PAGE = 1000
 _POSITION = re.compile(r"[0-9]{1,19}")
@@ -55,25 +55,31 @@ def stream_event(row: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class StreamItem:
-    """One event ready to send; `text` is its StreamEvent JSON, encoded once for every client."""
+    """One event ready to send, encoded once for every client: `text` is its StreamEvent
+    JSON (a WebSocket message), `frame` its whole SSE frame."""
 
     position: int
     type: str
     execution_id: str
     workspace_id: str
     text: str
+    frame: bytes
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> StreamItem:
+        text = to_json(stream_event(row))  # compact JSON: one line, so one `data:` line
+        frame = f"id: {row['position']}\r\nevent: {row['type']}\r\ndata: {text}\r\n\r\n"
         return cls(row["position"], row["type"], row["executionId"], row["workspaceId"],
-                   to_json(stream_event(row)))
+                   text, frame.encode())
 
 
 class Subscription:
     """The live rows of one execution, or of a set of workspaces, queued for one client.
 
-    An execution's rows count only in the given workspaces too. Iterate (or `get()`) until
-    the subscription closes: by `close()`, by the hub stopping, or by overflowing.
+    An execution's rows count only in the given workspaces too. Rows arrive a committed
+    batch at a time and leave the same way (`take`), so that a client is sent a batch in
+    one write however many subscribers there are. Iterate, `get()` or `take()` until the
+    subscription closes: by `close()`, by the hub stopping, or by overflowing.
     """
 
     def __init__(self, hub: StreamHub, execution_id: str | None,
@@ -84,34 +90,52 @@ class Subscription:
         self.overflowed = False  # fell `queue_size` rows behind: what was queued is dropped
         self._hub = hub
         self._limit = queue_size
-        self._queue: asyncio.Queue[StreamItem | None] = asyncio.Queue(queue_size + 1)  # + end
+        self._queued: deque[StreamItem] = deque()
+        self._ready = asyncio.Event()
 
     def offer(self, item: StreamItem) -> None:
-        """Queue `item` without waiting; a full queue closes the subscription instead."""
+        self.offer_many([item])
+
+    def offer_many(self, items: list[StreamItem]) -> None:
+        """Queue `items` without waiting; past the limit the subscription closes instead."""
         if self.closed:
             return
-        if self._queue.qsize() < self._limit:
-            self._queue.put_nowait(item)
+        if len(self._queued) + len(items) > self._limit:
+            self.overflowed = True
+            self._hub.overflows += 1
+            self._queued.clear()
+            self.close()
             return
-        self.overflowed = True
-        self._hub.overflows += 1
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self.close()
+        self._queued.extend(items)
+        self._ready.set()
 
     def close(self) -> None:
         """End the iteration (after the rows already queued) and leave the hub."""
         if self.closed:
             return
         self.closed = True
-        self._queue.put_nowait(None)
+        self._ready.set()
         self._hub._discard(self)
+
+    async def take(self) -> list[StreamItem] | None:
+        """Every row queued now (waiting for one), or None once closed and drained."""
+        while not self._queued:
+            if self.closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        items = list(self._queued)
+        self._queued.clear()
+        return items
 
     async def get(self) -> StreamItem | None:
         """The next row, or None once closed."""
-        if self.closed and self._queue.empty():
-            return None
-        return await self._queue.get()
+        while not self._queued:
+            if self.closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._queued.popleft()
 
     def __aiter__(self) -> Subscription:
         return self
@@ -195,6 +219,7 @@ class StreamHub:
             loop.call_soon_threadsafe(self._deliver, rows)
 
     def _deliver(self, rows: list[dict[str, Any]]) -> None:
+        batches: defaultdict[Subscription, list[StreamItem]] = defaultdict(list)
         for row in rows:
             workspace_id = row["workspaceId"]
             targets = [s for s in self._by_execution.get(row["executionId"], ())
@@ -203,7 +228,9 @@ class StreamHub:
             if targets:
                 item = StreamItem.of(row)
                 for subscription in targets:
-                    subscription.offer(item)
+                    batches[subscription].append(item)
+        for subscription, items in batches.items():
+            subscription.offer_many(items)
 
 
 class _Follower:
@@ -220,8 +247,8 @@ class _Follower:
         """Send until the subscription closes; True if it closed for falling behind."""
         self.last_sent = after
         await self._catch_up(send)
-        async for item in self.subscription:
-            await self._send(item, send)
+        while (items := await self.subscription.take()) is not None:
+            await self._send(items, send)
         return self.subscription.overflowed
 
     def stop(self) -> None:
@@ -232,8 +259,7 @@ class _Follower:
         while True:
             rows = await asyncio.to_thread(feed_since, self._hub.views, self.last_sent,
                                            self._execution_id, self._workspace_ids, REPLAY_PAGE)
-            for row in rows:
-                await self._send(StreamItem.of(row), send)
+            await self._send([StreamItem.of(row) for row in rows], send)
             if len(rows) == REPLAY_PAGE:
                 continue
             if not self.subscription.overflowed or self._stopped:
@@ -242,10 +268,11 @@ class _Follower:
             # read on from there rather than give up on a client that is keeping up.
             self.subscription = self._hub.subscribe(self._execution_id, self._workspace_ids)
 
-    async def _send(self, item: StreamItem, send: Send) -> None:
-        if item.position > self.last_sent:
-            await send(item)
-            self.last_sent = item.position
+    async def _send(self, items: list[StreamItem], send: Send) -> None:
+        fresh = [item for item in items if item.position > self.last_sent]
+        if fresh:
+            await send(fresh)
+            self.last_sent = fresh[-1].position
 
 
 def last_event_id(request: web.BaseRequest) -> int | None:
@@ -333,8 +360,8 @@ async def _stream_sse(response: EventSourceResponse, follower: _Follower, first:
     if first is not None:
         await response.send(first, id=str(after), event="snapshot")
 
-    def send(item: StreamItem) -> Awaitable[None]:
-        return response.send(item.text, id=str(item.position), event=item.type)
+    def send(items: list[StreamItem]) -> Awaitable[None]:
+        return response.write(b"".join(item.frame for item in items))
 
     if await follower.run(after, send):
         await response.send(to_json(slow_consumer_error(follower.last_sent, queue_size)),
@@ -390,8 +417,9 @@ def _http_bad_request(body: dict[str, Any]) -> web.HTTPBadRequest:
 
 async def _send_ws_events(ws: web.WebSocketResponse, follower: _Follower, first: str | None,
                           after: int, queue_size: int) -> None:
-    def send(item: StreamItem) -> Awaitable[None]:
-        return ws.send_str(item.text)
+    async def send(items: list[StreamItem]) -> None:
+        for item in items:
+            await ws.send_str(item.text)
 
     try:
         if first is not None:

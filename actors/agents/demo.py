@@ -117,11 +117,12 @@ class DemoAgent:
             f"{self.seed}:{task.idempotency_key}" if self.seed is not None else None)
         half = rng.uniform(*self.duration) / 2
         fails = rng.random() < self.failure_rate
-        if context.wait_cancelled(half):
-            raise AgentError("cancelled", "attempt cancelled", retryable=False)
-        context.report_progress(0.5, f"{self.agent_type}: halfway (demo)")
-        if context.wait_cancelled(half):
-            raise AgentError("cancelled", "attempt cancelled", retryable=False)
+        if half > 0:  # an attempt that takes no time has no halfway point to report
+            if context.wait_cancelled(half):
+                raise AgentError("cancelled", "attempt cancelled", retryable=False)
+            context.report_progress(0.5, f"{self.agent_type}: halfway (demo)")
+            if context.wait_cancelled(half):
+                raise AgentError("cancelled", "attempt cancelled", retryable=False)
         if fails:
             raise AgentError("demo_failure", _FAILURES[self.agent_type], retryable=True)
         return _RESULTS[self.agent_type](task, rng)

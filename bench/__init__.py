@@ -1,0 +1,1 @@
+"""The benchmark: `stratexec bench` (see `bench.report`)."""

@@ -1,0 +1,125 @@
+"""`stratexec bench`: runs every workload, prints a table, writes the figures as JSON.
+
+Each engine run happens in a fresh process (so that its memory and its CPU time are its
+own); the baselines run in this process, in the same invocation, so that every ratio
+compares figures taken on the same machine at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.baselines import plain_asyncio, store_ceiling
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _worker(*args: str) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, "-m", "bench.workloads", *args], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench worker {' '.join(args)} failed:\n{result.stderr}")
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def run(sizes: list[int], latency_size: int, subscribers: list[int],
+        replay_min_events: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="stratexec-bench-") as scratch:
+        throughput = []
+        for n in sizes:
+            engine = _worker("engine", "--n", str(n), "--data-dir", f"{scratch}/n{n}")
+            floor = plain_asyncio(n)
+            ceiling = store_ceiling(engine["events"], engine["eventsPerSave"])
+            throughput.append({
+                "engine": engine, "asyncio": floor, "store": ceiling,
+                "ratioToAsyncio": engine["tasksPerSecond"] / floor["tasksPerSecond"],
+                "ratioToGroupedAppends": engine["eventsPerSecond"]
+                / ceiling["groupedAsTheEngine"]["eventsPerSecond"],
+                "ratioToSingleAppends": engine["eventsPerSecond"]
+                / ceiling["oneEventPerSave"]["eventsPerSecond"],
+            })
+        latency = [_worker("engine", "--n", str(latency_size), "--subscribers", str(count),
+                           "--data-dir", f"{scratch}/latency{count}")["latency"]
+                   for count in subscribers]
+        largest = max(sizes)
+        replay = _worker("replay", "--data-dir", f"{scratch}/n{largest}")
+        replay["meetsMinimum"] = replay["events"] >= replay_min_events
+    biggest = throughput[-1]["engine"]
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "throughput": throughput, "latency": latency, "replay": replay,
+        "memory": {key: biggest[key] for key in (
+            "n", "tasks", "rssBeforeKiB", "peakRssKiB", "rssAfterKiB",
+            "rssPerThousandTasksKiB", "liveExecutionsAfter")},
+        "growth": _growth(throughput),
+    }
+
+
+def _growth(throughput: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cost per task at the largest size over the cost at the smallest of 1,000 or more:
+    about 1 when the cost grows linearly with the number of tasks."""
+    runs = [t["engine"] for t in throughput]
+    base = next((r for r in runs if r["n"] >= 1000), runs[0])
+    top = runs[-1]
+    return {"fromN": base["n"], "toN": top["n"],
+            "microsecondsPerTaskRatio": top["microsecondsPerTask"] / base["microsecondsPerTask"]}
+
+
+def table(figures: dict[str, Any]) -> str:
+    lines = ["Throughput (2N tasks in N chains of two; embedded SQLite; every projection live;",
+             "start request until execution-completed arrives on the SSE stream)", "",
+             f"{'N':>7} {'tasks/s':>9} {'µs/task':>8} {'events/s':>9} {'CPU s':>6} "
+             f"{'x asyncio':>9} {'x grouped':>9} {'x single':>9}"]
+    for row in figures["throughput"]:
+        engine = row["engine"]
+        lines.append(
+            f"{engine['n']:>7,} {engine['tasksPerSecond']:>9,.0f} "
+            f"{engine['microsecondsPerTask']:>8,.0f} {engine['eventsPerSecond']:>9,.0f} "
+            f"{engine['cpuSeconds']:>6.1f} {row['ratioToAsyncio']:>9.3f} "
+            f"{row['ratioToGroupedAppends']:>9.2f} {row['ratioToSingleAppends']:>9.2f}")
+    lines += ["", "Baselines, same run:"]
+    for row in figures["throughput"]:
+        store = row["store"]
+        lines.append(
+            f"  N={row['engine']['n']:,}: plain asyncio {row['asyncio']['tasksPerSecond']:,.0f}"
+            f" tasks/s; raw appends {store['oneEventPerSave']['eventsPerSecond']:,.0f} events/s"
+            f" one per save, {store['groupedAsTheEngine']['eventsPerSecond']:,.0f} events/s"
+            f" {store['groupedAsTheEngine']['perSave']} per save")
+    growth = figures["growth"]
+    lines += ["", f"Growth: µs per task at N={growth['toN']:,} is "
+                  f"{growth['microsecondsPerTaskRatio']:.2f}x that at N={growth['fromN']:,}",
+              "", "Stream latency (recorded time to arrival, workspace SSE stream)"]
+    for row in figures["latency"]:
+        lines.append(
+            f"  {row['subscribers']:>3} subscriber(s): p50 {row['p50Ms']:.1f} ms, p99 "
+            f"{row['p99Ms']:.1f} ms, max {row['maxMs']:.1f} ms; missing "
+            f"{row['missingPerSubscriber']}, duplicated {row['duplicatedPerSubscriber']} "
+            f"(per subscriber, of {row['events']})")
+    replay, memory = figures["replay"], figures["memory"]
+    lines += ["", f"Replay: {replay['events']:,} events rebuilt into every read model in "
+                  f"{replay['seconds']:.2f} s: {replay['eventsPerSecond']:,.0f} events/s",
+              "", f"Memory at N={memory['n']:,}: peak RSS {memory['peakRssKiB'] / 1024:,.0f} MiB;"
+                  f" {memory['rssPerThousandTasksKiB'] / 1024:,.2f} MiB per thousand tasks at"
+                  f" the peak; RSS {memory['rssBeforeKiB'] / 1024:,.0f} MiB before the run,"
+                  f" {memory['rssAfterKiB'] / 1024:,.0f} MiB after it finished;"
+                  f" {memory['liveExecutionsAfter']} execution(s) left in memory"]
+    return "\n".join(lines)
+
+
+def main(sizes: list[int], latency_size: int, subscribers: list[int],
+         replay_min_events: int, out: Path | None) -> int:
+    figures = run(sizes, latency_size, subscribers, replay_min_events)
+    print(table(figures))
+    if out is not None:
+        out.write_text(json.dumps(figures, indent=2))
+        print(f"\nfigures written to {out}")
+    return 0

@@ -1,0 +1,206 @@
+"""The measured workloads, each run in a fresh process by `bench.report` and printing one
+JSON object: the engine's throughput (with stream subscribers in another process, for the
+latency run), and replaying the read models from position 0.
+
+The engine run is the real service: the aiohttp app from `server.create_app`, the embedded
+SQLite store, every projection live, and a subscriber on the workspace's SSE stream. The
+clock runs from the start request until `execution-completed` arrives on that stream.
+Agents are the demo agents with a zero duration: they return at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from api.handlers import SERVICES
+from domain.strategy import parse_strategy
+from projections import queries
+from projections.store import ViewStore
+from projections.verify import rebuild
+from server import DASHBOARD_SECRET, ServerSettings, create_app
+from settings import EngineOptions, StoreSettings
+
+INSTANT = EngineOptions(demo_duration=(0.0, 0.0), demo_failure_rate=0.0, seed=1,
+                        concurrency=8, health_interval=1.0)
+WORKSPACE = "demo"
+
+
+def chains_strategy(n: int) -> dict[str, Any]:
+    """N L4 items, each made by the research rule into a chain of two tasks (2N tasks)."""
+    items: list[dict[str, Any]] = [
+        {"id": "goal", "level": 1, "parentId": None, "title": "Benchmark"},
+        {"id": "area", "level": 2, "parentId": "goal", "title": "Throughput"},
+        {"id": "plan", "level": 3, "parentId": "area", "title": "Chains"},
+    ]
+    items += [{"id": f"item-{k}", "level": 4, "parentId": "plan",
+               "title": f"Research topic {k}"} for k in range(n)]
+    return {"name": f"bench-{n}", "workspaceId": WORKSPACE, "items": items}
+
+
+def rss_kib() -> int:
+    """The resident set size now (not the peak), in KiB."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * resource.getpagesize() // 1024
+
+
+def peak_rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+async def engine_run(n: int, data_dir: Path, subscribers: int) -> dict[str, Any]:
+    settings = ServerSettings(store=StoreSettings(data_dir), options=INSTANT, port=0)
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    services = app[SERVICES]
+    token = app[DASHBOARD_SECRET]
+    strategy = await asyncio.to_thread(
+        services.app.define_strategy, parse_strategy(chains_strategy(n)))
+    await services.caught_up()
+    clients = await asyncio.to_thread(_start_clients, url, token, subscribers) \
+        if subscribers else None
+    gc.collect()
+    rss_before = rss_kib()
+    saves: list[float] = []
+    services.app.save_observers.append(saves.append)
+    first_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(url, headers=headers) as session, session.get(
+            f"/api/workspaces/{WORKSPACE}/events") as stream:
+        await stream.content.readuntil(b"\r\n\r\n")  # the snapshot: subscribed
+        cpu_start, started = time.process_time(), time.perf_counter()
+        async with session.post("/api/executions/start", json={
+                "strategyId": str(strategy.id), "workspaceId": WORKSPACE}) as answer:
+            execution_id = (await answer.json())["executionId"]
+        await _until_completed(stream)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_start
+    last_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+    peak = peak_rss_kib()
+    events = last_position - first_position
+    latency = await asyncio.to_thread(_finish_clients, clients) if clients else None
+    expected = await asyncio.to_thread(_feed_positions, services.views, execution_id) \
+        if clients else []
+    gc.collect()
+    rss_after = rss_kib()
+    await runner.cleanup()
+    return {
+        "n": n, "tasks": 2 * n, "seconds": elapsed, "cpuSeconds": cpu, "events": events,
+        "saves": len(saves), "eventsPerSave": events / max(1, len(saves)),
+        "tasksPerSecond": 2 * n / elapsed, "microsecondsPerTask": elapsed * 1e6 / (2 * n),
+        "eventsPerSecond": events / elapsed,
+        "rssBeforeKiB": rss_before, "rssAfterKiB": rss_after, "peakRssKiB": peak,
+        "rssPerThousandTasksKiB": (peak - rss_before) / (2 * n / 1000),
+        "liveExecutionsAfter": len(services.runtime.live_execution_ids()),
+        "latency": None if latency is None else _latency_summary(latency, expected),
+    }
+
+
+def _feed_positions(views: ViewStore, execution_id: str) -> list[int]:
+    """The positions a subscriber must receive: the execution's events up to its end (the
+    health monitor's last assessment may come after it, and subscribers stop there)."""
+    positions: list[int] = []
+    after = 0
+    while page := queries.feed_since(views, after, execution_id=execution_id, limit=10_000):
+        for row in page:
+            positions.append(row["position"])
+            if row["type"] == "execution-completed":
+                return positions
+        after = page[-1]["position"]
+    return positions
+
+
+async def _until_completed(stream: aiohttp.ClientResponse) -> None:
+    """Read the stream until the execution-completed frame (cheaply: a byte search)."""
+    tail = b""
+    async for chunk in stream.content.iter_any():
+        tail = tail[-64:] + chunk
+        if b"event: execution-completed" in tail:
+            return
+    raise RuntimeError("the stream ended before execution-completed")
+
+
+def _start_clients(url: str, token: str, subscribers: int) -> subprocess.Popen[str]:
+    """Subscribers in their own process, so that their parsing does not slow the server."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.clients", url, token, WORKSPACE, str(subscribers)],
+        stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    ready = process.stdout.readline().strip()
+    if ready != "ready":
+        raise RuntimeError(f"the stream clients did not start: {ready!r}")
+    return process
+
+
+def _finish_clients(process: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    out, _ = process.communicate(timeout=600)
+    received: list[dict[str, Any]] = json.loads(out)
+    return received
+
+
+def _latency_summary(received: list[dict[str, Any]], expected: list[int]) -> dict[str, Any]:
+    """Latency from each event's recorded time to its arrival, over every subscriber."""
+    latencies = sorted(ms for client in received for ms in client["latenciesMs"])
+    wanted = set(expected)
+    missing = [len(wanted - set(client["positions"])) for client in received]
+    duplicated = [len(client["positions"]) - len(set(client["positions"]))
+                  for client in received]
+
+    def percentile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0
+
+    return {"subscribers": len(received), "events": len(expected),
+            "p50Ms": percentile(0.50), "p99Ms": percentile(0.99),
+            "maxMs": latencies[-1] if latencies else 0.0,
+            "missingPerSubscriber": max(missing, default=0),
+            "duplicatedPerSubscriber": max(duplicated, default=0)}
+
+
+def replay(data_dir: Path) -> dict[str, Any]:
+    """Rebuild every read model from position 0 into a fresh store."""
+    store = StoreSettings(data_dir)
+    app = store.open_app()
+    events = app.recorder.max_notification_id() or 0
+    with tempfile.TemporaryDirectory(prefix="stratexec-replay-") as scratch:
+        views = ViewStore(str(Path(scratch) / "views.sqlite"))
+        started = time.perf_counter()
+        rebuild(app, views)
+        elapsed = time.perf_counter() - started
+        views.close()
+    app.close()
+    return {"events": events, "seconds": elapsed, "eventsPerSecond": events / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.workloads")
+    parser.add_argument("workload", choices=("engine", "replay"))
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--subscribers", type=int, default=0)
+    parser.add_argument("--data-dir", required=True)
+    args = parser.parse_args()
+    if args.workload == "engine":
+        result = asyncio.run(engine_run(args.n, Path(args.data_dir), args.subscribers))
+    else:
+        result = replay(Path(args.data_dir))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
