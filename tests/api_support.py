@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -91,6 +92,12 @@ class Api:
         execution_id: str = answer.body["executionId"]
         return execution_id
 
+    async def until_finished(self, execution_id: str) -> list[Frame]:
+        """The execution's stream from the start of the log to `execution-completed`."""
+        async with self.session.get(f"/api/executions/{execution_id}/events?lastEventId=0",
+                                    headers=self.headers()) as stream:
+            return await collect_until(sse_frames(stream), self.document)
+
 
 @dataclass
 class Frame:
@@ -169,11 +176,14 @@ class ServerProcess:
     token: str
 
     @classmethod
-    def start(cls, data_dir: Path, *options: str, script: bool = False) -> ServerProcess:
-        """`stratexec serve`, or with `script` its twin `python server.py`."""
+    def start(cls, data_dir: Path, *options: str, script: bool = False,
+              port: int = 0) -> ServerProcess:
+        """`stratexec serve`, or with `script` its twin `python server.py`; on `port`, or
+        on any free port when it is 0 (a restart on the same port needs `free_port()`)."""
         command = ["server.py"] if script else ["-m", "cli", "serve"]
         process = subprocess.Popen(
-            [sys.executable, *command, "--port", "0", "--data-dir", str(data_dir), *options],
+            [sys.executable, *command, "--port", str(port), "--data-dir", str(data_dir),
+             *options],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -186,3 +196,11 @@ class ServerProcess:
     def stop(self) -> int:
         self.process.terminate()
         return self.process.wait(30)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server that must come back on the same one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

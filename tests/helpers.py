@@ -6,12 +6,15 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pykka
+
 from actors.agents.base import AgentError, TaskContext
 from actors.messages import AgentTask
 from domain.application import StratexecApp
 from domain.strategy import AGENT_TYPES, StrategyDefinition, parse_strategy
 
 T = TypeVar("T")
+TIMEOUT = 5.0
 
 
 class ScriptedAgent:
@@ -101,3 +104,36 @@ def chain_strategy(*chains: list[str], workspace: str = "w") -> StrategyDefiniti
                           "dependsOn": [previous] if previous else []})
             previous = item_id
     return parse_strategy({"name": "chains", "workspaceId": workspace, "items": items})
+
+
+class Inbox:
+    """What a collector actor received, with a way to wait for it."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.cond = threading.Condition()
+
+    def add(self, message: Any) -> None:
+        with self.cond:
+            self.messages.append(message)
+            self.cond.notify_all()
+
+    def wait_until(
+        self, predicate: Callable[[list[Any]], bool], timeout: float = TIMEOUT
+    ) -> list[Any]:
+        with self.cond:
+            assert self.cond.wait_for(lambda: predicate(self.messages), timeout), self.messages
+            return list(self.messages)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        with self.cond:
+            return [m for m in self.messages if isinstance(m, kind)]
+
+
+class Collector(pykka.ThreadingActor):
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    def on_receive(self, message: Any) -> None:
+        self.inbox.add(message)

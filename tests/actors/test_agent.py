@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import pykka
 import pytest
+from helpers import Collector, Inbox
 
 from actors.agent import AgentActor, AgentStats
 from actors.agents.base import AgentError, TaskContext
@@ -26,37 +27,6 @@ from actors.messages import (
 TIMEOUT = 5.0
 
 
-class Inbox:
-    """What a collector actor received, with a way to wait for it."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.cond = threading.Condition()
-
-    def add(self, message: Any) -> None:
-        with self.cond:
-            self.messages.append(message)
-            self.cond.notify_all()
-
-    def wait_until(
-        self, predicate: Callable[[list[Any]], bool], timeout: float = TIMEOUT
-    ) -> list[Any]:
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.messages), timeout), self.messages
-            return list(self.messages)
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        with self.cond:
-            return [m for m in self.messages if isinstance(m, kind)]
-
-
-class Collector(pykka.ThreadingActor):
-    def __init__(self, inbox: Inbox) -> None:
-        super().__init__()
-        self.inbox = inbox
-
-    def on_receive(self, message: Any) -> None:
-        self.inbox.add(message)
 
 
 def count(kind: type[Any], n: int) -> Callable[[list[Any]], bool]:

@@ -1,45 +1,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pykka
 import pytest
+from helpers import Collector, Inbox
 
 from actors.clock import Clock
 
 TIMEOUT = 5.0
 
 
-class Inbox:
-    """What a collector actor received, with a way to wait for it."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.cond = threading.Condition()
-
-    def add(self, message: Any) -> None:
-        with self.cond:
-            self.messages.append(message)
-            self.cond.notify_all()
-
-    def wait_until(
-        self, predicate: Callable[[list[Any]], bool], timeout: float = TIMEOUT
-    ) -> list[Any]:
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.messages), timeout), self.messages
-            return list(self.messages)
-
-
-class Collector(pykka.ThreadingActor):
-    def __init__(self, inbox: Inbox) -> None:
-        super().__init__()
-        self.inbox = inbox
-
-    def on_receive(self, message: Any) -> None:
-        self.inbox.add(message)
 
 
 @pytest.fixture(autouse=True)

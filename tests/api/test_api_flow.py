@@ -164,9 +164,7 @@ async def test_the_dashboard_link_sets_an_http_only_cookie(tmp_path: Path) -> No
 async def test_audit_endpoints_show_history_and_past_states(tmp_path: Path) -> None:
     async with running_server(tmp_path, FAST) as (api, _):
         execution_id = await api.start("Small demo: customer newsletter")
-        async with api.session.get(f"/api/executions/{execution_id}/events",
-                                   headers=api.headers()) as stream:
-            await collect_until(sse_frames(stream), api.document)
+        await api.until_finished(execution_id)
         base = f"/api/executions/{execution_id}"
         history = (await api.get(f"{base}/history?limit=5")).body
         assert [e["version"] for e in history["events"]] == [1, 2, 3, 4, 5]
@@ -192,9 +190,7 @@ async def test_audit_endpoints_show_history_and_past_states(tmp_path: Path) -> N
 async def test_health_and_metrics_report_the_engine(tmp_path: Path) -> None:
     async with running_server(tmp_path, FAST) as (api, _):
         execution_id = await api.start("Small demo: customer newsletter")
-        async with api.session.get(f"/api/executions/{execution_id}/events",
-                                   headers=api.headers()) as stream:
-            await collect_until(sse_frames(stream), api.document)
+        await api.until_finished(execution_id)
         health = (await api.with_token(None).get("/healthz")).body
         assert health["status"] == "ok"
         assert health["store"]["kind"] == "sqlite"
