@@ -1,0 +1,232 @@
+// The page at `/`: the workspace's strategies (with Start buttons) and its executions,
+// newest first, kept live from the workspace's event stream (a snapshot, then events).
+
+import { getMe, listStrategies, startExecution, workspaceEventsUrl } from "./api.js";
+import { h, mount, setNav, setText, showConnection, showProblem, showSignIn } from "./dom.js";
+import {
+  elapsed, formatDateTime, formatDuration, healthBadge, percent, plural, statusBadge,
+} from "./format.js";
+import { applyToList, newestFirst } from "./model.js";
+import { WorkspaceStream } from "./stream.js";
+
+const RENDER_DELAY_MS = 60;
+const SHOWN_EXECUTIONS = 200;
+
+export async function showDashboard() {
+  const me = await getMe();
+  if (!me.workspaces.length) {
+    showProblem("No workspace", "The token you signed in with grants no workspace.");
+    return;
+  }
+  const wanted = new URLSearchParams(window.location.search).get("workspace");
+  const workspace = me.workspaces.includes(wanted) ? wanted : me.workspaces[0];
+  setNav(workspaceSelector(me.workspaces, workspace));
+
+  const strategies = h("tbody");
+  const startError = h("p", { class: "form-error", role: "alert", dataset: { testid: "error-message" } });
+  const executions = new ExecutionList();
+  mount("Dashboard",
+    h("h1", { class: "page-title" }, "Strategies and executions",
+      h("span", { class: "muted page-subtitle" }, ` in workspace ${workspace}`)),
+    h("section", { class: "card", "aria-labelledby": "strategies-title" },
+      h("h2", { id: "strategies-title" }, "Strategies"),
+      startError,
+      h("table", { class: "table", dataset: { testid: "strategies" } },
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Strategy"),
+          h("th", { scope: "col", class: "num" }, "Plan size"),
+          h("th", { scope: "col" }, "Defined"),
+          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+        strategies)),
+    h("section", { class: "card", "aria-labelledby": "executions-title" },
+      h("h2", { id: "executions-title" }, "Executions",
+        h("span", { class: "muted heading-note" }, " newest first, live")),
+      executions.element));
+
+  const answer = await listStrategies(workspace);
+  renderStrategies(strategies, answer.strategies, workspace, startError);
+
+  const stream = new WorkspaceStream(workspaceEventsUrl(workspace), {
+    onSnapshot: (snapshot) => executions.reset(snapshot.executions),
+    onEvent: (event) => executions.apply(event),
+    onState: showConnection,
+    onUnauthorized: showSignIn,
+  });
+  stream.start();
+  window.setInterval(() => executions.tick(), 1000);
+}
+
+function workspaceSelector(workspaces, current) {
+  if (workspaces.length < 2) {
+    return h("span", { class: "workspace-name" }, `Workspace: ${current}`);
+  }
+  const select = h("select", {
+    id: "workspace-select",
+    onchange: () => {
+      const url = new URL(window.location.href);
+      url.searchParams.set("workspace", select.value);
+      window.location.assign(url);
+    },
+  }, workspaces.map((ws) => h("option", { value: ws, selected: ws === current }, ws)));
+  return h("label", { class: "workspace-select", for: "workspace-select" }, "Workspace ", select);
+}
+
+function renderStrategies(tbody, strategies, workspace, errorBox) {
+  if (!strategies.length) {
+    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "empty" },
+      "No strategies in this workspace yet: define one with POST /api/strategies.")));
+    return;
+  }
+  tbody.replaceChildren(...strategies.map((strategy) => {
+    const button = h("button", {
+      type: "button", class: "btn btn-primary", "aria-label": `Start ${strategy.name}`,
+      dataset: { testid: "start", strategyId: strategy.id },
+      onclick: () => start(strategy, workspace, button, errorBox),
+    }, "Start");
+    const size = strategy.taskCount === null
+      ? "—" : plural(strategy.taskCount, "task");
+    return h("tr", { dataset: { strategyId: strategy.id } },
+      h("th", { scope: "row" }, strategy.name,
+        h("div", { class: "muted small" }, `${plural(strategy.leafCount, "L4 item")} of `
+          + `${plural(strategy.itemCount, "item")}`)),
+      h("td", { class: "num", dataset: { testid: "task-count" } }, size),
+      h("td", {}, formatDateTime(strategy.definedAt)),
+      h("td", { class: "actions" }, button));
+  }));
+}
+
+/** Start an execution of `strategy` and go to its page; say why if the server refuses. */
+async function start(strategy, workspace, button, errorBox) {
+  button.disabled = true;
+  setText(button, "Starting…");
+  setText(errorBox, "");
+  try {
+    const started = await startExecution(strategy.id, workspace);
+    window.location.assign(`/executions/${encodeURIComponent(started.executionId)}`);
+  } catch (error) {
+    if (error.unauthorized) {
+      showSignIn();
+      return;
+    }
+    setText(errorBox, `Could not start ${strategy.name}: ${error.message}`);
+    button.disabled = false;
+    setText(button, "Start");
+  }
+}
+
+/** The executions table, one row per execution, updated in place. */
+class ExecutionList {
+  constructor() {
+    this.executions = new Map();
+    this.rows = new Map();
+    this.body = h("tbody");
+    this.empty = h("p", { class: "empty" }, "Waiting for the live stream…");
+    this.element = h("div", { class: "table-wrap" },
+      h("table", { class: "table", dataset: { testid: "executions" } },
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Execution"),
+          h("th", { scope: "col" }, "Status"),
+          h("th", { scope: "col" }, "Progress"),
+          h("th", { scope: "col" }, "Health"),
+          h("th", { scope: "col" }, "Started"),
+          h("th", { scope: "col", class: "num" }, "Duration"))),
+        this.body),
+      this.empty);
+    this.pending = null;
+  }
+
+  reset(executions) {
+    this.executions = new Map(executions.map((execution) => [execution.id, execution]));
+    this.render();
+  }
+
+  apply(event) {
+    if (applyToList(this.executions, event)) this.schedule();
+  }
+
+  schedule() {
+    if (this.pending === null) {
+      this.pending = window.setTimeout(() => {
+        this.pending = null;
+        this.render();
+      }, RENDER_DELAY_MS);
+    }
+  }
+
+  render() {
+    const shown = newestFirst(this.executions).slice(0, SHOWN_EXECUTIONS);
+    setText(this.empty, shown.length ? "" : "No executions yet: start a strategy above.");
+    this.empty.hidden = shown.length > 0;
+    const rows = shown.map((execution) => {
+      let row = this.rows.get(execution.id);
+      if (!row) {
+        row = new ExecutionRow(execution.id);
+        this.rows.set(execution.id, row);
+      }
+      row.update(execution);
+      return row.element;
+    });
+    // Re-order only when needed, so that focus and selection stay put.
+    const current = [...this.body.children];
+    if (current.length !== rows.length || current.some((row, i) => row !== rows[i])) {
+      this.body.replaceChildren(...rows);
+    }
+  }
+
+  tick() {
+    for (const [id, row] of this.rows) {
+      const execution = this.executions.get(id);
+      if (execution && !execution.finishedAt) row.updateDuration(execution);
+    }
+  }
+}
+
+class ExecutionRow {
+  constructor(id) {
+    const href = `/executions/${encodeURIComponent(id)}`;
+    this.link = h("a", { href });
+    this.idText = h("div", { class: "muted small mono" }, id.slice(0, 8));
+    this.status = h("td", { dataset: { testid: "execution-status" } });
+    this.bar = h("span", { class: "mini-bar-fill" });
+    this.failedBar = h("span", { class: "mini-bar-failed" });
+    this.progressText = h("span", { class: "small", dataset: { testid: "execution-progress" } });
+    this.health = h("td", { dataset: { testid: "execution-health" } });
+    this.started = h("td");
+    this.duration = h("td", { class: "num" });
+    this.element = h("tr", { dataset: { executionId: id } },
+      h("th", { scope: "row" }, this.link, this.idText),
+      this.status,
+      h("td", {}, h("span", { class: "mini-bar", "aria-hidden": "true" }, this.bar, this.failedBar),
+        this.progressText),
+      this.health, this.started, this.duration);
+    this.last = {};
+  }
+
+  update(execution) {
+    setText(this.link, execution.strategyName);
+    if (this.last.status !== execution.status) {
+      this.status.replaceChildren(statusBadge(execution.status));
+    }
+    const settled = execution.completedTasks + execution.failedTasks + execution.skippedTasks
+      + execution.cancelledTasks;
+    const pct = percent(settled, execution.totalTasks);
+    this.bar.style.width = `${percent(execution.completedTasks, execution.totalTasks)}%`;
+    this.failedBar.style.width = `${pct - percent(execution.completedTasks, execution.totalTasks)}%`;
+    const others = [["failed", execution.failedTasks], ["skipped", execution.skippedTasks],
+      ["cancelled", execution.cancelledTasks]].filter(([, n]) => n)
+      .map(([name, n]) => `, ${n} ${name}`).join("");
+    setText(this.progressText,
+      `${execution.completedTasks}/${execution.totalTasks} done${others} · ${pct}%`);
+    if (this.last.healthScore !== execution.healthScore
+        || this.last.healthStatus !== execution.healthStatus) {
+      this.health.replaceChildren(healthBadge(execution.healthScore, execution.healthStatus));
+    }
+    setText(this.started, formatDateTime(execution.startedAt));
+    this.updateDuration(execution);
+    this.last = { ...execution };
+  }
+
+  updateDuration(execution) {
+    setText(this.duration, formatDuration(elapsed(execution.startedAt, execution.finishedAt)));
+  }
+}

@@ -1,0 +1,399 @@
+// The page at `/executions/{id}`: one execution, live.
+//
+// Data: GET /status gives the execution, its tasks, health and agent metrics, and the log
+// position they reflect; the workspace stream is then opened after that position, and its
+// events for this execution (filtered here) are applied to the model (model.js). The
+// audit history up to that position fills the timeline and the error log. Agent metrics
+// (mean and p95 durations) are re-read from /status, throttled, as tasks settle. Once the
+// execution has finished, a slider shows its state at any version (GET /state?version=N).
+
+import { getHistory, getStatus, sendCommand, workspaceEventsUrl } from "./api.js";
+import { DagView, dagLegend } from "./dag.js";
+import { byTestId, h, mount, setNav, setText, showConnection, showSignIn } from "./dom.js";
+import {
+  ALLOWED, bandOf, elapsed, formatDateTime, formatDuration, formatTime, percent, statusBadge,
+} from "./format.js";
+import { HistorySlider } from "./history.js";
+import { applyEvent, countTasks, executionModel, isFinished } from "./model.js";
+import { WorkspaceStream } from "./stream.js";
+import { ErrorLog, Timeline, fromHistory } from "./timeline.js";
+
+const RENDER_DELAY_MS = 50;
+const METRICS_INTERVAL_MS = 500;
+const COMMANDS = ["pause", "resume", "cancel"];
+const PROGRESS_PARTS = [ // [test id, label, statuses]
+  ["completed", "completed", ["completed"]],
+  ["in-progress", "in progress", ["assigned", "in_progress"]],
+  ["pending", "pending", ["pending"]],
+  ["failed", "failed", ["failed"]],
+  ["skipped", "skipped", ["skipped"]],
+  ["cancelled", "cancelled", ["cancelled"]],
+];
+
+export async function showExecution(executionId) {
+  const status = await getStatus(executionId);
+  new ExecutionPage(executionId, status).start();
+}
+
+class ExecutionPage {
+  constructor(executionId, status) {
+    this.id = executionId;
+    this.model = executionModel(status);
+    this.metricsPosition = status.position;
+    this.past = null; // a past version's state while the history slider shows one
+    this.busy = null; // the command being sent
+    this.renderTimer = null;
+    this.metricsTimer = null;
+    this.metricsDirty = false;
+    this.historyLoaded = false;
+    this.heldBack = []; // live events that arrive before the history is in the timeline
+    this.build();
+  }
+
+  // ---------------------------------------------------------------------- layout
+
+  build() {
+    const { execution } = this.model;
+    setNav(h("a", { href: "/", class: "back-link" }, "← All executions"));
+    const title = (taskId) => this.taskTitle(taskId);
+    this.statusCell = h("span", { dataset: { testid: "status" }, class: "status-cell" });
+    this.duration = h("span", { dataset: { testid: "duration" } });
+    this.durationPrefix = h("span");
+    this.errorBox = h("p", { class: "form-error", role: "alert", dataset: { testid: "error-message" } });
+    this.buttons = Object.fromEntries(COMMANDS.map((command) => [command, h("button", {
+      type: "button", class: `btn btn-${command}`, dataset: { testid: command },
+      onclick: () => this.send(command),
+    }, label(command))]));
+
+    this.bar = h("div", { class: "stacked-bar", role: "img", dataset: { testid: "progress-bar" } });
+    this.barParts = Object.fromEntries(PROGRESS_PARTS.map(([id]) =>
+      [id, h("span", { class: `bar-part part-${id}` })]));
+    this.bar.append(...Object.values(this.barParts));
+    this.pct = h("span", { class: "pct", dataset: { testid: "progress-pct" } });
+    this.progressNote = h("p", { class: "muted small", dataset: { testid: "progress-note" } });
+    const legend = h("ul", { class: "progress-legend" }, PROGRESS_PARTS.map(([id, label]) =>
+      h("li", {}, h("span", { class: `swatch part-${id}`, "aria-hidden": "true" }),
+        h("span", { class: "count", dataset: { testid: `progress-${id}` } }, "0"), ` ${label}`)));
+
+    this.score = h("span", { class: "health-score", dataset: { testid: "health-score" } });
+    this.band = h("span", { class: "badge", dataset: { testid: "health-band" } });
+    this.healthFacts = h("p", { class: "muted small" });
+    this.issues = h("ul", { class: "issues", dataset: { testid: "health-issues" } });
+
+    this.history = new HistorySlider(this.id, (past) => {
+      this.past = past;
+      this.render();
+    });
+
+    this.dagBox = h("div", { class: "dag", dataset: { testid: "dag" } });
+    this.dag = new DagView(this.dagBox, { onSelect: (taskId) => this.showTask(taskId) });
+    this.taskPanel = h("div", { class: "task-panel", dataset: { testid: "task-detail" } },
+      h("p", { class: "muted" }, "Select a task in the graph to see its details."));
+
+    this.agentBody = h("tbody");
+    this.failedList = h("ul", { class: "failed-tasks", dataset: { testid: "failed-tasks" } });
+    this.errorList = h("ol", { class: "error-log", dataset: { testid: "error-log" } });
+    this.errors = new ErrorLog(this.errorList, title);
+    this.timelineList = h("ol", { class: "timeline", dataset: { testid: "timeline" } });
+    this.timeline = new Timeline(this.timelineList, title);
+
+    mount(execution.strategyName,
+      h("div", { class: "page-head" },
+        h("h1", { class: "page-title" }, execution.strategyName),
+        h("p", { class: "muted small mono" }, `Execution ${this.id}`)),
+      h("div", { class: "grid grid-top" },
+        h("section", { class: "card", "aria-labelledby": "summary-title" },
+          h("h2", { id: "summary-title" }, "Status"),
+          h("div", { class: "summary" }, this.statusCell,
+            h("span", { class: "muted" }, "started ", formatDateTime(execution.startedAt),
+              " · ", this.durationPrefix), this.duration),
+          h("div", { class: "controls", role: "group", "aria-label": "Execution controls" },
+            Object.values(this.buttons)),
+          this.errorBox),
+        h("section", { class: "card", "aria-labelledby": "health-title" },
+          h("h2", { id: "health-title" }, "Health"),
+          h("div", { class: "health" }, this.score, h("span", { class: "muted" }, "/100"), this.band),
+          this.healthFacts,
+          this.issues)),
+      h("section", { class: "card", "aria-labelledby": "progress-title" },
+        h("h2", { id: "progress-title" }, "Progress ", this.pct),
+        this.bar, legend, this.progressNote),
+      this.history.element,
+      h("section", { class: "card", "aria-labelledby": "dag-title" },
+        h("h2", { id: "dag-title" }, "Task graph"),
+        h("p", { class: "muted small" }, "Each task waits for the tasks above it that point to it."),
+        h("div", { class: "dag-scroll" }, this.dagBox),
+        dagLegend(),
+        this.taskPanel),
+      h("div", { class: "grid grid-wide-first" },
+        h("section", { class: "card", "aria-labelledby": "agents-title" },
+          h("h2", { id: "agents-title" }, "Agents"),
+          h("div", { class: "table-wrap" }, h("table", { class: "table", dataset: { testid: "agent-table" } },
+            h("thead", {}, h("tr", {}, ["Agent", "Tasks", "Completed", "Failed", "Retries",
+              "Mean", "p95"].map((name, i) =>
+              h("th", { scope: "col", class: i ? "num" : null }, name)))),
+            this.agentBody))),
+        h("section", { class: "card", "aria-labelledby": "errors-title" },
+          h("h2", { id: "errors-title" }, "Errors"),
+          h("h3", {}, "Tasks failed for good"), this.failedList,
+          h("h3", {}, "Failed and interrupted attempts"), this.errorList)),
+      h("section", { class: "card", "aria-labelledby": "timeline-title" },
+        h("h2", { id: "timeline-title" }, "Timeline",
+          h("span", { class: "muted heading-note" }, " newest first")),
+        this.timelineList));
+  }
+
+  // ------------------------------------------------------------------- lifecycle
+
+  start() {
+    this.dag.draw([...this.model.tasks.values()]);
+    this.render();
+    const stream = new WorkspaceStream(workspaceEventsUrl(this.model.execution.workspaceId), {
+      onEvent: (event) => this.receive(event),
+      onState: showConnection,
+      onUnauthorized: showSignIn,
+    }, this.model.position);
+    stream.start();
+    this.loadHistory();
+    if (isFinished(this.model.execution)) this.history.open();
+    window.setInterval(() => this.renderDuration(), 1000);
+  }
+
+  receive(event) {
+    if (event.executionId !== this.id) return;
+    const wasFinished = isFinished(this.model.execution);
+    const changed = applyEvent(this.model, event);
+    if (this.historyLoaded) this.log([event]);
+    else this.heldBack.push(event);
+    if (!wasFinished && isFinished(this.model.execution)) {
+      this.fetchMetrics(); // the final numbers, now rather than after the throttle
+      this.history.open();
+    } else if (changed.settled || event.type === "metrics-update") {
+      this.refreshMetrics();
+    }
+    this.schedule();
+  }
+
+  log(events) {
+    this.timeline.add(events);
+    this.errors.add(events);
+    this.renderErrorsEmpty();
+  }
+
+  /** The history up to the page's starting position, into the timeline and error log. */
+  async loadHistory() {
+    const upTo = this.model.position;
+    const kept = [];
+    try {
+      let after = 0;
+      for (;;) {
+        const page = await getHistory(this.id, after);
+        for (const event of page.events) {
+          const shown = event.position <= upTo ? fromHistory(event, this.id) : null;
+          if (shown) kept.push(shown);
+        }
+        const last = page.events.length ? page.events[page.events.length - 1].position : upTo;
+        if (page.nextAfter === null || last >= upTo) break;
+        after = page.nextAfter;
+      }
+    } catch (error) {
+      console.warn(`history: ${error.message}`);
+    }
+    this.historyLoaded = true;
+    this.log([...kept, ...this.heldBack]);
+    this.heldBack = [];
+  }
+
+  /** Re-read the agent metrics from /status soon: at most once per METRICS_INTERVAL_MS,
+   * and once more after the last call, so the table ends up current. */
+  refreshMetrics() {
+    if (this.metricsTimer) {
+      this.metricsDirty = true;
+      return;
+    }
+    this.metricsDirty = false;
+    this.metricsTimer = window.setTimeout(() => {
+      this.metricsTimer = null;
+      if (this.metricsDirty) this.refreshMetrics();
+    }, METRICS_INTERVAL_MS);
+    this.fetchMetrics();
+  }
+
+  fetchMetrics() {
+    getStatus(this.id).then((status) => {
+      if (status.position < this.metricsPosition) return;
+      this.metricsPosition = status.position;
+      this.model.agents = status.metrics.agents;
+      this.schedule();
+    }, () => { /* unreachable for now: the stream's indicator says so */ });
+  }
+
+  async send(command) {
+    this.busy = command;
+    setText(this.errorBox, "");
+    this.renderControls();
+    try {
+      await sendCommand(this.id, command);
+    } catch (error) {
+      if (error.unauthorized) {
+        showSignIn();
+        return;
+      }
+      setText(this.errorBox, `${label(command)} refused: ${error.message}`);
+    } finally {
+      this.busy = null;
+      this.renderControls();
+    }
+  }
+
+  // ---------------------------------------------------------------------- render
+
+  schedule() {
+    if (this.renderTimer === null) {
+      this.renderTimer = window.setTimeout(() => {
+        this.renderTimer = null;
+        this.render();
+      }, RENDER_DELAY_MS);
+    }
+  }
+
+  render() {
+    const { execution } = this.model;
+    if (this.statusCell.dataset.status !== execution.status) {
+      this.statusCell.dataset.status = execution.status;
+      this.statusCell.replaceChildren(statusBadge(execution.status));
+    }
+    this.renderDuration();
+    this.renderControls();
+    this.renderProgress();
+    this.renderHealth();
+    this.dag.update(this.past ? this.past.statusById
+      : new Map([...this.model.tasks.values()].map((task) => [task.taskId, task.status])));
+    if (this.dag.selected) this.showTask(this.dag.selected);
+    this.renderAgents();
+    this.renderFailed();
+  }
+
+  renderDuration() {
+    const { execution } = this.model;
+    setText(this.durationPrefix, execution.finishedAt ? "took " : "running for ");
+    setText(this.duration, formatDuration(elapsed(execution.startedAt, execution.finishedAt)));
+  }
+
+  renderControls() {
+    const { status } = this.model.execution;
+    for (const command of COMMANDS) {
+      const button = this.buttons[command];
+      const allowed = ALLOWED[command].has(status);
+      button.disabled = this.busy !== null || !allowed;
+      button.title = allowed ? "" : `Not possible while the execution is ${status}`;
+      setText(button, this.busy === command ? `${label(command)}…` : label(command));
+    }
+  }
+
+  renderProgress() {
+    const counts = this.past ? this.past.counts : countTasks(this.model.tasks.values());
+    const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    const summary = [];
+    for (const [id, name, statuses] of PROGRESS_PARTS) {
+      const count = statuses.reduce((sum, status) => sum + counts[status], 0);
+      setText(byTestId(document, `progress-${id}`), count);
+      this.barParts[id].style.width = `${total ? (100 * count) / total : 0}%`;
+      if (count) summary.push(`${count} ${name}`);
+    }
+    const settled = counts.completed + counts.failed + counts.skipped + counts.cancelled;
+    const pct = percent(settled, total);
+    setText(this.pct, `${pct}%`);
+    this.bar.setAttribute("aria-label", `${pct}% of ${total} tasks finished: ${summary.join(", ")}`);
+    setText(this.progressNote, `${settled} of ${total} tasks finished`
+      + (this.past ? ` at version ${this.past.version}` : "") + ".");
+  }
+
+  renderHealth() {
+    const { health } = this.model;
+    const band = health.status || bandOf(health.score);
+    setText(this.score, health.score);
+    setText(this.band, band);
+    this.band.className = `badge band-${band.toLowerCase()}`;
+    setText(this.healthFacts, (health.recordedAt
+      ? `Assessed at ${formatTime(health.recordedAt)} (a new assessment is recorded when the`
+        + " score, band or issues change): "
+      : "Not assessed yet; from the tasks so far: ")
+      + `completion ${Math.round(100 * health.completionRate)}%, errors `
+      + `${Math.round(100 * health.errorRate)}%, mean attempt `
+      + `${formatDuration(health.avgTaskDurationMs)}.`);
+    const issues = health.issues || [];
+    const key = issues.join("\n");
+    if (this.issues.dataset.key !== key) {
+      this.issues.dataset.key = key;
+      this.issues.replaceChildren(...(issues.length
+        ? issues.map((issue) => h("li", {}, issue))
+        : [h("li", { class: "muted no-issues" }, "No issues")]));
+    }
+  }
+
+  renderAgents() {
+    if (this.renderedAgents === this.model.agents) return;
+    this.renderedAgents = this.model.agents;
+    const rows = this.model.agents.map((agent) => h("tr", { dataset: { agent: agent.agent } },
+      h("th", { scope: "row" }, agent.agent),
+      h("td", { class: "num" }, agent.tasks),
+      h("td", { class: "num" }, agent.completed),
+      h("td", { class: "num" }, agent.failed),
+      h("td", { class: "num" }, agent.retries),
+      h("td", { class: "num" }, formatDuration(agent.meanDurationMs)),
+      h("td", { class: "num" }, formatDuration(agent.p95DurationMs))));
+    this.agentBody.replaceChildren(...(rows.length ? rows
+      : [h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No agent has worked yet."))]));
+  }
+
+  renderFailed() {
+    const failed = [...this.model.tasks.values()].filter((task) => task.status === "failed");
+    const key = failed.map((task) => task.taskId).join(",");
+    if (this.failedList.dataset.key === key) return;
+    this.failedList.dataset.key = key;
+    this.failedList.replaceChildren(...(failed.length ? failed.map((task) =>
+      h("li", { dataset: { taskId: task.taskId } },
+        h("strong", {}, task.title), ` (${task.agent}) · ${task.attempt} attempts · `,
+        `${task.errorKind || "error"}`,
+        h("div", { class: "error-text" }, task.errorMessage || "")))
+      : [h("li", { class: "muted" }, "None")]));
+  }
+
+  renderErrorsEmpty() {
+    if (!this.errors.count && !this.errorList.children.length) {
+      this.errorList.replaceChildren(h("li", { class: "muted", dataset: { empty: "" } }, "None"));
+    } else if (this.errors.count) {
+      this.errorList.querySelector("[data-empty]")?.remove();
+    }
+  }
+
+  showTask(taskId) {
+    const task = this.model.tasks.get(taskId);
+    if (!task) return;
+    const then = this.past ? this.past.tasks.get(taskId) : null;
+    const status = then ? then.status : task.status;
+    const facts = [
+      ["Task", task.taskId], ["Agent", task.agent], ["Priority", task.priority],
+      ["Status", status], ["Attempt", then ? then.attempt : task.attempt],
+      ["Failures", then ? then.failures : task.failures],
+      ["Depends on", task.dependsOn.length ? task.dependsOn.join(", ") : "nothing"],
+    ];
+    if (!then && task.durationMs !== null) facts.push(["Last attempt", formatDuration(task.durationMs)]);
+    const error = then ? then.error : task.errorMessage;
+    if (error) facts.push(["Last error", error]);
+    const result = then ? then.result : task.result;
+    this.taskPanel.replaceChildren(
+      h("h3", {}, task.title),
+      h("dl", {}, facts.map(([name, value]) => [h("dt", {}, name), h("dd", {}, String(value))])),
+      result ? h("details", {}, h("summary", {}, "Result"),
+        h("pre", {}, JSON.stringify(result, null, 2))) : null);
+  }
+
+  taskTitle(taskId) {
+    const task = this.model.tasks.get(taskId);
+    return task ? `${task.title} [${task.agent}]` : taskId;
+  }
+}
+
+const label = (command) => command[0].toUpperCase() + command.slice(1);

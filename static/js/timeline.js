@@ -1,0 +1,146 @@
+// The execution's events as people read them: the timeline (newest first, capped) and the
+// log of failed attempts. Live stream events and the audit history (GET .../history, used
+// to fill both for what happened before the page opened) share one shape: the stream's.
+
+import { h } from "./dom.js";
+import { formatClock, formatDuration, formatTime, plural } from "./format.js";
+
+export const TIMELINE_CAP = 200;
+
+const HISTORY_TYPES = {
+  "Execution.Started": (d) => ["execution-started",
+    { strategyName: d.strategy_name, totalTasks: (d.tasks || []).length }],
+  "Execution.TaskAssigned": (d) => ["task-assigned", { taskId: d.task_id, attempt: d.attempt }],
+  "Execution.TaskStarted": (d) => ["task-progress",
+    { taskId: d.task_id, attempt: d.attempt, progress: 0 }],
+  "Execution.TaskProgressed": (d) => ["task-progress",
+    { taskId: d.task_id, attempt: d.attempt, progress: d.progress, message: d.message }],
+  "Execution.TaskSucceeded": (d) => ["task-completed",
+    { taskId: d.task_id, attempt: d.attempt, durationMs: d.duration_ms }],
+  "Execution.TaskFailed": (d) => ["task-failed", {
+    taskId: d.task_id, attempt: d.attempt, errorKind: d.error_kind, error: d.error_message,
+    willRetry: d.retry_at !== null && d.retry_at !== undefined, retryAt: d.retry_at,
+    durationMs: d.duration_ms }],
+  "Execution.TaskInterrupted": (d) => ["task-failed", {
+    taskId: d.task_id, attempt: d.attempt, errorKind: "interrupted", error: d.reason,
+    willRetry: true, retryAt: null }],
+  "Execution.TasksSkipped": (d) => ["task-skipped",
+    { taskIds: d.task_ids, failedTaskId: d.failed_task_id }],
+  "Execution.Paused": () => ["execution-paused", { status: "paused" }],
+  "Execution.Resumed": () => ["execution-resumed", { status: "running" }],
+  "Execution.Cancelled": (d) => ["execution-cancelled",
+    { status: "cancelled", cancelledTasks: (d.task_ids || []).length }],
+  "Execution.Completed": () => ["execution-completed", { status: "completed" }],
+  "Execution.Failed": () => ["execution-completed", { status: "failed" }],
+  "ExecutionHealth.Assessed": (d) => ["health-update",
+    { score: d.score, status: d.status, issues: d.issues || [] }],
+  "ExecutionHealth.MetricsSampled": () => ["metrics-update", {}],
+};
+
+/** A HistoryEvent as the stream event it corresponds to, or null (nothing to show). */
+export function fromHistory(event, executionId) {
+  const map = HISTORY_TYPES[event.type];
+  if (!map) return null;
+  const [type, data] = map(event.data || {});
+  return { position: event.position, type, executionId, recordedAt: event.timestamp, data };
+}
+
+const attemptText = (data) => (data.attempt ? ` (attempt ${data.attempt})` : "");
+
+/** One line saying what an event means; `title(taskId)` names a task. */
+export function describe(event, title) {
+  const d = event.data;
+  const task = d.taskId ? title(d.taskId) : "";
+  switch (event.type) {
+    case "execution-started":
+      return `Execution started: ${d.strategyName}, ${plural(d.totalTasks, "task")}`;
+    case "task-assigned":
+      return `${task} handed to its agent${attemptText(d)}`;
+    case "task-progress":
+      return d.message
+        ? `${task}: ${d.message} (${Math.round(100 * d.progress)}%)`
+        : `${task} started${attemptText(d)}`;
+    case "task-completed":
+      return `${task} completed in ${formatDuration(d.durationMs)}${attemptText(d)}`;
+    case "task-failed":
+      if (d.errorKind === "interrupted") {
+        return `${task} attempt ${d.attempt} interrupted (${d.error}); it runs again`;
+      }
+      return d.willRetry
+        ? `${task} attempt ${d.attempt} failed (${d.errorKind}): ${d.error}; retry` +
+          (d.retryAt ? ` at ${formatTime(d.retryAt)}` : "")
+        : `${task} failed for good at attempt ${d.attempt} (${d.errorKind}): ${d.error}`;
+    case "task-skipped":
+      return `${plural(d.taskIds.length, "task")} skipped because ` +
+        `${d.failedTaskId ? title(d.failedTaskId) : "a dependency"} failed`;
+    case "health-update":
+      return `Health ${d.score} (${d.status})` +
+        (d.issues && d.issues.length ? `: ${d.issues.join("; ")}` : "");
+    case "metrics-update":
+      return "Agent metrics updated";
+    case "execution-paused":
+      return "Execution paused: running attempts finish, nothing new starts";
+    case "execution-resumed":
+      return "Execution resumed";
+    case "execution-cancelled":
+      return `Execution cancelled: ${plural(d.cancelledTasks, "unfinished task")} cancelled`;
+    case "execution-completed":
+      return d.status === "failed"
+        ? "Execution finished: failed (some task failed for good)"
+        : "Execution finished: completed";
+    default:
+      return event.type;
+  }
+}
+
+const QUIET = new Set(["task-progress", "metrics-update", "task-assigned"]);
+
+/** The timeline list: newest first, at most TIMELINE_CAP entries. */
+export class Timeline {
+  constructor(list, title) {
+    this.list = list;
+    this.title = title;
+  }
+
+  /** Add events (oldest first) at the top. */
+  add(events) {
+    const fragment = document.createDocumentFragment();
+    for (const event of events.slice(-TIMELINE_CAP).reverse()) {
+      fragment.append(h("li", {
+        class: `timeline-entry type-${event.type}${QUIET.has(event.type) ? " quiet" : ""}`,
+        dataset: { position: String(event.position), type: event.type },
+      },
+      h("time", { datetime: event.recordedAt }, formatClock(event.recordedAt)),
+      h("span", { class: "timeline-type" }, event.type),
+      h("span", { class: "timeline-text" }, describe(event, this.title))));
+    }
+    this.list.prepend(fragment);
+    while (this.list.children.length > TIMELINE_CAP) this.list.lastElementChild.remove();
+  }
+}
+
+/** The failed (and interrupted) attempts, newest first, each with its message and attempt. */
+export class ErrorLog {
+  constructor(list, title) {
+    this.list = list;
+    this.title = title;
+    this.count = 0;
+  }
+
+  add(events) {
+    for (const event of events) {
+      if (event.type !== "task-failed") continue;
+      const d = event.data;
+      const outcome = d.errorKind === "interrupted" ? "interrupted, runs again"
+        : d.willRetry ? "will retry" : "failed for good";
+      const kind = d.errorKind === "interrupted" ? " interrupted" : d.willRetry ? "" : " final";
+      this.list.prepend(h("li", { class: `error-entry${kind}` },
+        h("time", { datetime: event.recordedAt }, formatClock(event.recordedAt)),
+        h("strong", {}, this.title(d.taskId)),
+        h("div", { class: "small" }, `attempt ${d.attempt} · ${d.errorKind} · ${outcome}`),
+        h("div", { class: "error-text" }, d.error || "")));
+      this.count += 1;
+    }
+    while (this.list.children.length > TIMELINE_CAP) this.list.lastElementChild.remove();
+  }
+}
