@@ -1,21 +1,24 @@
 """What every view has in common: its tables, its schema, and dispatch on the event's type.
 
-A view's `apply(cur, position, event)` runs inside the runner's transaction, so it may read
-other views' tables: the catalog orders the views so that those reads see the right state.
+A view's handlers run inside the runner's transaction, on the batch's in-memory rows
+(`projections.batch`), so they may read rows of other views' tables: the catalog orders the
+views so that those reads see the right state.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property
-from sqlite3 import Cursor
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID
 
-Handler = Callable[[Cursor, int, Any], None]
+if TYPE_CHECKING:
+    from projections.batch import Batch
+
+Handler = Callable[["Batch", Any], object]  # what it returns is ignored
+T = TypeVar("T")
 
 
 class View:
@@ -28,14 +31,9 @@ class View:
     def handlers(self) -> Mapping[type, Handler]:
         raise NotImplementedError
 
-    @cached_property
-    def _dispatch(self) -> Mapping[type, Handler]:
-        return self.handlers()
-
-    def apply(self, cur: Cursor, position: int, event: Any) -> None:
-        handler = self._dispatch.get(type(event))
-        if handler is not None:
-            handler(cur, position, event)
+    def preload(self, batch: Batch, events: Sequence[tuple[int, Any]]) -> None:
+        """Read in bulk the rows these events will need (an optimisation: rows a handler
+        asks for are read anyway)."""
 
 
 def _json_default(value: Any) -> Any:
@@ -49,8 +47,19 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+# json.dumps with options builds a new encoder for every call, which costs more than the
+# encoding itself. The C encoder, built once, writes the same text about three times faster.
+# It skips the check for circular references: decoded events and JSON values have none.
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
+_C_ENCODER = _make_encoder and _make_encoder(
+    None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    if _C_ENCODER is None:  # Python builds without the _json accelerator
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -65,6 +74,6 @@ def uuid_text(value: UUID | str) -> str | None:
         return None
 
 
-def chunks(items: list[str], size: int = 500) -> list[list[str]]:
+def chunks(items: Sequence[T], size: int = 500) -> list[Sequence[T]]:
     """SQL parameter lists small enough for every SQLite build."""
     return [items[i:i + size] for i in range(0, len(items), size)]

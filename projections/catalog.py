@@ -1,9 +1,9 @@
 """Every view, in the order the runner applies each event to them.
 
-The order matters because views read each other inside the batch's transaction:
-executions reads a task's previous status, so it comes before tasks changes it; metrics
-and feed read a task's agent (which never changes); feed and health read the executions
-row, and feed's execution-completed row needs its final counts, so executions comes first.
+The order matters because views read each other's rows in the batch: executions reads a
+task's previous status, so it comes before tasks changes it; metrics and feed read a task's
+agent (which never changes); feed and health read the executions row, and feed's
+execution-completed row needs its final counts, so executions comes first.
 """
 
 from __future__ import annotations

@@ -42,3 +42,5 @@ FAILED = _event("stratexec:Execution.Failed")
 HEALTH_WATCHED = _event("stratexec:ExecutionHealth.Watched")
 HEALTH_ASSESSED = _event("stratexec:ExecutionHealth.Assessed")
 METRICS_SAMPLED = _event("stratexec:ExecutionHealth.MetricsSampled")
+
+HEALTH_EVENTS = (HEALTH_WATCHED, HEALTH_ASSESSED, METRICS_SAMPLED)

@@ -1,19 +1,18 @@
 """The executions view: one row per execution, its status and task counts, its latest health.
 
-Task counts mirror the aggregate's `counts`. A task's previous status is read from the tasks
-view, so this view must be applied before the tasks view changes it (see the catalog).
+Task counts mirror the aggregate's `counts`. A task's previous status is read from its tasks
+row, so this view must be applied before the tasks view changes it (see the catalog).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from sqlite3 import Cursor
 from typing import Any, ClassVar
 
 from domain.health import health_id
 from projections import events as ev
-from projections.base import Handler, View, iso
-from projections.tasks import counts_by, task_info
+from projections.base import Handler, View
+from projections.batch import Batch, Row
 
 STATUSES = ("pending", "assigned", "in_progress", "completed", "failed", "skipped", "cancelled")
 
@@ -40,95 +39,97 @@ class ExecutionsView(View):
         return {
             ev.STARTED: self._started,
             ev.TASK_ASSIGNED: self._assigned,
-            ev.TASK_STARTED: lambda cur, _, e: self._move_one(cur, e, "in_progress"),
-            ev.TASK_PROGRESSED: lambda cur, _, e: self._touch(cur, e),
-            ev.TASK_SUCCEEDED: lambda cur, _, e: self._move_one(cur, e, "completed"),
+            ev.TASK_STARTED: lambda batch, e: _move_one(batch, e, "in_progress"),
+            ev.TASK_PROGRESSED: _touch,
+            ev.TASK_SUCCEEDED: lambda batch, e: _move_one(batch, e, "completed"),
             ev.TASK_FAILED: self._failed,
-            ev.TASK_INTERRUPTED: lambda cur, _, e: self._move_one(cur, e, "pending"),
-            ev.TASKS_SKIPPED: lambda cur, _, e: self._move_many(cur, e, "skipped"),
-            ev.PAUSED: lambda cur, _, e: self._touch(cur, e, status="paused"),
-            ev.RESUMED: lambda cur, _, e: self._touch(cur, e, status="running"),
+            ev.TASK_INTERRUPTED: lambda batch, e: _move_one(batch, e, "pending"),
+            ev.TASKS_SKIPPED: lambda batch, e: _move_many(batch, e, "skipped"),
+            ev.PAUSED: lambda batch, e: _set(batch, e, status="paused"),
+            ev.RESUMED: lambda batch, e: _set(batch, e, status="running"),
             ev.CANCELLED: self._cancelled,
-            ev.COMPLETED: lambda cur, _, e: self._finish(cur, e, "completed"),
-            ev.FAILED: lambda cur, _, e: self._finish(cur, e, "failed"),
+            ev.COMPLETED: lambda batch, e: _set(
+                batch, e, status="completed", finished_at=batch.at),
+            ev.FAILED: lambda batch, e: _set(batch, e, status="failed", finished_at=batch.at),
             ev.HEALTH_ASSESSED: self._assessed,
         }
 
-    def _started(self, cur: Cursor, position: int, event: Any) -> None:
-        started = iso(event.timestamp)
-        cur.execute(
-            "INSERT INTO executions (id, workspace_id, strategy_id, strategy_name, status,"
-            " total_tasks, pending, assigned, in_progress, completed, failed, skipped,"
-            " cancelled, retries, started_at, updated_at, version, health_id)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, 0, 0, 0, 0, 0, 0, 0, ?, ?, ?, ?)",
-            (str(event.originator_id), event.workspace_id, str(event.strategy_id),
-             event.strategy_name, len(event.tasks), len(event.tasks), started, started,
-             event.originator_version, str(health_id(event.originator_id))))
+    def _started(self, batch: Batch, event: Any) -> None:
+        health = str(health_id(event.originator_id))
+        batch.tables["executions"].add({
+            "id": batch.origin, "workspace_id": event.workspace_id,
+            "strategy_id": str(event.strategy_id), "strategy_name": event.strategy_name,
+            "status": "pending", "total_tasks": len(event.tasks), **dict.fromkeys(STATUSES, 0),
+            "pending": len(event.tasks), "retries": 0, "started_at": batch.at,
+            "updated_at": batch.at, "version": event.originator_version, "health_id": health})
+        batch.memo[HEALTH, health] = batch.origin
 
-    def _touch(self, cur: Cursor, event: Any, deltas: Mapping[str, int] | None = None,
-               **values: Any) -> None:
-        """Apply count `deltas` and set `values`, with the event's time and version."""
-        sets = [f"{column} = {column} + ?" for column in deltas or {}]
-        sets += [f"{column} = ?" for column in values]
-        sets += ["updated_at = ?", "version = ?"]
-        params = [*(deltas or {}).values(), *values.values(), iso(event.timestamp),
-                  event.originator_version, str(event.originator_id)]
-        cur.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", params)
+    def _assigned(self, batch: Batch, event: Any) -> None:
+        row = _move_one(batch, event, "assigned")
+        if row["status"] == "pending":
+            row["status"] = "running"
 
-    def _move(self, cur: Cursor, event: Any, before: Mapping[str, int], to: str,
-              **values: Any) -> None:
-        deltas = dict.fromkeys(STATUSES, 0)
-        for old, count in before.items():
-            deltas[old] -= count
-            deltas[to] += count
-        self._touch(cur, event, {s: n for s, n in deltas.items() if n}, **values)
-
-    def _move_one(self, cur: Cursor, event: Any, to: str, **values: Any) -> None:
-        old = task_info(cur, str(event.originator_id), event.task_id)["status"]
-        self._move(cur, event, {old: 1}, to, **values)
-
-    def _move_many(self, cur: Cursor, event: Any, to: str, **values: Any) -> None:
-        before = counts_by(cur, "status", str(event.originator_id), list(event.task_ids))
-        self._move(cur, event, before, to, **values)
-
-    def _assigned(self, cur: Cursor, position: int, event: Any) -> None:
-        self._move_one(cur, event, "assigned")
-        cur.execute("UPDATE executions SET status = 'running' WHERE id = ? AND status = 'pending'",
-                    (str(event.originator_id),))
-
-    def _failed(self, cur: Cursor, position: int, event: Any) -> None:
+    def _failed(self, batch: Batch, event: Any) -> None:
         if event.retry_at is None:
-            self._move_one(cur, event, "failed")
+            _move_one(batch, event, "failed")
         else:
-            self._move_one(cur, event, "pending")
-            cur.execute("UPDATE executions SET retries = retries + 1 WHERE id = ?",
-                        (str(event.originator_id),))
+            _move_one(batch, event, "pending")["retries"] += 1
 
-    def _cancelled(self, cur: Cursor, position: int, event: Any) -> None:
-        self._move_many(cur, event, "cancelled", status="cancelled",
-                        finished_at=iso(event.timestamp))
+    def _cancelled(self, batch: Batch, event: Any) -> None:
+        _move_many(batch, event, "cancelled").update(status="cancelled", finished_at=batch.at)
 
-    def _finish(self, cur: Cursor, event: Any, status: str) -> None:
-        self._touch(cur, event, status=status, finished_at=iso(event.timestamp))
-
-    def _assessed(self, cur: Cursor, position: int, event: Any) -> None:
-        cur.execute("UPDATE executions SET health_score = ?, health_status = ?"
-                    " WHERE health_id = ?", (event.score, event.status, str(event.originator_id)))
+    def _assessed(self, batch: Batch, event: Any) -> None:
+        row = execution_of_health(batch, batch.origin)
+        if row is not None:
+            row["health_score"], row["health_status"] = event.score, event.status
 
 
-def execution_of_health(cur: Cursor, health_aggregate_id: str) -> tuple[str, str]:
-    """(execution id, workspace id) of an ExecutionHealth aggregate."""
-    cur.execute("SELECT id, workspace_id FROM executions WHERE health_id = ?",
-                (health_aggregate_id,))
-    row = cur.fetchone()
+def _touch(batch: Batch, event: Any) -> Row:
+    """The execution's row, stamped with the event's time and version."""
+    row = batch.tables["executions"][(batch.origin,)]
+    row["updated_at"], row["version"] = batch.at, event.originator_version
+    return row
+
+
+def _set(batch: Batch, event: Any, **values: Any) -> None:
+    _touch(batch, event).update(values)
+
+
+def _move_one(batch: Batch, event: Any, to: str) -> Row:
+    row = _touch(batch, event)
+    row[batch.tables["tasks"][batch.origin, event.task_id]["status"]] -= 1
+    row[to] += 1
+    return row
+
+
+def _move_many(batch: Batch, event: Any, to: str) -> Row:
+    row = _touch(batch, event)
+    for task_id in event.task_ids:
+        row[batch.tables["tasks"][batch.origin, task_id]["status"]] -= 1
+        row[to] += 1
+    return row
+
+
+HEALTH = "execution of health"  # memo: health aggregate id -> execution id
+
+
+def execution_of_health(batch: Batch, health_aggregate_id: str) -> Row | None:
+    """The executions row of an ExecutionHealth aggregate, None if there is none."""
+    execution_id = batch.memo.get((HEALTH, health_aggregate_id))
+    if execution_id is None:
+        found = batch.cur.execute("SELECT id FROM executions WHERE health_id = ?",
+                                  (health_aggregate_id,)).fetchone()
+        if found is None:
+            return None
+        execution_id = batch.memo[HEALTH, health_aggregate_id] = found[0]
+    return batch.tables["executions"].find((execution_id,))
+
+
+def execution_of(batch: Batch, event: Any) -> Row:
+    """The executions row of an event of an Execution or of its ExecutionHealth."""
+    if type(event) not in ev.HEALTH_EVENTS:
+        return batch.tables["executions"][(batch.origin,)]
+    row = execution_of_health(batch, batch.origin)
     if row is None:
-        raise LookupError(f"no execution in the executions view has health {health_aggregate_id}")
-    return row[0], row[1]
-
-
-def workspace_of(cur: Cursor, execution_id: str) -> str:
-    cur.execute("SELECT workspace_id FROM executions WHERE id = ?", (execution_id,))
-    row = cur.fetchone()
-    if row is None:
-        raise LookupError(f"no execution {execution_id} in the executions view")
-    return str(row[0])
+        raise LookupError(f"no execution in the executions view has health {batch.origin}")
+    return row

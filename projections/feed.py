@@ -2,86 +2,87 @@
 
 Each row sits at its event's log position, so a stream's `id` is that position and a
 client resuming from `Last-Event-ID` misses nothing. `data` is JSON text with camelCase
-keys, computed once here rather than per subscriber. Task rows read the task's agent and
-title from the tasks view, and every row its workspace from the executions view.
+keys (`executionId` first), computed once here rather than per subscriber. Task rows read
+the task's agent and title from the tasks view, and every row its workspace from the
+executions view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from sqlite3 import Cursor
+from functools import partial
 from typing import Any, ClassVar
 
 from projections import events as ev
 from projections.base import Handler, View, iso, to_json
-from projections.executions import execution_of_health, workspace_of
-from projections.tasks import task_info
+from projections.batch import Batch, Row
+from projections.executions import execution_of
+from projections.tasks import task
 
-Mapper = Callable[[Cursor, str, Any], tuple[str, dict[str, Any]]]
-
-
-def _started(cur: Cursor, execution_id: str, e: Any) -> tuple[str, dict[str, Any]]:
-    return "execution-started", {
-        "workspaceId": e.workspace_id, "strategyId": str(e.strategy_id),
-        "strategyName": e.strategy_name, "status": "pending", "totalTasks": len(e.tasks),
-        "startedAt": iso(e.timestamp)}
+Data = Callable[[Batch, Any, str], dict[str, Any]]  # (batch, event, execution id) -> data
 
 
-def _task(cur: Cursor, execution_id: str, e: Any, **data: Any) -> dict[str, Any]:
-    agent = task_info(cur, execution_id, e.task_id)["agent"]
-    return {"taskId": e.task_id, "agent": agent, "attempt": e.attempt, **data}
+def _started(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
+    return {"executionId": execution_id, "workspaceId": e.workspace_id,
+            "strategyId": str(e.strategy_id), "strategyName": e.strategy_name,
+            "status": "pending", "totalTasks": len(e.tasks), "startedAt": batch.at}
 
 
-def _assigned(cur: Cursor, execution_id: str, e: Any) -> tuple[str, dict[str, Any]]:
-    info = task_info(cur, execution_id, e.task_id)
-    return "task-assigned", {"taskId": e.task_id, "agent": info["agent"],
-                             "attempt": e.attempt, "itemId": info["item_id"],
-                             "title": info["title"]}
+def _task(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
+    return {"executionId": execution_id, "taskId": e.task_id,
+            "agent": task(batch, e)["agent"], "attempt": e.attempt}
 
 
-def _failed(cur: Cursor, execution_id: str, e: Any) -> tuple[str, dict[str, Any]]:
-    return "task-failed", _task(
-        cur, execution_id, e, errorKind=e.error_kind, error=e.error_message,
-        willRetry=e.retry_at is not None, retryAt=iso(e.retry_at), durationMs=e.duration_ms)
+def _assigned(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
+    row = task(batch, e)
+    return {"executionId": execution_id, "taskId": e.task_id, "agent": row["agent"],
+            "attempt": e.attempt, "itemId": row["item_id"], "title": row["title"]}
 
 
-def _finished(cur: Cursor, execution_id: str, e: Any) -> tuple[str, dict[str, Any]]:
-    cur.execute("SELECT status, completed, failed, skipped, total_tasks FROM executions"
-                " WHERE id = ?", (execution_id,))
-    status, completed, failed, skipped, total = cur.fetchone()
-    return "execution-completed", {
-        "status": status, "completedTasks": completed, "failedTasks": failed,
-        "skippedTasks": skipped, "totalTasks": total, "finishedAt": iso(e.timestamp)}
+def _failed(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
+    return {**_task(batch, e, execution_id), "errorKind": e.error_kind,
+            "error": e.error_message, "willRetry": e.retry_at is not None,
+            "retryAt": iso(e.retry_at), "durationMs": e.duration_ms}
 
 
-MAPPERS: dict[type, Mapper] = {
-    ev.STARTED: _started,
-    ev.TASK_ASSIGNED: _assigned,
-    ev.TASK_STARTED: lambda cur, x, e: ("task-progress", _task(
-        cur, x, e, progress=0.0, status="in_progress")),
-    ev.TASK_PROGRESSED: lambda cur, x, e: ("task-progress", _task(
-        cur, x, e, progress=e.progress, message=e.message, status="in_progress")),
-    ev.TASK_SUCCEEDED: lambda cur, x, e: ("task-completed", _task(
-        cur, x, e, durationMs=e.duration_ms, result=e.result)),
-    ev.TASK_FAILED: _failed,
-    ev.TASK_INTERRUPTED: lambda cur, x, e: ("task-failed", _task(
-        cur, x, e, errorKind="interrupted", error=e.reason, willRetry=True, retryAt=None,
-        durationMs=None)),
-    ev.TASKS_SKIPPED: lambda cur, x, e: ("task-skipped", {
-        "taskIds": list(e.task_ids), "failedTaskId": e.failed_task_id}),
-    ev.PAUSED: lambda cur, x, e: ("execution-paused", {"status": "paused"}),
-    ev.RESUMED: lambda cur, x, e: ("execution-resumed", {"status": "running"}),
-    ev.CANCELLED: lambda cur, x, e: ("execution-cancelled", {
-        "status": "cancelled", "cancelledTasks": len(e.task_ids)}),
-    ev.COMPLETED: _finished,
-    ev.FAILED: _finished,
-    ev.HEALTH_ASSESSED: lambda cur, x, e: ("health-update", {
-        "score": e.score, "status": e.status, "completionRate": e.completionRate,
-        "errorRate": e.errorRate, "avgTaskDurationMs": e.avgTaskDurationMs,
-        "issues": list(e.issues)}),
-    ev.METRICS_SAMPLED: lambda cur, x, e: ("metrics-update", {"agents": e.metrics}),
+def _finished(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
+    row = batch.tables["executions"][(execution_id,)]  # with this event's counts (see catalog)
+    return {"executionId": execution_id, "status": row["status"],
+            "completedTasks": row["completed"], "failedTasks": row["failed"],
+            "skippedTasks": row["skipped"], "totalTasks": row["total_tasks"],
+            "finishedAt": batch.at}
+
+
+MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and data
+    ev.STARTED: ("execution-started", _started),
+    ev.TASK_ASSIGNED: ("task-assigned", _assigned),
+    ev.TASK_STARTED: ("task-progress", lambda batch, e, x: {
+        **_task(batch, e, x), "progress": 0.0, "status": "in_progress"}),
+    ev.TASK_PROGRESSED: ("task-progress", lambda batch, e, x: {
+        **_task(batch, e, x), "progress": e.progress, "message": e.message,
+        "status": "in_progress"}),
+    ev.TASK_SUCCEEDED: ("task-completed", lambda batch, e, x: {
+        **_task(batch, e, x), "durationMs": e.duration_ms, "result": e.result}),
+    ev.TASK_FAILED: ("task-failed", _failed),
+    ev.TASK_INTERRUPTED: ("task-failed", lambda batch, e, x: {
+        **_task(batch, e, x), "errorKind": "interrupted", "error": e.reason,
+        "willRetry": True, "retryAt": None, "durationMs": None}),
+    ev.TASKS_SKIPPED: ("task-skipped", lambda batch, e, x: {
+        "executionId": x, "taskIds": list(e.task_ids), "failedTaskId": e.failed_task_id}),
+    ev.PAUSED: ("execution-paused", lambda batch, e, x: {"executionId": x, "status": "paused"}),
+    ev.RESUMED: ("execution-resumed", lambda batch, e, x: {
+        "executionId": x, "status": "running"}),
+    ev.CANCELLED: ("execution-cancelled", lambda batch, e, x: {
+        "executionId": x, "status": "cancelled", "cancelledTasks": len(e.task_ids)}),
+    ev.COMPLETED: ("execution-completed", _finished),
+    ev.FAILED: ("execution-completed", _finished),
+    ev.HEALTH_ASSESSED: ("health-update", lambda batch, e, x: {
+        "executionId": x, "score": e.score, "status": e.status,
+        "completionRate": e.completionRate, "errorRate": e.errorRate,
+        "avgTaskDurationMs": e.avgTaskDurationMs, "issues": list(e.issues)}),
+    ev.METRICS_SAMPLED: ("metrics-update", lambda batch, e, x: {
+        "executionId": x, "agents": e.metrics}),
 }
-HEALTH_EVENTS = (ev.HEALTH_ASSESSED, ev.METRICS_SAMPLED)
 
 
 class FeedView(View):
@@ -97,20 +98,17 @@ class FeedView(View):
     )
 
     def handlers(self) -> Mapping[type, Handler]:
-        return dict.fromkeys(MAPPERS, self._record)
+        return {event_class: partial(_record, kind, data)
+                for event_class, (kind, data) in MAPPERS.items()}
 
-    def _record(self, cur: Cursor, position: int, event: Any) -> None:
-        if type(event) in HEALTH_EVENTS:
-            execution_id, workspace_id = execution_of_health(cur, str(event.originator_id))
-        else:
-            execution_id = str(event.originator_id)
-            workspace_id = workspace_of(cur, execution_id)
-        kind, data = MAPPERS[type(event)](cur, execution_id, event)
-        cur.execute(
-            "INSERT INTO event_feed (position, execution_id, workspace_id, type, data,"
-            " recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (position, execution_id, workspace_id, kind,
-             to_json({"executionId": execution_id, **data}), iso(event.timestamp)))
+
+def _record(kind: str, data: Data, batch: Batch, event: Any) -> None:
+    execution = execution_of(batch, event)
+    execution_id = execution["id"]
+    batch.tables["event_feed"].append({
+        "position": batch.position, "execution_id": execution_id,
+        "workspace_id": execution["workspace_id"], "type": kind,
+        "data": to_json(data(batch, event, execution_id)), "recorded_at": batch.at})
 
 
 FEED_COLUMNS = "position, execution_id, workspace_id, type, data, recorded_at"
@@ -120,3 +118,10 @@ def feed_row(row: Any) -> dict[str, Any]:
     """A selected event_feed row (columns FEED_COLUMNS) as the streams' dict."""
     return {"position": row[0], "executionId": row[1], "workspaceId": row[2], "type": row[3],
             "data": row[4], "recordedAt": row[5]}
+
+
+def stream_row(row: Row) -> dict[str, Any]:
+    """An event_feed row of the batch as the streams' dict (as `feed_row`)."""
+    return {"position": row["position"], "executionId": row["execution_id"],
+            "workspaceId": row["workspace_id"], "type": row["type"], "data": row["data"],
+            "recordedAt": row["recorded_at"]}

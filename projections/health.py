@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from sqlite3 import Cursor
 from typing import Any, ClassVar
 
 from projections import events as ev
-from projections.base import Handler, View, iso, to_json
-from projections.executions import execution_of_health
+from projections.base import Handler, View, to_json
+from projections.batch import Batch
+from projections.executions import execution_of
 
 
 class HealthView(View):
@@ -28,12 +28,11 @@ class HealthView(View):
     def handlers(self) -> Mapping[type, Handler]:
         return {ev.HEALTH_ASSESSED: self._assessed}
 
-    def _assessed(self, cur: Cursor, position: int, event: Any) -> None:
-        execution_id, workspace_id = execution_of_health(cur, str(event.originator_id))
-        cur.execute(
-            "INSERT INTO health_snapshots (position, execution_id, workspace_id, score, status,"
-            " completion_rate, error_rate, avg_task_duration_ms, issues, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (position, execution_id, workspace_id, event.score, event.status,
-             event.completionRate, event.errorRate, event.avgTaskDurationMs,
-             to_json(event.issues), iso(event.timestamp)))
+    def _assessed(self, batch: Batch, event: Any) -> None:
+        execution = execution_of(batch, event)
+        batch.tables["health_snapshots"].append({
+            "position": batch.position, "execution_id": execution["id"],
+            "workspace_id": execution["workspace_id"], "score": event.score, "status": event.status,
+            "completion_rate": event.completionRate, "error_rate": event.errorRate,
+            "avg_task_duration_ms": event.avgTaskDurationMs, "issues": to_json(event.issues),
+            "recorded_at": batch.at})

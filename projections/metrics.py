@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from sqlite3 import Cursor
 from typing import Any, ClassVar
 
 from projections import events as ev
 from projections.base import Handler, View
-from projections.tasks import counts_by, task_info
+from projections.batch import Batch
+from projections.tasks import task
 
 COUNTERS = ("tasks", "completed", "failed", "skipped", "cancelled", "attempts",
             "failed_attempts", "retries", "duration_sum_ms", "duration_count")
@@ -37,40 +37,42 @@ class MetricsView(View):
     def handlers(self) -> Mapping[type, Handler]:
         return {
             ev.STARTED: self._started,
-            ev.TASK_ASSIGNED: lambda cur, _, e: self._add(cur, e, attempts=1),
-            ev.TASK_SUCCEEDED: lambda cur, _, e: self._add(
-                cur, e, completed=1, duration_sum_ms=e.duration_ms, duration_count=1),
-            ev.TASK_FAILED: lambda cur, _, e: self._add(
-                cur, e, failed_attempts=1, **({"failed": 1} if e.retry_at is None
-                                               else {"retries": 1})),
-            ev.TASKS_SKIPPED: lambda cur, _, e: self._add_many(cur, e, "skipped"),
-            ev.CANCELLED: lambda cur, _, e: self._add_many(cur, e, "cancelled"),
+            ev.TASK_ASSIGNED: lambda batch, e: _count(batch, e, "attempts"),
+            ev.TASK_SUCCEEDED: self._succeeded,
+            ev.TASK_FAILED: lambda batch, e: _count(
+                batch, e, "failed_attempts", "failed" if e.retry_at is None else "retries"),
+            ev.TASKS_SKIPPED: lambda batch, e: _add_many(batch, e, "skipped"),
+            ev.CANCELLED: lambda batch, e: _add_many(batch, e, "cancelled"),
         }
 
-    def _started(self, cur: Cursor, position: int, event: Any) -> None:
-        per_agent = Counter(task["agent"] for task in event.tasks)
-        cur.executemany(
-            "INSERT INTO agent_metrics (execution_id, agent, tasks, completed, failed, skipped,"
-            " cancelled, attempts, failed_attempts, retries, duration_sum_ms, duration_count)"
-            " VALUES (?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0.0, 0)",
-            [(str(event.originator_id), agent, n) for agent, n in sorted(per_agent.items())])
+    def _started(self, batch: Batch, event: Any) -> None:
+        per_agent = Counter(planned["agent"] for planned in event.tasks)
+        for agent, n in sorted(per_agent.items()):
+            batch.tables["agent_metrics"].add({
+                "execution_id": batch.origin, "agent": agent, "tasks": n,
+                **dict.fromkeys(COUNTERS[1:], 0), "duration_sum_ms": 0.0})
 
-    def _add(self, cur: Cursor, event: Any, **deltas: float) -> None:
-        execution_id = str(event.originator_id)
-        agent = task_info(cur, execution_id, event.task_id)["agent"]
-        _increment(cur, execution_id, agent, deltas)
-
-    def _add_many(self, cur: Cursor, event: Any, column: str) -> None:
-        execution_id = str(event.originator_id)
-        for agent, count in counts_by(cur, "agent", execution_id, list(event.task_ids)).items():
-            _increment(cur, execution_id, agent, {column: count})
+    def _succeeded(self, batch: Batch, event: Any) -> None:
+        row = _row(batch, task(batch, event)["agent"])
+        row["completed"] += 1
+        row["duration_sum_ms"] += event.duration_ms
+        row["duration_count"] += 1
 
 
-def _increment(cur: Cursor, execution_id: str, agent: str, deltas: Mapping[str, float]) -> None:
-    assert set(deltas) <= set(COUNTERS)
-    sets = ", ".join(f"{column} = {column} + ?" for column in deltas)
-    cur.execute(f"UPDATE agent_metrics SET {sets} WHERE execution_id = ? AND agent = ?",
-                (*deltas.values(), execution_id, agent))
+def _row(batch: Batch, agent: str) -> dict[str, Any]:
+    return batch.tables["agent_metrics"][(batch.origin, agent)]
+
+
+def _count(batch: Batch, event: Any, *columns: str) -> None:
+    """One more in each of `columns`, for the agent of the event's task."""
+    row = _row(batch, task(batch, event)["agent"])
+    for column in columns:
+        row[column] += 1
+
+
+def _add_many(batch: Batch, event: Any, column: str) -> None:
+    for task_id in event.task_ids:
+        _row(batch, batch.tables["tasks"][batch.origin, task_id]["agent"])[column] += 1
 
 
 def _ratio(part: float, whole: float) -> float | None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from sqlite3 import Cursor
 from typing import Any, ClassVar
 
 from projections import events as ev
-from projections.base import Handler, View, iso, to_json
+from projections.base import Handler, View, to_json
+from projections.batch import Batch
 
 
 class PropagationView(View):
@@ -24,9 +24,9 @@ class PropagationView(View):
     def handlers(self) -> Mapping[type, Handler]:
         return {ev.STARTED: self._started}
 
-    def _started(self, cur: Cursor, position: int, event: Any) -> None:
-        cur.executemany(
-            "INSERT INTO propagation_log (execution_id, item_id, rule, keyword, priority,"
-            " task_ids, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(str(event.originator_id), d["itemId"], d["rule"], d["keyword"], d["priority"],
-              to_json(d["taskIds"]), iso(event.timestamp)) for d in event.decisions])
+    def _started(self, batch: Batch, event: Any) -> None:
+        for d in event.decisions:
+            batch.tables["propagation_log"].append({
+                "execution_id": batch.origin, "item_id": d["itemId"], "rule": d["rule"],
+                "keyword": d["keyword"], "priority": d["priority"],
+                "task_ids": to_json(d["taskIds"]), "recorded_at": batch.at})

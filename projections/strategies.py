@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from sqlite3 import Cursor
 from typing import Any, ClassVar
 
 from domain.errors import DomainError
 from domain.propagation import propagate
 from domain.strategy import LEAF_LEVEL, parse_strategy
 from projections import events as ev
-from projections.base import Handler, View, iso, to_json
+from projections.base import Handler, View, to_json
+from projections.batch import Batch
 
 
 class StrategiesView(View):
@@ -27,14 +27,14 @@ class StrategiesView(View):
     def handlers(self) -> Mapping[type, Handler]:
         return {ev.STRATEGY_DEFINED: self._defined}
 
-    def _defined(self, cur: Cursor, position: int, event: Any) -> None:
+    def _defined(self, batch: Batch, event: Any) -> None:
         document = {"name": event.name, "workspaceId": event.workspace_id, "items": event.items}
-        cur.execute(
-            "INSERT INTO strategies (id, workspace_id, name, item_count, leaf_count, task_count,"
-            " document, defined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (str(event.originator_id), event.workspace_id, event.name, len(event.items),
-             sum(1 for item in event.items if item.get("level") == LEAF_LEVEL),
-             _task_count(document), to_json(document), iso(event.timestamp)))
+        batch.tables["strategies"].append({
+            "id": batch.origin, "workspace_id": event.workspace_id, "name": event.name,
+            "item_count": len(event.items),
+            "leaf_count": sum(1 for item in event.items if item.get("level") == LEAF_LEVEL),
+            "task_count": _task_count(document), "document": to_json(document),
+            "defined_at": batch.at})
 
 
 def _task_count(document: dict[str, Any]) -> int | None:

@@ -1,21 +1,25 @@
 """The tasks view: one row per planned task, mirroring the Execution aggregate's TaskState.
 
 `assigned_at` and `started_at` belong to the latest attempt; `finished_at` is set when the
-task reaches a terminal state (a failure that will be retried is not one). The helpers at
-the bottom let other views read a task's agent or status inside the same transaction.
+task reaches a terminal state (a failure that will be retried is not one). Other views read
+a task's agent, title or previous status from its row in the same batch.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
-from sqlite3 import Cursor
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+from uuid import UUID
 
 from projections import events as ev
-from projections.base import Handler, View, chunks, iso, to_json
+from projections.base import Handler, View, iso, to_json
+from projections.batch import Batch, Row
 
 TERMINAL = ("completed", "failed", "skipped", "cancelled")
+ONE_TASK = (ev.TASK_ASSIGNED, ev.TASK_STARTED, ev.TASK_PROGRESSED, ev.TASK_SUCCEEDED,
+            ev.TASK_FAILED, ev.TASK_INTERRUPTED)  # events with a `task_id`
+MANY_TASKS = (ev.TASKS_SKIPPED, ev.CANCELLED)  # events with `task_ids`
 
 
 class TasksView(View):
@@ -39,78 +43,63 @@ class TasksView(View):
             ev.STARTED: self._started, ev.TASK_ASSIGNED: self._assigned,
             ev.TASK_STARTED: self._task_started, ev.TASK_PROGRESSED: self._progressed,
             ev.TASK_SUCCEEDED: self._succeeded, ev.TASK_FAILED: self._failed,
-            ev.TASKS_SKIPPED: self._skipped, ev.TASK_INTERRUPTED: self._interrupted,
-            ev.CANCELLED: self._cancelled,
+            ev.TASKS_SKIPPED: lambda batch, e: _finish(batch, e, "skipped"),
+            ev.TASK_INTERRUPTED: lambda batch, e: task(batch, e).update(status="pending"),
+            ev.CANCELLED: lambda batch, e: _finish(batch, e, "cancelled"),
         }
 
-    def _started(self, cur: Cursor, position: int, event: Any) -> None:
-        cur.executemany(
-            "INSERT INTO tasks (execution_id, task_id, item_id, title, agent, priority,"
-            " depends_on, plan_order, status, attempt, failures, progress)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, 0.0)",
-            [(str(event.originator_id), t["id"], t["itemId"], t["title"], t["agent"],
-              t["priority"], to_json(t["dependsOn"]), t["order"]) for t in event.tasks])
+    def preload(self, batch: Batch, events: Sequence[tuple[int, Any]]) -> None:
+        """Every task row the batch's events name: the executions, metrics and feed views
+        read them too."""
+        named: dict[int, list[str]] = defaultdict(list)  # by UUID.int, hashed in C
+        for _, event in events:
+            if type(event) in ONE_TASK:
+                named[event.originator_id.int].append(event.task_id)
+            elif type(event) in MANY_TASKS:
+                named[event.originator_id.int].extend(event.task_ids)
+        for execution_id, task_ids in named.items():
+            batch.tables["tasks"].preload((str(UUID(int=execution_id)),), task_ids)
 
-    def _update(self, cur: Cursor, event: Any, assignments: str, *values: Any) -> None:
-        cur.execute(f"UPDATE tasks SET {assignments} WHERE execution_id = ? AND task_id = ?",
-                    (*values, str(event.originator_id), event.task_id))
+    def _started(self, batch: Batch, event: Any) -> None:
+        tasks = batch.tables["tasks"]
+        for t in event.tasks:
+            tasks.add({
+                "execution_id": batch.origin, "task_id": t["id"], "item_id": t["itemId"],
+                "title": t["title"], "agent": t["agent"], "priority": t["priority"],
+                "depends_on": to_json(t["dependsOn"]), "plan_order": t["order"],
+                "status": "pending", "attempt": 0, "failures": 0, "progress": 0.0})
 
-    def _assigned(self, cur: Cursor, position: int, event: Any) -> None:
-        self._update(cur, event, "status = 'assigned', attempt = ?, retry_at = NULL,"
-                     " progress = 0.0, assigned_at = ?, started_at = NULL",
-                     event.attempt, iso(event.timestamp))
+    def _assigned(self, batch: Batch, event: Any) -> None:
+        task(batch, event).update(
+            status="assigned", attempt=event.attempt, retry_at=None, progress=0.0,
+            assigned_at=batch.at, started_at=None)
 
-    def _task_started(self, cur: Cursor, position: int, event: Any) -> None:
-        self._update(cur, event, "status = 'in_progress', started_at = ?", iso(event.timestamp))
+    def _task_started(self, batch: Batch, event: Any) -> None:
+        task(batch, event).update(status="in_progress", started_at=batch.at)
 
-    def _progressed(self, cur: Cursor, position: int, event: Any) -> None:
-        self._update(cur, event, "progress = ?", event.progress)
+    def _progressed(self, batch: Batch, event: Any) -> None:
+        task(batch, event)["progress"] = event.progress
 
-    def _succeeded(self, cur: Cursor, position: int, event: Any) -> None:
-        self._update(cur, event, "status = 'completed', result = ?, duration_ms = ?,"
-                     " progress = 1.0, finished_at = ?",
-                     to_json(event.result), event.duration_ms, iso(event.timestamp))
+    def _succeeded(self, batch: Batch, event: Any) -> None:
+        task(batch, event).update(
+            status="completed", result=to_json(event.result), duration_ms=event.duration_ms,
+            progress=1.0, finished_at=batch.at)
 
-    def _failed(self, cur: Cursor, position: int, event: Any) -> None:
+    def _failed(self, batch: Batch, event: Any) -> None:
         for_good = event.retry_at is None
-        self._update(cur, event, "status = ?, failures = failures + 1, error_kind = ?,"
-                     " error_message = ?, duration_ms = ?, retry_at = ?, finished_at = ?",
-                     "failed" if for_good else "pending", event.error_kind,
-                     event.error_message, event.duration_ms, iso(event.retry_at),
-                     iso(event.timestamp) if for_good else None)
-
-    def _interrupted(self, cur: Cursor, position: int, event: Any) -> None:
-        self._update(cur, event, "status = 'pending'")
-
-    def _skipped(self, cur: Cursor, position: int, event: Any) -> None:
-        _finish(cur, event, event.task_ids, "skipped")
-
-    def _cancelled(self, cur: Cursor, position: int, event: Any) -> None:
-        _finish(cur, event, event.task_ids, "cancelled")
+        row = task(batch, event)
+        row["failures"] += 1
+        row.update(status="failed" if for_good else "pending", error_kind=event.error_kind,
+                   error_message=event.error_message, duration_ms=event.duration_ms,
+                   retry_at=iso(event.retry_at), finished_at=batch.at if for_good else None)
 
 
-def _finish(cur: Cursor, event: Any, task_ids: list[str], status: str) -> None:
-    cur.executemany(
-        "UPDATE tasks SET status = ?, finished_at = ? WHERE execution_id = ? AND task_id = ?",
-        [(status, iso(event.timestamp), str(event.originator_id), t) for t in task_ids])
+def _finish(batch: Batch, event: Any, status: str) -> None:
+    tasks = batch.tables["tasks"]
+    for task_id in event.task_ids:
+        tasks[batch.origin, task_id].update(status=status, finished_at=batch.at)
 
 
-def task_info(cur: Cursor, execution_id: str, task_id: str) -> dict[str, Any]:
-    cur.execute("SELECT agent, item_id, title, status FROM tasks"
-                " WHERE execution_id = ? AND task_id = ?", (execution_id, task_id))
-    row = cur.fetchone()
-    if row is None:
-        raise LookupError(f"no task {task_id!r} in execution {execution_id} in the tasks view")
-    return {"agent": row[0], "item_id": row[1], "title": row[2], "status": row[3]}
-
-
-def counts_by(cur: Cursor, column: str, execution_id: str, task_ids: list[str]) -> Counter[str]:
-    """How many of `task_ids` have each value of `column` ("agent" or "status")."""
-    assert column in ("agent", "status")
-    counts: Counter[str] = Counter()
-    for chunk in chunks(task_ids):
-        marks = ", ".join("?" * len(chunk))
-        cur.execute(f"SELECT {column}, COUNT(*) FROM tasks WHERE execution_id = ?"
-                    f" AND task_id IN ({marks}) GROUP BY {column}", (execution_id, *chunk))
-        counts.update({value: count for value, count in cur.fetchall()})
-    return counts
+def task(batch: Batch, event: Any) -> Row:
+    """The tasks row of an event with a `task_id`."""
+    return batch.tables["tasks"][batch.origin, event.task_id]

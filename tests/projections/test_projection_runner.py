@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from sqlite3 import Cursor
 from typing import Any, ClassVar
 
 import pytest
@@ -14,6 +13,7 @@ from projection_scenarios import T0, drive_to_failure, start_execution
 from domain.application import StratexecApp
 from projections import events as ev
 from projections.base import Handler, View
+from projections.batch import Batch
 from projections.catalog import ALL
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore, read_tracking
@@ -118,7 +118,7 @@ class FlakyView(View):
     def handlers(self) -> Mapping[type, Handler]:
         return {ev.STARTED: self._started}
 
-    def _started(self, cur: Cursor, position: int, event: Any) -> None:
+    def _started(self, batch: Batch, event: Any) -> None:
         self.attempts += 1
         if self.attempts == 1:
             raise ValueError("cannot project this yet")
