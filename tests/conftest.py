@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from domain.application import StratexecApp
+from projections.store import ViewStore
 
 PG_HOST = os.environ.get("STRATEXEC_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("STRATEXEC_TEST_PG_PORT", "5432")
@@ -48,6 +49,20 @@ def postgres_env() -> Iterator[dict[str, str]]:
 def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
     env: dict[str, str] = request.getfixturevalue(f"{request.param}_env")
     return env
+
+
+@pytest.fixture
+def sqlite_app(sqlite_env: dict[str, str]) -> Iterator[StratexecApp]:
+    application = StratexecApp(env=sqlite_env)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ViewStore]:
+    """The read models, in a SQLite file of their own."""
+    with ViewStore(str(tmp_path / "views.sqlite")) as views:
+        yield views
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from projection_scenarios import R1, S1, S2, drive_to_failure, start_and_cancel, start_execution
@@ -18,16 +16,8 @@ from projections.store import ViewStore
 
 
 @pytest.fixture
-def app(sqlite_env: dict[str, str]) -> Iterator[StratexecApp]:
-    application = StratexecApp(env=sqlite_env)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ViewStore]:
-    with ViewStore(str(tmp_path / "views.sqlite")) as views:
-        yield views
+def app(sqlite_app: StratexecApp) -> StratexecApp:
+    return sqlite_app  # these tests need no second store: SQLite only
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
@@ -20,16 +19,8 @@ from projections.store import ViewStore, read_tracking
 
 
 @pytest.fixture
-def app(sqlite_env: dict[str, str]) -> Iterator[StratexecApp]:
-    application = StratexecApp(env=sqlite_env)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ViewStore]:
-    with ViewStore(str(tmp_path / "views.sqlite")) as views:
-        yield views
+def app(sqlite_app: StratexecApp) -> StratexecApp:
+    return sqlite_app  # these tests need no second store: SQLite only
 
 
 def last_position(app: StratexecApp) -> int:

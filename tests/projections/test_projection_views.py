@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from projection_scenarios import FEED_TYPES, R1, R2, S1, S2, drive_to_failure, start_and_cancel
 from projection_scenarios import start_execution as start
 
@@ -14,12 +11,6 @@ from domain.application import StratexecApp
 from domain.execution import Execution
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ViewStore]:
-    with ViewStore(str(tmp_path / "views.sqlite")) as views:
-        yield views
 
 
 def project(app: StratexecApp, store: ViewStore) -> int:
