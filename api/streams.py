@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp_sse import EventSourceResponse
 
+from api.errors import error_body
 from domain.errors import DomainError
 from projections.base import to_json, uuid_text
 from projections.queries import feed_since
@@ -288,10 +289,6 @@ def last_event_id(request: web.BaseRequest) -> int | None:
         raise ValueError("lastEventId must be a non-negative integer: the position of the"
                          " last event received")
     return int(value)
-
-
-def error_body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
 
 
 def slow_consumer_error(last_sent: int, queue_size: int) -> dict[str, Any]:
