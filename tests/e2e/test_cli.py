@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_support import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "product-launch.json"
@@ -205,3 +206,17 @@ def test_the_environment_names_the_data_directory(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "from-env" / "events.sqlite").exists()
+
+
+def test_one_engine_per_data_directory(tmp_path: Path) -> None:
+    server = ServerProcess.start(tmp_path)
+    try:
+        result = stratexec("run", str(ROOT / "examples" / "small-demo.json"), *FAST,
+                           data_dir=tmp_path)
+        assert result.returncode == 2
+        assert f"{tmp_path} is in use by pid {server.process.pid}" in result.stderr
+    finally:
+        assert server.stop() == 0
+    result = stratexec("run", str(ROOT / "examples" / "small-demo.json"), *FAST,
+                       data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
