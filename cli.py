@@ -201,7 +201,8 @@ def engine(args: argparse.Namespace) -> Iterator[Engine]:
     runner.start()
     options = engine_options(args)
     runtime = Runtime(app, demo_agents(options.demo_duration, options.demo_failure_rate,
-                                       options.seed), options.runtime_settings())
+                                       options.seed), options.runtime_settings(),
+                      pace=runner.keep_up)
     runtime.start()
     running = Engine(app, views, runner, runtime)
     try:

@@ -69,6 +69,7 @@ class ExecutionActor(pykka.ThreadingActor):
         on_crashed: Callable[[Execution, BaseException], None] | None = None,
         recovering: bool = False,
         rng: random.Random | None = None,
+        pace: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
         self.execution = execution
@@ -80,6 +81,7 @@ class ExecutionActor(pykka.ThreadingActor):
         self._on_crashed = on_crashed
         self._recovering = recovering
         self._rng = rng or random.Random()
+        self._pace = pace
         self._effects = _Effects()
         self._broken = False
 
@@ -166,10 +168,12 @@ class ExecutionActor(pykka.ThreadingActor):
         finished = execution.is_finished  # completed, failed, or cancelled in this turn
         if execution.pending_events:
             try:
-                self._app.save(execution)
+                recordings = self._app.save(execution)
             except Exception:
                 self._broken = True  # the aggregate holds events the store does not
                 raise
+            if self._pace is not None:
+                self._pace(recordings[-1].notification.id)
         elif not effects.look_for_next_retry:
             return
         # Recorded: now act on it.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,8 +62,10 @@ class RuntimeSettings:
 class Runtime:
     def __init__(
         self, app: StratexecApp, handlers: Mapping[str, AgentHandler],
-        settings: RuntimeSettings | None = None,
+        settings: RuntimeSettings | None = None, pace: Callable[[int], None] | None = None,
     ) -> None:
+        """`pace(position)` is called by an execution actor after each save, before it acts:
+        it may block to keep the engine from running ahead of its readers (backpressure)."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -78,6 +80,7 @@ class Runtime:
         self._agents: dict[str, pykka.ActorRef[Any]] = {}
         self._monitor: pykka.ActorRef[Any] | None = None
         self._stopping = False
+        self._pace = pace
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -192,7 +195,7 @@ class Runtime:
             self._live[execution.id] = ExecutionActor.start(
                 execution, self.app, self._agents, self._clock, self._monitor,
                 on_finished=self._finished, on_crashed=self._crashed, recovering=recovering,
-                rng=random.Random(self._rng.random()))
+                rng=random.Random(self._rng.random()), pace=self._pace)
 
     def _finished(self, execution: Execution) -> None:
         with self._lock:

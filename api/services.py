@@ -46,7 +46,8 @@ class Services:
         runner = ProjectionRunner(app, views)
         runner.start()
         runtime = Runtime(app, demo_agents(options.demo_duration, options.demo_failure_rate,
-                                           options.seed), options.runtime_settings())
+                                           options.seed), options.runtime_settings(),
+                          pace=runner.keep_up)
         runtime.start()
         services = cls(store, app, views, runner, runtime,
                        StreamHub(runner, views, queue_size=stream_queue_size), lock)

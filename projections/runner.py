@@ -30,6 +30,9 @@ Subscriber = Callable[[list[dict[str, Any]], int], None]
 MIN_BACKOFF, MAX_BACKOFF = 0.1, 30.0
 
 
+MAX_LAG = 250  # events the engine may run ahead of the read models
+MAX_LAG_WAIT = 1.0
+
 class ProjectionRunner:
     def __init__(self, app: StratexecApp, store: ViewStore, projections: Sequence[View] = ALL,
                  batch_size: int = 1000, poll_interval: float = 0.5) -> None:
@@ -81,6 +84,15 @@ class ProjectionRunner:
         while self._step() == self.batch_size:
             pass
         return self._position
+
+    def keep_up(self, position: int) -> None:
+        """Backpressure for writers: block until the views are at most `MAX_LAG` events
+        behind `position` (at most `MAX_LAG_WAIT` seconds, so that a failing view slows the
+        engine but never stops it). A writer that runs ahead of its readers buys no
+        throughput (the readers must still apply every event) and costs every live
+        subscriber the backlog's delay."""
+        if self._thread is not None and not self._stopping.is_set():
+            self.wait_for(position - MAX_LAG, MAX_LAG_WAIT)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
