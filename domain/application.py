@@ -18,9 +18,6 @@ from uuid import UUID
 import msgpack
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Notification, Recording, Transcoder
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL, Identifier
 
 from domain.access import AccessToken, token_id
 from domain.errors import NotFound
@@ -196,36 +193,6 @@ class StratexecApp(Application[UUID]):
             if len(page) < page_size:
                 return
             position = page[-1].id
-
-    def aggregate_history(
-        self, originator_ids: Sequence[UUID], after: int = 0, limit: int | None = None
-    ) -> list[Notification]:
-        """The notifications of some aggregates after log position `after`, by position."""
-        recorder = self.recorder
-        ids = list(originator_ids)
-        if isinstance(recorder, SQLiteApplicationRecorder):
-            statement = (f"SELECT rowid AS id, * FROM {recorder.events_table_name} "
-                         f"WHERE originator_id IN ({','.join('?' * len(ids))}) AND rowid > ? "
-                         f"ORDER BY rowid LIMIT ?")
-            with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(statement, [*(i.hex for i in ids), after, limit or -1])
-                rows = cursor.fetchall()
-        elif isinstance(recorder, PostgresApplicationRecorder):
-            query = SQL("SELECT notification_id AS id, * FROM {schema}.{table} "
-                        "WHERE originator_id = ANY(%s) AND notification_id > %s "
-                        "ORDER BY notification_id LIMIT %s").format(
-                schema=Identifier(recorder.datastore.schema),
-                table=Identifier(recorder.events_table_name))
-            with recorder.datastore.transaction(commit=False) as pg_cursor:
-                pg_cursor.execute(query, [ids, after, limit])
-                rows = pg_cursor.fetchall()
-        else:  # the in-memory store: scan the log
-            found = [n for n in self.read_notifications(after=after) if n.originator_id in ids]
-            return found[:limit]
-        return [Notification(id=row["id"], originator_id=UUID(str(row["originator_id"])),
-                             originator_version=row["originator_version"],
-                             topic=row["topic"], state=bytes(row["state"]))
-                for row in rows]
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
         """Call `listener(max position)` after every save in this process (a wake-up only)."""

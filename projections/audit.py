@@ -1,12 +1,17 @@
 """Audit reads that go to the event log on purpose: an execution's history, and its state
-as of any version. Shared by `stratexec history`/`replay` and the audit endpoints."""
+as of any version. Shared by `stratexec history`/`replay` and the audit endpoints. The
+per-store SQL lives here, not in domain/, which does no I/O of its own."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
 
 from domain.application import StratexecApp
 from domain.execution import Execution
@@ -18,8 +23,43 @@ _ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_top
 def history(app: StratexecApp, execution_id: UUID, after: int = 0, limit: int | None = None
             ) -> list[dict[str, Any]]:
     """The execution's events and its health assessments, by log position."""
-    notifications = app.aggregate_history([execution_id, health_id(execution_id)], after, limit)
+    notifications = aggregate_notifications(
+        app, [execution_id, health_id(execution_id)], after, limit)
     return [history_event(app, notification) for notification in notifications]
+
+
+def aggregate_notifications(
+    app: StratexecApp, originator_ids: Sequence[UUID], after: int = 0, limit: int | None = None
+) -> list[Notification]:
+    """The notifications of some aggregates after log position `after`, by position.
+
+    eventsourcing reads an aggregate's events without their log positions, and the log
+    without filtering by aggregate, so this asks each store for both in one query."""
+    recorder = app.recorder
+    ids = list(originator_ids)
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        statement = (f"SELECT rowid AS id, * FROM {recorder.events_table_name} "
+                     f"WHERE originator_id IN ({','.join('?' * len(ids))}) AND rowid > ? "
+                     f"ORDER BY rowid LIMIT ?")
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, [*(i.hex for i in ids), after, limit or -1])
+            rows = cursor.fetchall()
+    elif isinstance(recorder, PostgresApplicationRecorder):
+        query = SQL("SELECT notification_id AS id, * FROM {schema}.{table} "
+                    "WHERE originator_id = ANY(%s) AND notification_id > %s "
+                    "ORDER BY notification_id LIMIT %s").format(
+            schema=Identifier(recorder.datastore.schema),
+            table=Identifier(recorder.events_table_name))
+        with recorder.datastore.transaction(commit=False) as pg_cursor:
+            pg_cursor.execute(query, [ids, after, limit])
+            rows = pg_cursor.fetchall()
+    else:  # the in-memory store: scan the log
+        found = [n for n in app.read_notifications(after=after) if n.originator_id in ids]
+        return found[:limit]
+    return [Notification(id=row["id"], originator_id=UUID(str(row["originator_id"])),
+                         originator_version=row["originator_version"],
+                         topic=row["topic"], state=bytes(row["state"]))
+            for row in rows]
 
 
 def history_event(app: StratexecApp, notification: Notification) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from domain.application import StratexecApp
 from domain.errors import InvalidTransition
 from domain.execution import Execution, TaskStatus
 from domain.retry import RetryPolicy
+from projections.audit import aggregate_notifications
 
 FAST_RETRIES = RetryPolicy(maximum_attempts=4, initial_interval=0.01, maximum_interval=0.05)
 
@@ -72,7 +73,7 @@ def test_retries_then_succeeds(app: StratexecApp, agents: dict[str, ScriptedAgen
     assert execution.status == "completed"
     task = execution.tasks["a:research"]
     assert (task.attempt, task.failures, task.status) == (3, 2, TaskStatus.COMPLETED)
-    failed_events = [n for n in app.aggregate_history([execution.id])
+    failed_events = [n for n in aggregate_notifications(app, [execution.id])
                      if n.topic.endswith("TaskFailed")]
     assert len(failed_events) == 2
 
@@ -198,7 +199,8 @@ def test_recovery_gives_interrupted_attempts_a_new_attempt(
     assert recovered.status == "completed"
     assert recovered.tasks["a:research"].attempt == 2
     assert recovered.tasks["a:research"].failures == 0
-    assert any(n.topic.endswith("TaskInterrupted") for n in app.aggregate_history([execution.id]))
+    history = aggregate_notifications(app, [execution.id])
+    assert any(n.topic.endswith("TaskInterrupted") for n in history)
 
 
 def test_health_is_recorded_for_a_finished_execution(app: StratexecApp, runtime: Runtime
