@@ -138,10 +138,11 @@ async def execution_status(request: web.Request) -> web.Response:
 
 def _status_body(services: Services, execution: dict[str, Any]) -> dict[str, Any]:
     with services.views.read() as cursor:  # one read: the rows agree with the position
+        current = queries.get_execution(services.views, execution["id"]) or execution
         metrics = queries.agent_metrics(services.views, execution["id"])
         return {
-            "execution": queries.get_execution(services.views, execution["id"]),
-            "health": _health(services, execution, metrics),
+            "execution": current,
+            "health": _health(services, current, metrics),
             "tasks": queries.list_tasks(services.views, execution["id"]),
             "metrics": {"agents": metrics},
             "position": views_position(cursor),
