@@ -16,19 +16,17 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
-from actors.agents.demo import demo_agents
-from actors.runtime import Runtime
 from bench import report
 from domain.application import StratexecApp
 from domain.errors import DomainError, InvalidStrategy, NotFound
 from domain.execution import Execution
 from domain.propagation import propagate
 from domain.strategy import StrategyDefinition, parse_strategy
+from engine import Engine
 from projections import audit, queries
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
@@ -173,46 +171,18 @@ def load_strategy_file(path: Path) -> StrategyDefinition:
     return definition
 
 
-@dataclass(frozen=True)
-class Engine:
-    app: StratexecApp
-    views: ViewStore
-    runner: ProjectionRunner
-    runtime: Runtime
-
-    def settle(self) -> None:
-        """Stop the actors (the health monitor records its last assessments) and let the
-        read models catch up with everything recorded."""
-        self.runtime.stop()
-        self.runner.wait_for(self.app.recorder.max_notification_id() or 0, timeout=60)
-
-
 @contextmanager
 def engine(args: argparse.Namespace) -> Iterator[Engine]:
-    """The store, the read models kept up to date, and the actors, stopped in reverse."""
-    settings = StoreSettings.from_environment(args.data_dir)
+    """The engine on the data directory, stopped (and settled) on the way out."""
     try:
-        lock = settings.lock()
+        running = Engine.start(StoreSettings.from_environment(args.data_dir),
+                               engine_options(args))
     except DataDirInUse as error:
         raise UsageError(str(error)) from None
-    app = settings.open_app()
-    views = settings.open_views()
-    runner = ProjectionRunner(app, views)
-    runner.start()
-    options = engine_options(args)
-    runtime = Runtime(app, demo_agents(options.demo_duration, options.demo_failure_rate,
-                                       options.seed), options.runtime_settings(),
-                      pace=runner.keep_up)
-    runtime.start()
-    running = Engine(app, views, runner, runtime)
     try:
         yield running
     finally:
-        running.settle()
-        runner.stop()
-        views.close()
-        app.close()
-        lock.close()
+        running.stop()
 
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:

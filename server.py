@@ -92,7 +92,7 @@ def create_app(settings: ServerSettings) -> web.Application:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     services = await asyncio.to_thread(
-        Services.start, settings.store, settings.options, settings.stream_queue_size)
+        Services.start_serving, settings.store, settings.options, settings.stream_queue_size)
     app[SERVICES] = services
     app[EVENT_APP] = services.app
     app[DASHBOARD_SECRET] = await asyncio.to_thread(bootstrap, services)
