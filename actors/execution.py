@@ -1,10 +1,15 @@
 """One ExecutionActor per live execution: the only writer of its Execution aggregate.
 
-Each turn of the actor applies every message waiting in its inbox to the aggregate, assigns
+Each turn of the actor applies the messages waiting in its inbox to the aggregate, assigns
 whatever became ready, saves once (group commit), and only then acts: hands the new attempts
 to their agents, schedules retries on the clock, tells the health monitor. A reply to an
 agent about an attempt that is no longer live (late, duplicated, or from before a pause or a
 cancel) is dropped: the aggregate already moved on.
+
+A turn is bounded (`TURN_SIZE` messages, `TURN_SIZE` assignments): a save's events reach the
+read models and the live streams together, so an unbounded turn (1,000 ready tasks at the
+start of a wide DAG) would hold its first event back for as long as the whole turn takes.
+What a turn leaves ready it assigns in the next, which it asks for with `AssignReadyTasks`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pykka
 from actors.clock import Clock
 from actors.messages import (
     AgentTask,
+    AssignReadyTasks,
     Cancel,
     DispatchDueTasks,
     Pause,
@@ -41,7 +47,8 @@ from domain.execution import Execution, TaskState
 logger = logging.getLogger(__name__)
 
 COMMANDS = (RecordTaskStarted, RecordTaskProgress, RecordTaskSuccess, RecordTaskFailure,
-            ReturnTask, DispatchDueTasks, Pause, Resume, Cancel)
+            ReturnTask, DispatchDueTasks, AssignReadyTasks, Pause, Resume, Cancel)
+TURN_SIZE = 32
 # The clock converts a wall-clock time to a monotonic delay; a retry that wakes a few
 # milliseconds early must still count as due, or it would wait for the next wake-up.
 DUE_TOLERANCE = timedelta(milliseconds=20)
@@ -96,7 +103,8 @@ class ExecutionActor(pykka.ThreadingActor):
             return super().on_receive(message)
         batch: list[tuple[Any, pykka.Future[Any] | None]] = [(message, None)]
         leftover = None
-        while leftover is None and not self.actor_inbox.empty():
+        while (leftover is None and len(batch) < TURN_SIZE
+               and not self.actor_inbox.empty()):
             envelope = self.actor_inbox.get()
             if isinstance(envelope.message, COMMANDS):
                 batch.append((envelope.message, envelope.reply_to))
@@ -140,6 +148,8 @@ class ExecutionActor(pykka.ThreadingActor):
                     self._effects.withdraw = WithdrawTasks(execution.id, cancel_running=True)
                 case DispatchDueTasks():
                     self._effects.look_for_next_retry = True
+                case AssignReadyTasks():
+                    pass  # the turn assigns what is ready
                 case _ if not execution.is_current_attempt(command.task_id, command.attempt):
                     logger.debug("dropping %s: the attempt is no longer live", command)
                 case RecordTaskStarted(task_id, attempt):
@@ -163,7 +173,7 @@ class ExecutionActor(pykka.ThreadingActor):
     def _commit_and_act(self) -> None:
         execution = self.execution
         effects, self._effects = self._effects, _Effects()
-        assigned = execution.assign_ready_tasks(datetime.now(UTC) + DUE_TOLERANCE)
+        assigned = execution.assign_ready_tasks(datetime.now(UTC) + DUE_TOLERANCE, TURN_SIZE)
         execution.finish_if_done()
         finished = execution.is_finished  # completed, failed, or cancelled in this turn
         if execution.pending_events:
@@ -179,6 +189,8 @@ class ExecutionActor(pykka.ThreadingActor):
         # Recorded: now act on it.
         for task in assigned:
             self._dispatch(task)
+        if len(assigned) == TURN_SIZE:
+            self.actor_ref.tell(AssignReadyTasks())
         for retry_at in effects.retries:
             self._clock.tell_at(retry_at, self.actor_ref, DispatchDueTasks())
         if effects.look_for_next_retry and not finished:

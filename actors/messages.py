@@ -1,7 +1,8 @@
 """The messages actors exchange: immutable, named as commands in the imperative.
 
 Agents tell an ExecutionActor what happened to an attempt (`RecordTask*`, `ReturnTask`); the
-runtime asks it to `Pause`, `Resume` or `Cancel`; the clock tells it to `DispatchDueTasks`.
+runtime asks it to `Pause`, `Resume` or `Cancel`; the clock tells it to `DispatchDueTasks`;
+it tells itself to `AssignReadyTasks` when one turn could not assign them all.
 An ExecutionActor tells an AgentActor to `RunTask` or `WithdrawTasks`, and tells the
 HealthMonitorActor to `TrackExecution` after every save.
 """
@@ -86,6 +87,11 @@ class ReturnTask:
 @dataclass(frozen=True)
 class DispatchDueTasks:
     """A scheduled retry is due: assign what is ready now."""
+
+
+@dataclass(frozen=True)
+class AssignReadyTasks:
+    """The last turn assigned as many tasks as one turn may: assign the rest."""
 
 
 @dataclass(frozen=True)

@@ -193,13 +193,14 @@ class Execution(Aggregate):
 
     # ---------------------------------------------------------------- commands
 
-    def assign_ready_tasks(self, now: datetime) -> list[TaskState]:
-        """Assign every task whose dependencies completed and whose retry time has come."""
+    def assign_ready_tasks(self, now: datetime, limit: int | None = None) -> list[TaskState]:
+        """Assign the tasks whose dependencies completed and whose retry time has come, in
+        priority order: all of them, or the first `limit`."""
         if self.status not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
             return []
         assigned: list[TaskState] = []
         not_yet: list[tuple[tuple[int, int], str]] = []
-        while self._ready:
+        while self._ready and (limit is None or len(assigned) < limit):
             entry = heapq.heappop(self._ready)
             task = self.tasks[entry[1]]
             if task.status is not TaskStatus.PENDING:

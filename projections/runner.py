@@ -30,7 +30,7 @@ Subscriber = Callable[[list[dict[str, Any]], int], None]
 MIN_BACKOFF, MAX_BACKOFF = 0.1, 30.0
 
 
-MAX_LAG = 250  # events the engine may run ahead of the read models
+MAX_LAG = 32  # events the engine may run ahead of the read models
 MAX_LAG_WAIT = 1.0
 
 class ProjectionRunner:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import Recording
 from helpers import ScriptedAgent, chain_strategy, scripted_agents, wait_for_store
 
+from actors.execution import TURN_SIZE
 from actors.runtime import Runtime, RuntimeSettings
 from domain.application import StratexecApp
 from domain.errors import InvalidTransition
 from domain.execution import Execution, TaskStatus
 from domain.retry import RetryPolicy
 from projections.audit import aggregate_notifications
+from projections.events import TASK_ASSIGNED
 
 FAST_RETRIES = RetryPolicy(maximum_attempts=4, initial_interval=0.01, maximum_interval=0.05)
 
@@ -61,6 +65,28 @@ def test_runs_the_dag_in_dependency_order(app: StratexecApp, runtime: Runtime,
     order = [task_id for task_id, _ in agents["research"].attempts]
     assert order.index("a:research") < order.index("b:research") < order.index("c:research")
     assert execution.tasks["b:research"].result == {"task": "b:research", "attempt": 1}
+
+
+def test_a_wide_dag_is_saved_in_bounded_turns(app: StratexecApp, runtime: Runtime,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """More ready tasks than one turn may assign: no save holds more than TURN_SIZE
+    assignments, and every task still runs."""
+    assigned_per_save: list[int] = []
+    save = app.save
+
+    def counting_save(*objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        recordings = save(*objs, **kwargs)
+        assigned_per_save.append(sum(isinstance(r.domain_event, TASK_ASSIGNED)
+                                     for r in recordings))
+        return recordings
+
+    monkeypatch.setattr(app, "save", counting_save)
+    width = 3 * TURN_SIZE + 5
+    execution_id = start(app, runtime, *([f"item-{k}"] for k in range(width)))
+
+    assert finished(app, runtime, execution_id).status == "completed"
+    assert sum(assigned_per_save) == width
+    assert max(assigned_per_save) == TURN_SIZE
 
 
 def test_retries_then_succeeds(app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:

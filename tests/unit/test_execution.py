@@ -117,6 +117,18 @@ def test_ready_tasks_are_assigned_by_priority_then_plan_order() -> None:
     assert assign(execution) == ["high-1:email", "high-2:email", "medium:email", "low:email"]
 
 
+def test_a_limit_assigns_the_first_ready_tasks_and_leaves_the_rest_ready() -> None:
+    execution = start(
+        leaf("low", priority="low"), leaf("high-1", priority="high"),
+        leaf("medium", priority="medium"), leaf("high-2", priority="high"),
+    )
+
+    first = [task.id for task in execution.assign_ready_tasks(NOW, limit=3)]
+    assert first == ["high-1:email", "high-2:email", "medium:email"]
+    assert execution.task("low:email").status is TaskStatus.PENDING
+    assert assign(execution) == ["low:email"]
+
+
 def test_only_tasks_whose_dependencies_completed_are_assigned() -> None:
     execution = start(
         leaf("a", "research", "analysis"), leaf("b", depends_on=("a",)), leaf("c"),
