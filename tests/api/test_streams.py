@@ -25,7 +25,7 @@ from helpers import chain_strategy
 from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
-from api.streams import StreamHub, sse_response, stream_event, websocket_response
+from api.streams import StreamHub, StreamItem, sse_response, stream_event, websocket_response
 from domain.application import StratexecApp
 from domain.execution import Execution
 from projections.queries import feed_since, get_execution, list_executions, list_tasks
@@ -156,6 +156,12 @@ def stream_app(world: World, queue_size: int = 1000) -> web.Application:
             request, hub, execution_id=None, workspace_ids=frozenset({workspace}),
             snapshot=lambda: run(workspace_snapshot, world.views, workspace))
 
+    async def several_workspaces_events(request: web.Request) -> web.StreamResponse:
+        workspaces = request.query.getall("w")
+        return await sse_response(
+            request, hub, execution_id=None, workspace_ids=frozenset(workspaces),
+            snapshot=lambda: run(workspace_snapshot, world.views, workspaces[0]))
+
     async def execution_socket(request: web.Request) -> web.WebSocketResponse:
         execution_id = request.match_info["id"]
 
@@ -186,6 +192,7 @@ def stream_app(world: World, queue_size: int = 1000) -> web.Application:
     app.on_shutdown.append(stop)
     app.router.add_get("/executions/{id}/events", execution_events)
     app.router.add_get("/workspaces/{workspace}/events", workspace_events)
+    app.router.add_get("/workspaces/events", several_workspaces_events)
     app.router.add_get("/executions/{id}/ws", execution_socket)
     app.router.add_get("/slow/executions/{id}/events", slow_events)
     app.router.add_get("/slow/executions/{id}/ws", slow_socket)
@@ -324,6 +331,16 @@ async def test_a_new_stream_sends_a_snapshot_then_the_live_events_in_order(
                                      "recordedAt", "data"}
 
 
+def test_an_item_is_the_stream_event_as_one_line_of_json() -> None:
+    row = {"position": 12, "type": "task-progress", "executionId": "e-\"quoted\"",
+           "workspaceId": "w\\back\nslash", "recordedAt": "2026-01-01T12:00:00+00:00",
+           "data": '{"message":"d\u00e9j\u00e0 vu \\u2028","progress":0.5}'}
+    item = StreamItem.of(row)
+    assert json.loads(item.text) == stream_event(row)
+    assert not {"\n", "\r"} & set(item.text)
+    assert item.frame == f"id: 12\r\nevent: task-progress\r\ndata: {item.text}\r\n\r\n".encode()
+
+
 async def test_keep_alive_pings_are_comments_without_an_id(
         world: World, aiohttp_client: AiohttpClient) -> None:
     execution = await started(world)
@@ -410,6 +427,26 @@ async def test_streams_carry_only_their_execution_or_workspace(
         assert (await of_x.event()).id == str(x_last)
         assert (await of_w.event()).id == str(x_last)
         assert (await of_v.event()).id == str(z_last)
+
+
+async def test_a_stream_of_several_workspaces_gets_their_events_merged_in_order(
+        world: World, aiohttp_client: AiohttpClient) -> None:
+    """One page of the runner with both workspaces' events interleaved (the runner is
+    stopped while they are saved), delivered to one subscriber of both."""
+    in_w, in_v = await started(world, "w"), await started(world, "v")
+    position = await caught_up(world)
+    client = await aiohttp_client(stream_app(world))
+    url = client.make_url("/workspaces/events").with_query([("w", "w"), ("w", "v")])
+    async with open_stream(client.session, url) as stream:
+        await stream.event()  # the snapshot
+        world.runner.stop()
+        for execution in (in_v, in_w, in_v, in_w, in_v):
+            await run(progress, world.app, execution, 1)
+        world.runner.start()
+        frames = await stream.events(5)
+    rows = await feed_rows(world, position)
+    assert [r["workspaceId"] for r in rows] == ["v", "w", "v", "w", "v"]
+    assert_frames_are(frames, rows)
 
 
 async def test_a_slow_subscriber_is_cut_off_without_holding_up_the_others(
