@@ -14,7 +14,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import islice
 from typing import Any, NamedTuple
 
 from domain.application import StratexecApp
@@ -22,6 +21,7 @@ from projections.base import Handler, View
 from projections.batch import Batch
 from projections.catalog import ALL
 from projections.feed import stream_row
+from projections.log import read_events
 from projections.store import ViewStore, read_tracking, write_tracking
 from projections.table import Table, read_tables
 
@@ -141,13 +141,10 @@ class ProjectionRunner:
     def _step(self) -> int:
         """Apply the next page of notifications; returns how many were read."""
         with _cyclic_gc_paused():
-            notifications = list(islice(self.app.read_notifications(
-                after=self._position, page_size=self.batch_size), self.batch_size))
-            if not notifications:
+            events = read_events(self.app, self._position, self.batch_size)
+            if not events:
                 return 0
-            decode = self.app.mapper.to_domain_event
-            events = [(n.id, decode(n)) for n in notifications]
-            last = notifications[-1].id
+            last = events[-1][0]
             with self.store.write() as cur:
                 done = read_tracking(cur)
                 batch = Batch(cur, self._read_tables(cur))
@@ -162,7 +159,7 @@ class ProjectionRunner:
                 if feed is not None and self._subscribers else [])
         self._publish(rows, position)
         self._set_position(position)
-        return len(notifications)
+        return len(events)
 
     def _apply(self, batch: Batch, events: list[tuple[int, Any]], done: dict[str, int]) -> None:
         """Each event to each view that has not applied it yet, in the catalog's order."""
