@@ -35,7 +35,10 @@ class TasksView(View):
             retry_at TEXT, result TEXT, duration_ms DOUBLE PRECISION, assigned_at TEXT,
             started_at TEXT, finished_at TEXT,
             PRIMARY KEY (execution_id, task_id))""",
-        "CREATE INDEX IF NOT EXISTS tasks_by_agent ON tasks (execution_id, agent, status)",
+        # Not by status as well: every task changes status three times or more, and each
+        # change would move its entry in the index (a tenth of a rebuild's writes).
+        "DROP INDEX IF EXISTS tasks_by_agent",
+        "CREATE INDEX IF NOT EXISTS tasks_by_execution_agent ON tasks (execution_id, agent)",
     )
 
     def handlers(self) -> Mapping[type, Handler]:
