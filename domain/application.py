@@ -97,8 +97,8 @@ class StratexecApp(Application[UUID]):
     # ------------------------------------------------------------ strategies
 
     def define_strategy(self, definition: StrategyDefinition) -> Strategy:
-        propagate(definition.items)  # a plan that cannot be made is rejected before recording
-        strategy = Strategy.define(definition)
+        plan = propagate(definition.items)  # a strategy without a plan is never recorded
+        strategy = Strategy.define(definition, task_count=len(plan.tasks))
         self.save(strategy)
         return strategy
 

@@ -220,17 +220,22 @@ class Strategy(Aggregate):
         TOPIC = "stratexec:Strategy.Created"
 
     @event("Defined", topic="stratexec:Strategy.Defined")
-    def __init__(self, name: str, workspace_id: str, items: list[dict[str, Any]]) -> None:
+    def __init__(self, name: str, workspace_id: str, items: list[dict[str, Any]],
+                 task_count: int | None = None) -> None:
         self.name = name
         self.workspace_id = workspace_id
         self.items = items
+        # The plan's size under the default rules when it was defined. Events recorded
+        # before this was added lack it (None here; the strategies view computes it).
+        self.task_count = task_count
 
     @classmethod
-    def define(cls, definition: StrategyDefinition) -> Strategy:
+    def define(cls, definition: StrategyDefinition, task_count: int | None = None) -> Strategy:
         return cls(
             name=definition.name,
             workspace_id=definition.workspace_id,
             items=[item.as_document() for item in definition.items],
+            task_count=task_count,
         )
 
     @property

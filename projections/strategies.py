@@ -33,12 +33,16 @@ class StrategiesView(View):
             "id": batch.origin, "workspace_id": event.workspace_id, "name": event.name,
             "item_count": len(event.items),
             "leaf_count": sum(1 for item in event.items if item.get("level") == LEAF_LEVEL),
-            "task_count": _task_count(document), "document": to_json(document),
+            "task_count": _task_count(event, document), "document": to_json(document),
             "defined_at": batch.at})
 
 
-def _task_count(document: dict[str, Any]) -> int | None:
-    """Tasks under today's default rules; None if today's rules reject an old strategy."""
+def _task_count(event: Any, document: dict[str, Any]) -> int | None:
+    """Tasks under the default rules when the strategy was defined. Events from before
+    the event carried it: under today's rules (None if they reject the strategy)."""
+    recorded = getattr(event, "task_count", None)
+    if recorded is not None:
+        return int(recorded)
     try:
         return len(propagate(parse_strategy(document).items).tasks)
     except DomainError:

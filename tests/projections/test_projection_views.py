@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from helpers import chain_strategy
 from projection_scenarios import FEED_TYPES, R1, R2, S1, S2, drive_to_failure, start_and_cancel
 from projection_scenarios import start_execution as start
 
 from domain.application import StratexecApp
 from domain.execution import Execution
+from domain.strategy import Strategy
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 
@@ -149,3 +151,17 @@ def test_strategy_and_propagation_views(app: StratexecApp, store: ViewStore) -> 
         ("l4-write-newsletter", "content", "write",
          ["l4-write-newsletter:content", "l4-write-newsletter:analysis"]),
     ]
+
+
+def test_a_strategy_recorded_without_its_task_count_gets_it_computed(
+        app: StratexecApp, store: ViewStore) -> None:
+    """Strategy.Defined events from before they carried `task_count` still show one."""
+    definition = chain_strategy(["a", "b"], ["c"])
+    counted = app.define_strategy(definition)
+    older = Strategy.define(definition)  # as recorded before: no task count
+    app.save(older)
+    assert (counted.task_count, older.task_count) == (3, None)
+    project(app, store)
+    with store.read() as cur:
+        counts = dict(cur.execute("SELECT id, task_count FROM strategies").fetchall())
+    assert counts == {str(counted.id): 3, str(older.id): 3}
