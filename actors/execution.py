@@ -89,18 +89,23 @@ class ExecutionActor(pykka.ThreadingActor):
         self._recovering = recovering
         self._rng = rng or random.Random()
         self._pace = pace
+        self._saved_up_to = 0  # the log position of this actor's last save
         self._effects = _Effects()
         self._broken = False
 
     def on_start(self) -> None:
+        if self._pace is not None:  # the Started event (or, recovering, the last one)
+            self._saved_up_to = self._app.recorder.max_notification_id() or 0
         if self._recovering:
             self.execution.interrupt_active_tasks(INTERRUPTED_BY_RESTART)
             self._effects.look_for_next_retry = True
+        self._keep_pace()
         self._commit_and_act()
 
     def on_receive(self, message: Any) -> Any:
         if self._broken or not isinstance(message, COMMANDS):
             return super().on_receive(message)
+        self._keep_pace()
         batch: list[tuple[Any, pykka.Future[Any] | None]] = [(message, None)]
         leftover = None
         while (leftover is None and len(batch) < TURN_SIZE
@@ -182,8 +187,7 @@ class ExecutionActor(pykka.ThreadingActor):
             except Exception:
                 self._broken = True  # the aggregate holds events the store does not
                 raise
-            if self._pace is not None:
-                self._pace(recordings[-1].notification.id)
+            self._saved_up_to = recordings[-1].notification.id
         elif not effects.look_for_next_retry:
             return
         # Recorded: now act on it.
@@ -208,6 +212,14 @@ class ExecutionActor(pykka.ThreadingActor):
             if self._on_finished is not None:
                 self._on_finished(execution)
             self.stop()
+
+    def _keep_pace(self) -> None:
+        """Before a turn makes events: wait while the readers are behind our last save.
+
+        Waiting here, rather than right after a save, lets the agents work on what the
+        save dispatched meanwhile, and the messages they send back make the next turn."""
+        if self._pace is not None and self._saved_up_to:
+            self._pace(self._saved_up_to)
 
     def _dispatch(self, task: TaskState) -> None:
         planned = task.plan

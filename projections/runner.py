@@ -30,7 +30,6 @@ Subscriber = Callable[[list[dict[str, Any]], int], None]
 MIN_BACKOFF, MAX_BACKOFF = 0.1, 30.0
 
 
-MAX_LAG = 32  # events the engine may run ahead of the read models
 MAX_LAG_WAIT = 1.0
 
 class ProjectionRunner:
@@ -86,13 +85,13 @@ class ProjectionRunner:
         return self._position
 
     def keep_up(self, position: int) -> None:
-        """Backpressure for writers: block until the views are at most `MAX_LAG` events
-        behind `position` (at most `MAX_LAG_WAIT` seconds, so that a failing view slows the
-        engine but never stops it). A writer that runs ahead of its readers buys no
-        throughput (the readers must still apply every event) and costs every live
-        subscriber the backlog's delay."""
+        """Backpressure for writers: block until the views have applied `position` (at
+        most `MAX_LAG_WAIT` seconds, so that a failing view slows the engine but never
+        stops it). A writer that runs ahead of its readers buys no throughput (the readers
+        must still apply every event) and costs every live subscriber the backlog's delay.
+        Execution actors call it before each turn with the position of their last save."""
         if self._thread is not None and not self._stopping.is_set():
-            self.wait_for(position - MAX_LAG, MAX_LAG_WAIT)
+            self.wait_for(position, MAX_LAG_WAIT)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 from uuid import UUID
 
@@ -87,6 +88,38 @@ def test_a_wide_dag_is_saved_in_bounded_turns(app: StratexecApp, runtime: Runtim
     assert finished(app, runtime, execution_id).status == "completed"
     assert sum(assigned_per_save) == width
     assert max(assigned_per_save) == TURN_SIZE
+
+
+def test_each_turn_waits_for_the_readers_to_reach_the_last_save(
+        app: StratexecApp, agents: dict[str, ScriptedAgent],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backpressure: before a turn records anything, the actor hands `pace` the position
+    of its previous save (the runtime's readers block there while they are behind)."""
+    strategy = app.define_strategy(chain_strategy(*([f"item-{k}"] for k in range(40))))
+    steps: list[tuple[str, int]] = []  # ("save" | "pace", position), in the actor's order
+    save = app.save
+
+    def recording_save(*objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        recordings = save(*objs, **kwargs)
+        if any(isinstance(obj, Execution) for obj in objs):
+            steps.append(("save", recordings[-1].notification.id))
+        return recordings
+
+    monkeypatch.setattr(app, "save", recording_save)
+    settings = RuntimeSettings(agent_concurrency=4, retry_policy=FAST_RETRIES, seed=1)
+    runtime = Runtime(app, agents, settings, pace=lambda at: steps.append(("pace", at)))
+    with runtime:
+        execution_id = runtime.start_execution(strategy.id).id
+        assert finished(app, runtime, execution_id).status == "completed"
+
+    saves = [position for step, position in steps if step == "save"]
+    assert len(saves) > 3
+    started_at = steps[1][1]  # the creation's save, then the actor's first pace
+    assert steps[:2] == [("save", started_at), ("pace", started_at)]
+    for (step, position), (next_step, next_position) in pairwise(steps[1:]):
+        if next_step == "save":  # every save of a turn follows a pace for the last one
+            assert step == "pace", steps
+            assert position == max(p for s, p in steps if s == "save" and p < next_position)
 
 
 def test_retries_then_succeeds(app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
