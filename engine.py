@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import IO, Self
 
 from actors.agents.demo import demo_agents
-from actors.runtime import Runtime
+from actors.runtime import Runtime, share_malloc_arenas
 from domain.application import StratexecApp
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
@@ -30,6 +30,7 @@ class Engine:
     def start(cls, store: StoreSettings, options: EngineOptions) -> Self:
         """Raises `settings.DataDirInUse` when another engine holds the directory."""
         lock = store.lock()
+        share_malloc_arenas()  # before the engine's threads start
         app = store.open_app()
         views = store.open_views()
         runner = ProjectionRunner(app, views)

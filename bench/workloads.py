@@ -21,10 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import aiohttp
 from aiohttp import web
 
+from actors.runtime import release_memory
 from api.handlers import SERVICES
 from domain.strategy import parse_strategy
 from projections import queries
@@ -36,6 +38,7 @@ from settings import EngineOptions, StoreSettings
 INSTANT = EngineOptions(demo_duration=(0.0, 0.0), demo_failure_rate=0.0, seed=1,
                         concurrency=8, health_interval=1.0)
 WORKSPACE = "demo"
+FORGET_TIMEOUT = 60.0
 
 
 def chains_strategy(n: int) -> dict[str, Any]:
@@ -77,6 +80,7 @@ async def engine_run(n: int, data_dir: Path, subscribers: int) -> dict[str, Any]
     clients = await asyncio.to_thread(_start_clients, url, token, subscribers) \
         if subscribers else None
     gc.collect()
+    release_memory()  # as the runtime does after an execution: "before" is measured alike
     rss_before = rss_kib()
     saves: list[float] = []
     services.app.save_observers.append(saves.append)
@@ -98,6 +102,11 @@ async def engine_run(n: int, data_dir: Path, subscribers: int) -> dict[str, Any]
     latency = await asyncio.to_thread(_finish_clients, clients) if clients else None
     expected = await asyncio.to_thread(_feed_positions, services.views, execution_id) \
         if clients else []
+    # execution-completed arrives while the actor may still hold the aggregate: "after" is
+    # once the runtime has forgotten the execution and handed its memory back.
+    if not await asyncio.to_thread(services.runtime.wait, UUID(execution_id), FORGET_TIMEOUT):
+        raise RuntimeError(f"execution {execution_id} was still live {FORGET_TIMEOUT} s after"
+                           " it completed")
     gc.collect()
     rss_after = rss_kib()
     await runner.cleanup()

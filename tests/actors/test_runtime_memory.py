@@ -1,0 +1,67 @@
+"""Finished executions leave memory: once the runtime has forgotten an execution, nothing
+holds its aggregate any more (not its actor, the runtime, the clock, the agents, nor the
+health monitor), so a long-running engine does not grow with every execution it ran."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers import chain_strategy, scripted_agents
+
+from actors.runtime import Runtime, RuntimeSettings
+from domain.application import StratexecApp
+from domain.execution import Execution
+from domain.retry import RetryPolicy
+
+FAST_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=0.01, maximum_interval=0.05)
+
+
+@pytest.fixture
+def watched(app: StratexecApp, monkeypatch: pytest.MonkeyPatch
+            ) -> list[weakref.ref[Execution]]:
+    """Weak references to every Execution aggregate the application creates."""
+    references: list[weakref.ref[Execution]] = []
+    create_execution = app.create_execution
+
+    def create_and_watch(*args: Any, **kwargs: Any) -> Execution:
+        execution = create_execution(*args, **kwargs)
+        references.append(weakref.ref(execution))
+        return execution
+
+    monkeypatch.setattr(app, "create_execution", create_and_watch)
+    return references
+
+
+@pytest.fixture
+def runtime(app: StratexecApp) -> Iterator[Runtime]:
+    # One failure: its retry goes through the clock, and the health monitor tracks it.
+    agents = scripted_agents({"b:research": ["fail"]})
+    settings = RuntimeSettings(health_interval=0.05, retry_policy=FAST_RETRIES, seed=1)
+    running = Runtime(app, agents, settings).start()
+    yield running
+    running.stop()
+
+
+def test_a_finished_execution_is_not_referenced_once_the_runtime_forgot_it(
+        app: StratexecApp, runtime: Runtime, watched: list[weakref.ref[Execution]]) -> None:
+    strategy = app.define_strategy(chain_strategy(["a", "b", "c"], ["d"]))
+    execution_id = runtime.start_execution(strategy.id).id
+    assert runtime.wait(execution_id, timeout=20), "the execution did not finish"
+    assert not runtime.is_live(execution_id)
+    assert app.get_execution(execution_id).status == "completed"
+    (aggregate,) = watched
+    assert aggregate() is None, [type(r).__name__ for r in gc.get_referrers(aggregate())]
+
+
+def test_executions_one_after_another_leave_none_behind(
+        app: StratexecApp, runtime: Runtime, watched: list[weakref.ref[Execution]]) -> None:
+    strategy = app.define_strategy(chain_strategy(["a", "b"], ["c", "d"]))
+    for _ in range(3):
+        execution_id = runtime.start_execution(strategy.id).id
+        assert runtime.wait(execution_id, timeout=20), "the execution did not finish"
+    assert runtime.live_execution_ids() == []
+    assert [aggregate() for aggregate in watched] == [None, None, None]
