@@ -59,7 +59,7 @@ TERMINAL_TASK = frozenset(
 ACTIVE_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS})
 
 
-@dataclass
+@dataclass(slots=True)  # an execution holds one per task: 100,000 at N = 50,000
 class TaskState:
     plan: PlannedTask
     status: TaskStatus = TaskStatus.PENDING

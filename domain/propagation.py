@@ -66,7 +66,7 @@ class PropagationRules:
     default: PropagationRule | None = DEFAULT_RULE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedTask:
     id: str
     item_id: str
