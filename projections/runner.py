@@ -80,8 +80,9 @@ class ProjectionRunner:
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("catch_up() while the runner thread is running")
         self._set_position(max(self._position, self._stored_position()))
-        while self._step() == self.batch_size:
-            pass
+        with _cyclic_gc_paused():  # for the whole run, not page by page (see below)
+            while self._step() == self.batch_size:
+                pass
         return self._position
 
     def keep_up(self, position: int) -> None:
@@ -223,12 +224,12 @@ def _plan(views: Sequence[View]) -> dict[type, _Steps]:
 
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a page is applied.
+    """No cyclic garbage collection while a page (or, in `catch_up`, a whole run) is applied.
 
     A page makes many objects that live until its end and no reference cycles, so the
     collector's passes over them find nothing and cost up to a tenth of a rebuild. Collection
-    resumes after the page (for every thread: the switch is the interpreter's). If it was
-    off already, it stays off.
+    resumes afterwards (for every thread: the switch is the interpreter's). If it was off
+    already, it stays off.
     """
     if not gc.isenabled():
         yield

@@ -18,7 +18,8 @@ def rebuild(app: StratexecApp, target_store: ViewStore, views: Sequence[View] = 
     with target_store.read() as cur:
         if cur.execute("SELECT COUNT(*) FROM tracking").fetchone()[0]:
             raise ValueError(f"{target_store.path} already holds views: rebuild needs a new store")
-    return ProjectionRunner(app, target_store, views).catch_up()
+    with target_store.bulk_load():
+        return ProjectionRunner(app, target_store, views).catch_up()
 
 
 def _tables(views: Sequence[View]) -> dict[str, tuple[str, ...]]:

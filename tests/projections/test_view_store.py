@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,29 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(sqlite3.ProgrammingError), store.read():
         pass
+
+
+def synchronous(store: ViewStore) -> int:
+    with store.write() as cur:
+        level: int = cur.execute("PRAGMA synchronous").fetchone()[0]
+    return level
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_bulk_load_writes_unsynced_then_syncs_and_restores_durability(
+        tmp_path: Path, fails: bool) -> None:
+    store = ViewStore(str(tmp_path / "views.sqlite"))
+    normal = synchronous(store)
+    assert normal == 1  # NORMAL
+    with pytest.raises(RuntimeError) if fails else nullcontext(), store.bulk_load():
+        assert synchronous(store) == 0  # OFF
+        with store.write() as cur:
+            write_tracking(cur, ["a"], 7)
+        if fails:
+            raise RuntimeError("the load failed")
+    assert synchronous(store) == normal
+    store.close()
+    reopened = ViewStore(str(tmp_path / "views.sqlite"))
+    with reopened.read() as cur:
+        assert read_tracking(cur) == {"a": 7}
+    reopened.close()
