@@ -1,6 +1,6 @@
 """Audit reads that go to the event log on purpose: an execution's history, and its state
 as of any version. Shared by `stratexec history`/`replay` and the audit endpoints. The
-per-store SQL lives here, not in domain/, which does no I/O of its own."""
+per-store SQL is in `projections.log`, not in domain/, which does no I/O of its own."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL, Identifier
 
 from domain.application import StratexecApp
 from domain.execution import Execution
 from domain.health import health_id
+from projections.log import postgres_rows, sqlite_rows
 
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
@@ -38,28 +38,18 @@ def aggregate_notifications(
     recorder = app.recorder
     ids = list(originator_ids)
     if isinstance(recorder, SQLiteApplicationRecorder):
-        statement = (f"SELECT rowid AS id, * FROM {recorder.events_table_name} "
-                     f"WHERE originator_id IN ({','.join('?' * len(ids))}) AND rowid > ? "
-                     f"ORDER BY rowid LIMIT ?")
-        with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, [*(i.hex for i in ids), after, limit or -1])
-            rows = cursor.fetchall()
+        rows = sqlite_rows(recorder, f"WHERE originator_id IN ({','.join('?' * len(ids))})"
+                           " AND rowid > ? ORDER BY rowid LIMIT ?",
+                           [*(i.hex for i in ids), after, limit or -1])
     elif isinstance(recorder, PostgresApplicationRecorder):
-        query = SQL("SELECT notification_id AS id, * FROM {schema}.{table} "
-                    "WHERE originator_id = ANY(%s) AND notification_id > %s "
-                    "ORDER BY notification_id LIMIT %s").format(
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name))
-        with recorder.datastore.transaction(commit=False) as pg_cursor:
-            pg_cursor.execute(query, [ids, after, limit])
-            rows = pg_cursor.fetchall()
+        rows = postgres_rows(recorder, "WHERE originator_id = ANY(%s) AND notification_id > %s"
+                             " ORDER BY notification_id LIMIT %s", [ids, after, limit])
     else:  # the in-memory store: scan the log
         found = [n for n in app.read_notifications(after=after) if n.originator_id in ids]
         return found[:limit]
-    return [Notification(id=row["id"], originator_id=UUID(str(row["originator_id"])),
-                         originator_version=row["originator_version"],
-                         topic=row["topic"], state=bytes(row["state"]))
-            for row in rows]
+    return [Notification(id=position, originator_id=UUID(str(originator_id)),
+                         originator_version=version, topic=topic, state=state)
+            for position, originator_id, version, topic, state in rows]
 
 
 def history_event(app: StratexecApp, notification: Notification) -> dict[str, Any]:

@@ -7,11 +7,13 @@ is asked for plain rows, each aggregate id becomes a UUID once per page, and eac
 made as the mapper makes it: the decoded state set as the new object's `__dict__`. Stores
 or pipelines this does not know (the in-memory store, a cipher or a compressor, an event
 class with upcasting) go through the library's own path.
+
+`sqlite_rows` and `postgres_rows` are the per-store reads, shared with `projections.audit`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import islice
 from typing import Any
 from uuid import UUID
@@ -32,35 +34,40 @@ def read_events(app: StratexecApp, after: int, limit: int) -> Page:
     mapper, recorder = app.mapper, app.recorder
     if mapper.cipher is None and mapper.compressor is None:
         if isinstance(recorder, SQLiteApplicationRecorder):  # ids stored as text
-            return _decode(app, _sqlite_rows(recorder, after, limit),
-                           recorder.convert_originator_id)
+            rows = sqlite_rows(recorder, "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                               (after, limit))
+            return _decode(app, rows, recorder.convert_originator_id)
         if isinstance(recorder, PostgresApplicationRecorder):  # ids come back as UUIDs
-            return _decode(app, _postgres_rows(recorder, after, limit), lambda value: value)
+            rows = postgres_rows(recorder, "WHERE notification_id > %s"
+                                 " ORDER BY notification_id LIMIT %s", (after, limit))
+            return _decode(app, rows, lambda value: value)
     notifications = islice(app.read_notifications(after=after, page_size=limit), limit)
     return [(n.id, mapper.to_domain_event(n)) for n in notifications]
 
 
 Rows = list[tuple[int, Any, int, str, bytes]]  # position, originator id, version, topic, state
+_COLUMNS = "originator_id, originator_version, topic, state"
 
 
-def _sqlite_rows(recorder: SQLiteApplicationRecorder, after: int, limit: int) -> Rows:
-    statement = (f"SELECT rowid, originator_id, originator_version, topic, state"
-                 f" FROM {recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?")
+def sqlite_rows(recorder: SQLiteApplicationRecorder, where: str, params: Sequence[Any]) -> Rows:
+    """The stored events `where` selects (a constant clause: `rowid` is the position)."""
+    statement = f"SELECT rowid, {_COLUMNS} FROM {recorder.events_table_name} {where}"
     with recorder.datastore.transaction(commit=False) as cursor:
         cursor.sqlite_cursor.row_factory = None  # plain tuples, not sqlite3.Row
-        cursor.execute(statement, (after, limit))
+        cursor.execute(statement, params)
         rows: Rows = cursor.fetchall()
     return rows
 
 
-def _postgres_rows(recorder: PostgresApplicationRecorder, after: int, limit: int) -> Rows:
-    query = SQL("SELECT notification_id, originator_id, originator_version, topic, state"
-                " FROM {schema}.{table} WHERE notification_id > %s"
-                " ORDER BY notification_id LIMIT %s").format(
+def postgres_rows(recorder: PostgresApplicationRecorder, where: str, params: Sequence[Any],
+                  ) -> Rows:
+    """The stored events `where` selects (a constant clause: `notification_id` is the
+    position)."""
+    query = SQL(f"SELECT notification_id, {_COLUMNS} FROM {{schema}}.{{table}} {where}").format(
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name))
     with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(query, (after, limit), prepare=True)
+        cursor.execute(query, params, prepare=True)
         return [(row["notification_id"], row["originator_id"], row["originator_version"],
                  row["topic"], bytes(row["state"])) for row in cursor.fetchall()]
 
