@@ -35,7 +35,8 @@ def run(sizes: list[int], latency_size: int, subscribers: list[int],
     with tempfile.TemporaryDirectory(prefix="stratexec-bench-") as scratch:
         throughput = []
         for n in sizes:
-            engine = _worker("engine", "--n", str(n), "--data-dir", f"{scratch}/n{n}")
+            again = ["--again"] if n == max(sizes) else []  # the memory workload
+            engine = _worker("engine", "--n", str(n), "--data-dir", f"{scratch}/n{n}", *again)
             floor = plain_asyncio(n)
             ceiling = store_ceiling(engine["events"], engine["eventsPerSave"])
             throughput.append({
@@ -59,7 +60,7 @@ def run(sizes: list[int], latency_size: int, subscribers: list[int],
         "throughput": throughput, "latency": latency, "replay": replay,
         "memory": {key: biggest[key] for key in (
             "n", "tasks", "rssBeforeKiB", "peakRssKiB", "rssAfterKiB",
-            "rssPerThousandTasksKiB", "liveExecutionsAfter")},
+            "rssPerThousandTasksKiB", "rssAfterAgainKiB", "liveExecutionsAfter")},
         "growth": _growth(throughput),
     }
 
@@ -110,7 +111,8 @@ def table(figures: dict[str, Any]) -> str:
               "", f"Memory at N={memory['n']:,}: peak RSS {memory['peakRssKiB'] / 1024:,.0f} MiB;"
                   f" {memory['rssPerThousandTasksKiB'] / 1024:,.2f} MiB per thousand tasks at"
                   f" the peak; RSS {memory['rssBeforeKiB'] / 1024:,.0f} MiB before the run,"
-                  f" {memory['rssAfterKiB'] / 1024:,.0f} MiB after it finished;"
+                  f" {memory['rssAfterKiB'] / 1024:,.0f} MiB after it finished,"
+                  f" {memory['rssAfterAgainKiB'] / 1024:,.0f} MiB after a second one;"
                   f" {memory['liveExecutionsAfter']} execution(s) left in memory"]
     return "\n".join(lines)
 

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from actors.runtime import release_memory
 from api.handlers import SERVICES
+from api.services import Services
 from domain.strategy import parse_strategy
 from projections import queries
 from projections.store import ViewStore
@@ -64,7 +65,10 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-async def engine_run(n: int, data_dir: Path, subscribers: int) -> dict[str, Any]:
+async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = False,
+                     ) -> dict[str, Any]:
+    """One execution of `chains_strategy(n)`, measured; with `again`, a second one after it,
+    for the memory it leaves (`rssAfterAgainKiB`)."""
     settings = ServerSettings(store=StoreSettings(data_dir), options=INSTANT, port=0)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
@@ -85,30 +89,18 @@ async def engine_run(n: int, data_dir: Path, subscribers: int) -> dict[str, Any]
     saves: list[float] = []
     services.app.save_observers.append(saves.append)
     first_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
-    headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(url, headers=headers) as session, session.get(
-            f"/api/workspaces/{WORKSPACE}/events") as stream:
-        await stream.content.readuntil(b"\r\n\r\n")  # the snapshot: subscribed
-        cpu_start, started = time.process_time(), time.perf_counter()
-        async with session.post("/api/executions/start", json={
-                "strategyId": str(strategy.id), "workspaceId": WORKSPACE}) as answer:
-            execution_id = (await answer.json())["executionId"]
-        await _until_completed(stream)
-        elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu_start
+    execution_id, elapsed, cpu = await _execute(url, token, strategy.id)
     last_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
     peak = peak_rss_kib()
     events = last_position - first_position
     latency = await asyncio.to_thread(_finish_clients, clients) if clients else None
     expected = await asyncio.to_thread(_feed_positions, services.views, execution_id) \
         if clients else []
-    # execution-completed arrives while the actor may still hold the aggregate: "after" is
-    # once the runtime has forgotten the execution and handed its memory back.
-    if not await asyncio.to_thread(services.runtime.wait, UUID(execution_id), FORGET_TIMEOUT):
-        raise RuntimeError(f"execution {execution_id} was still live {FORGET_TIMEOUT} s after"
-                           " it completed")
-    gc.collect()
-    rss_after = rss_kib()
+    rss_after = await _rss_once_forgotten(services, execution_id)
+    rss_after_again = None
+    if again:  # the same execution once more: what the first left must be reused, not grow
+        again_id, _, _ = await _execute(url, token, strategy.id)
+        rss_after_again = await _rss_once_forgotten(services, again_id)
     await runner.cleanup()
     return {
         "n": n, "tasks": 2 * n, "seconds": elapsed, "cpuSeconds": cpu, "events": events,
@@ -116,10 +108,36 @@ async def engine_run(n: int, data_dir: Path, subscribers: int) -> dict[str, Any]
         "tasksPerSecond": 2 * n / elapsed, "microsecondsPerTask": elapsed * 1e6 / (2 * n),
         "eventsPerSecond": events / elapsed,
         "rssBeforeKiB": rss_before, "rssAfterKiB": rss_after, "peakRssKiB": peak,
+        "rssAfterAgainKiB": rss_after_again,
         "rssPerThousandTasksKiB": (peak - rss_before) / (2 * n / 1000),
         "liveExecutionsAfter": len(services.runtime.live_execution_ids()),
         "latency": None if latency is None else _latency_summary(latency, expected),
     }
+
+
+async def _execute(url: str, token: str, strategy_id: UUID) -> tuple[str, float, float]:
+    """Start an execution and follow the workspace stream until it completes; returns its
+    id, the seconds from the start request to `execution-completed`, and the CPU seconds."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(url, headers=headers) as session, session.get(
+            f"/api/workspaces/{WORKSPACE}/events") as stream:
+        await stream.content.readuntil(b"\r\n\r\n")  # the snapshot: subscribed
+        cpu_start, started = time.process_time(), time.perf_counter()
+        async with session.post("/api/executions/start", json={
+                "strategyId": str(strategy_id), "workspaceId": WORKSPACE}) as answer:
+            execution_id: str = (await answer.json())["executionId"]
+        await _until_completed(stream)
+        return execution_id, time.perf_counter() - started, time.process_time() - cpu_start
+
+
+async def _rss_once_forgotten(services: Services, execution_id: str) -> int:
+    """RSS once the runtime has forgotten the execution and handed its memory back:
+    `execution-completed` arrives while the actor may still hold the aggregate."""
+    if not await asyncio.to_thread(services.runtime.wait, UUID(execution_id), FORGET_TIMEOUT):
+        raise RuntimeError(f"execution {execution_id} was still live {FORGET_TIMEOUT} s after"
+                           " it completed")
+    gc.collect()
+    return rss_kib()
 
 
 def _feed_positions(views: ViewStore, execution_id: str) -> list[int]:
@@ -202,10 +220,13 @@ def main() -> None:
     parser.add_argument("workload", choices=("engine", "replay"))
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--subscribers", type=int, default=0)
+    parser.add_argument("--again", action="store_true",
+                        help="run the execution a second time, for the memory it leaves")
     parser.add_argument("--data-dir", required=True)
     args = parser.parse_args()
     if args.workload == "engine":
-        result = asyncio.run(engine_run(args.n, Path(args.data_dir), args.subscribers))
+        result = asyncio.run(engine_run(args.n, Path(args.data_dir), args.subscribers,
+                                        args.again))
     else:
         result = replay(Path(args.data_dir))
     print(json.dumps(result))

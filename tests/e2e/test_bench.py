@@ -39,6 +39,7 @@ def test_bench_runs_every_workload_and_writes_its_figures(tmp_path: Path) -> Non
     assert figures["replay"]["events"] >= figures["throughput"][-1]["engine"]["events"]
     assert figures["replay"]["meetsMinimum"] is True
     assert figures["memory"]["peakRssKiB"] > 0
+    assert figures["memory"]["rssAfterAgainKiB"] > 0  # the largest size ran a second time
 
 
 def chunked(body: bytes, size: int) -> bytes:
