@@ -16,7 +16,7 @@ class HealthView(View):
     tables: ClassVar[Mapping[str, tuple[str, ...]]] = {"health_snapshots": ("position",)}
     schema: ClassVar[tuple[str, ...]] = (
         """CREATE TABLE IF NOT EXISTS health_snapshots (
-            position BIGINT PRIMARY KEY, execution_id TEXT NOT NULL,
+            position INTEGER PRIMARY KEY, execution_id TEXT NOT NULL,
             workspace_id TEXT NOT NULL, score INTEGER NOT NULL, status TEXT NOT NULL,
             completion_rate DOUBLE PRECISION NOT NULL, error_rate DOUBLE PRECISION NOT NULL,
             avg_task_duration_ms DOUBLE PRECISION NOT NULL, issues TEXT NOT NULL,
