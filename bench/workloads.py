@@ -91,6 +91,7 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
     first_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
     execution_id, elapsed, cpu = await _execute(url, token, strategy.id)
     last_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+    save_count = len(saves)
     peak = peak_rss_kib()
     events = last_position - first_position
     latency = await asyncio.to_thread(_finish_clients, clients) if clients else None
@@ -104,7 +105,7 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
     await runner.cleanup()
     return {
         "n": n, "tasks": 2 * n, "seconds": elapsed, "cpuSeconds": cpu, "events": events,
-        "saves": len(saves), "eventsPerSave": events / max(1, len(saves)),
+        "saves": save_count, "eventsPerSave": events / max(1, save_count),
         "tasksPerSecond": 2 * n / elapsed, "microsecondsPerTask": elapsed * 1e6 / (2 * n),
         "eventsPerSecond": events / elapsed,
         "rssBeforeKiB": rss_before, "rssAfterKiB": rss_after, "peakRssKiB": peak,
