@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
@@ -57,6 +57,19 @@ def status_of(app: StratexecApp, execution_id: UUID, item: str) -> TaskStatus:
     return app.get_execution(execution_id).tasks[f"{item}:research"].status
 
 
+def on_each_save(app: StratexecApp, monkeypatch: pytest.MonkeyPatch,
+                 observe: Callable[[tuple[Any, ...], list[Recording[UUID]]], None]) -> None:
+    """Call `observe(saved objects, recordings)` after each of the app's saves."""
+    save = app.save
+
+    def observed_save(*objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        recordings = save(*objs, **kwargs)
+        observe(objs, recordings)
+        return recordings
+
+    monkeypatch.setattr(app, "save", observed_save)
+
+
 def test_runs_the_dag_in_dependency_order(app: StratexecApp, runtime: Runtime,
                                           agents: dict[str, ScriptedAgent]) -> None:
     execution_id = start(app, runtime, ["a", "b", "c"], ["d"])
@@ -73,15 +86,8 @@ def test_a_wide_dag_is_saved_in_bounded_turns(app: StratexecApp, runtime: Runtim
     """More ready tasks than one turn may assign: no save holds more than TURN_SIZE
     assignments, and every task still runs."""
     assigned_per_save: list[int] = []
-    save = app.save
-
-    def counting_save(*objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        recordings = save(*objs, **kwargs)
-        assigned_per_save.append(sum(isinstance(r.domain_event, TASK_ASSIGNED)
-                                     for r in recordings))
-        return recordings
-
-    monkeypatch.setattr(app, "save", counting_save)
+    on_each_save(app, monkeypatch, lambda _, recordings: assigned_per_save.append(
+        sum(isinstance(r.domain_event, TASK_ASSIGNED) for r in recordings)))
     width = 3 * TURN_SIZE + 5
     execution_id = start(app, runtime, *([f"item-{k}"] for k in range(width)))
 
@@ -97,15 +103,12 @@ def test_each_turn_waits_for_the_readers_to_reach_the_last_save(
     of its previous save (the runtime's readers block there while they are behind)."""
     strategy = app.define_strategy(chain_strategy(*([f"item-{k}"] for k in range(40))))
     steps: list[tuple[str, int]] = []  # ("save" | "pace", position), in the actor's order
-    save = app.save
 
-    def recording_save(*objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        recordings = save(*objs, **kwargs)
+    def execution_saved(objs: tuple[Any, ...], recordings: list[Recording[UUID]]) -> None:
         if any(isinstance(obj, Execution) for obj in objs):
             steps.append(("save", recordings[-1].notification.id))
-        return recordings
 
-    monkeypatch.setattr(app, "save", recording_save)
+    on_each_save(app, monkeypatch, execution_saved)
     settings = RuntimeSettings(agent_concurrency=4, retry_policy=FAST_RETRIES, seed=1)
     runtime = Runtime(app, agents, settings, pace=lambda at: steps.append(("pace", at)))
     with runtime:
