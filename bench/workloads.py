@@ -61,6 +61,14 @@ def rss_kib() -> int:
     return pages * resource.getpagesize() // 1024
 
 
+def settled_rss_kib() -> int:
+    """The RSS once garbage is collected and freed memory handed back, as the runtime does
+    after each execution: before and after a run are measured alike."""
+    gc.collect()
+    release_memory()
+    return rss_kib()
+
+
 def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -83,9 +91,7 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
     await services.caught_up()
     clients = await asyncio.to_thread(_start_clients, url, token, subscribers) \
         if subscribers else None
-    gc.collect()
-    release_memory()  # as the runtime does after an execution: "before" is measured alike
-    rss_before = rss_kib()
+    rss_before = settled_rss_kib()
     saves: list[float] = []
     services.app.save_observers.append(saves.append)
     first_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
@@ -137,8 +143,7 @@ async def _rss_once_forgotten(services: Services, execution_id: str) -> int:
     if not await asyncio.to_thread(services.runtime.wait, UUID(execution_id), FORGET_TIMEOUT):
         raise RuntimeError(f"execution {execution_id} was still live {FORGET_TIMEOUT} s after"
                            " it completed")
-    gc.collect()
-    return rss_kib()
+    return settled_rss_kib()
 
 
 def _feed_positions(views: ViewStore, execution_id: str) -> list[int]:
