@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
-from bench import report
-from domain.application import StratexecApp
-from domain.errors import DomainError, InvalidStrategy, NotFound
-from domain.execution import Execution
-from domain.propagation import propagate
-from domain.strategy import StrategyDefinition, parse_strategy
-from engine import Engine
-from projections import audit, queries
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore
-from projections.verify import compare, rebuild
-from server import ServerSettings, serve
-from settings import DataDirInUse, EngineOptions, StoreSettings
+from stratexec.bench import report
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.errors import DomainError, InvalidStrategy, NotFound
+from stratexec.domain.execution import Execution
+from stratexec.domain.propagation import propagate
+from stratexec.domain.strategy import StrategyDefinition, parse_strategy
+from stratexec.engine import Engine
+from stratexec.projections import audit, queries
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore
+from stratexec.projections.verify import compare, rebuild
+from stratexec.server import ServerSettings, serve
+from stratexec.settings import DataDirInUse, EngineOptions, StoreSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO, Self
 
-from actors.agents.demo import demo_agents
-from actors.runtime import Runtime, share_malloc_arenas
-from domain.application import StratexecApp
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore
-from settings import EngineOptions, StoreSettings
+from stratexec.actors.agents.demo import demo_agents
+from stratexec.actors.runtime import Runtime, share_malloc_arenas
+from stratexec.domain.application import StratexecApp
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore
+from stratexec.settings import EngineOptions, StoreSettings
 
 SETTLE_TIMEOUT = 60.0
 

@@ -19,16 +19,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import handlers
-from api.auth import COOKIE, EVENT_APP, GRANT, TOKENS, TokenCache, auth_middleware
-from api.errors import ApiError, error_middleware
-from api.handlers import SERVICES
-from api.openapi import openapi_document
-from api.prometheus import CONTENT_TYPE, Metric, render
-from api.services import Services
-from domain.strategy import parse_strategy
-from projections import queries
-from settings import EngineOptions, StoreSettings
+from stratexec.api import handlers
+from stratexec.api.auth import COOKIE, EVENT_APP, GRANT, TOKENS, TokenCache, auth_middleware
+from stratexec.api.errors import ApiError, error_middleware
+from stratexec.api.handlers import SERVICES
+from stratexec.api.openapi import openapi_document
+from stratexec.api.prometheus import CONTENT_TYPE, Metric, render
+from stratexec.api.services import Services
+from stratexec.domain.strategy import parse_strategy
+from stratexec.projections import queries
+from stratexec.settings import EngineOptions, StoreSettings
 
 logger = logging.getLogger("stratexec.server")
 
@@ -225,6 +225,6 @@ async def serve(settings: ServerSettings) -> None:
 
 
 if __name__ == "__main__":  # `python server.py [options]` is `stratexec serve [options]`
-    from cli import main
+    from stratexec.cli import main
 
     sys.exit(main(["serve", *sys.argv[1:]]))

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from actors.runtime import RuntimeSettings
-from domain.application import StratexecApp
-from domain.retry import RetryPolicy
-from projections.store import ViewStore
+from stratexec.actors.runtime import RuntimeSettings
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.retry import RetryPolicy
+from stratexec.projections.store import ViewStore
 
 STORES = ("sqlite", "postgres")
 

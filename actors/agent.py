@@ -25,8 +25,8 @@ from uuid import UUID
 
 import pykka
 
-from actors.agents.base import AgentError, AgentHandler, TaskContext
-from actors.messages import (
+from stratexec.actors.agents.base import AgentError, AgentHandler, TaskContext
+from stratexec.actors.messages import (
     AgentTask,
     RecordTaskFailure,
     RecordTaskProgress,
@@ -36,7 +36,7 @@ from actors.messages import (
     RunTask,
     WithdrawTasks,
 )
-from domain.propagation import PRIORITY_RANK
+from stratexec.domain.propagation import PRIORITY_RANK
 
 logger = logging.getLogger(__name__)
 

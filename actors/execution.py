@@ -23,8 +23,8 @@ from typing import Any
 
 import pykka
 
-from actors.clock import Clock
-from actors.messages import (
+from stratexec.actors.clock import Clock
+from stratexec.actors.messages import (
     AgentTask,
     AssignReadyTasks,
     Cancel,
@@ -40,9 +40,9 @@ from actors.messages import (
     TrackExecution,
     WithdrawTasks,
 )
-from domain.application import StratexecApp
-from domain.errors import DomainError
-from domain.execution import Execution, TaskState
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.errors import DomainError
+from stratexec.domain.execution import Execution, TaskState
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from uuid import UUID
 
 import pykka
 
-from actors.clock import Clock
-from actors.messages import AssessExecutions, TrackExecution
-from domain.application import StratexecApp
-from domain.health import ExecutionHealth, HealthAssessment, assess
+from stratexec.actors.clock import Clock
+from stratexec.actors.messages import AssessExecutions, TrackExecution
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.health import ExecutionHealth, HealthAssessment, assess
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import pykka
 
-from domain.health import HealthInputs
+from stratexec.domain.health import HealthInputs
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,18 @@ from uuid import UUID
 
 import pykka
 
-from actors.agent import AgentActor
-from actors.agents.base import AgentHandler
-from actors.clock import Clock
-from actors.execution import ExecutionActor
-from actors.health import HealthMonitorActor
-from actors.messages import Cancel, Pause, Resume
-from domain.application import StratexecApp
-from domain.errors import InvalidTransition
-from domain.execution import Execution
-from domain.propagation import PropagationRules
-from domain.retry import RetryPolicy
-from domain.strategy import AGENT_TYPES
+from stratexec.actors.agent import AgentActor
+from stratexec.actors.agents.base import AgentHandler
+from stratexec.actors.clock import Clock
+from stratexec.actors.execution import ExecutionActor
+from stratexec.actors.health import HealthMonitorActor
+from stratexec.actors.messages import Cancel, Pause, Resume
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.errors import InvalidTransition
+from stratexec.domain.execution import Execution
+from stratexec.domain.propagation import PropagationRules
+from stratexec.domain.retry import RetryPolicy
+from stratexec.domain.strategy import AGENT_TYPES
 
 logger = logging.getLogger(__name__)
 

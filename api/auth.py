@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from api.errors import ApiError, Handler, not_found
-from domain.application import StratexecApp
+from stratexec.api.errors import ApiError, Handler, not_found
+from stratexec.domain.application import StratexecApp
 
 COOKIE = "stratexec_token"
 CACHE_SECONDS = 2.0

@@ -13,7 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from domain.errors import DomainError, InvalidStrategy, InvalidTransition, NotFound, UnknownTask
+from stratexec.domain.errors import (
+    DomainError,
+    InvalidStrategy,
+    InvalidTransition,
+    NotFound,
+    UnknownTask,
+)
 
 logger = logging.getLogger(__name__)
 

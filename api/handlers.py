@@ -16,17 +16,23 @@ from uuid import UUID
 
 from aiohttp import web
 
-from api.auth import GRANT, require_workspace
-from api.errors import bad_request, not_found
-from api.services import Services
-from api.streams import sse_response, websocket_response
-from api.validation import START_EXECUTION, STRATEGY_DOCUMENT, query_choice, query_int, read_json
-from domain.execution import ExecutionStatus
-from domain.health import HealthInputs, assess
-from domain.propagation import propagate
-from domain.strategy import parse_strategy
-from projections import audit, queries
-from projections.store import read_tracking
+from stratexec.api.auth import GRANT, require_workspace
+from stratexec.api.errors import bad_request, not_found
+from stratexec.api.services import Services
+from stratexec.api.streams import sse_response, websocket_response
+from stratexec.api.validation import (
+    START_EXECUTION,
+    STRATEGY_DOCUMENT,
+    query_choice,
+    query_int,
+    read_json,
+)
+from stratexec.domain.execution import ExecutionStatus
+from stratexec.domain.health import HealthInputs, assess
+from stratexec.domain.propagation import propagate
+from stratexec.domain.strategy import parse_strategy
+from stratexec.projections import audit, queries
+from stratexec.projections.store import read_tracking
 
 SERVICES = web.AppKey("services", Services)
 STATUSES = tuple(str(status) for status in ExecutionStatus)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from domain.execution import ExecutionStatus, TaskStatus
-from domain.strategy import AGENT_TYPES, PRIORITIES
+from stratexec.domain.execution import ExecutionStatus, TaskStatus
+from stratexec.domain.strategy import AGENT_TYPES, PRIORITIES
 
 Schema = dict[str, Any]
 

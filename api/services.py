@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from api.prometheus import Histogram
-from api.streams import StreamHub
-from engine import Engine
-from settings import EngineOptions, StoreSettings
+from stratexec.api.prometheus import Histogram
+from stratexec.api.streams import StreamHub
+from stratexec.engine import Engine
+from stratexec.settings import EngineOptions, StoreSettings
 
 APPEND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 READ_YOUR_WRITES_TIMEOUT = 10.0

@@ -31,12 +31,12 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp_sse import EventSourceResponse
 
-from api.errors import error_body
-from domain.errors import DomainError
-from projections.base import to_json, uuid_text
-from projections.queries import feed_since
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from stratexec.api.errors import error_body
+from stratexec.domain.errors import DomainError
+from stratexec.projections.base import to_json, uuid_text
+from stratexec.projections.queries import feed_since
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from api.errors import bad_request
-from domain.propagation import PRIORITY_RANK
-from domain.strategy import AGENT_TYPES
+from stratexec.api.errors import bad_request
+from stratexec.domain.propagation import PRIORITY_RANK
+from stratexec.domain.strategy import AGENT_TYPES
 
 
 @dataclass(frozen=True)

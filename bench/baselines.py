@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from settings import StoreSettings
+from stratexec.settings import StoreSettings
 
 SINGLE_SAVE_CAP = 20_000  # one-event saves are slow; a rate needs no more than this
 

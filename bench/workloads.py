@@ -26,15 +26,15 @@ from uuid import UUID
 import aiohttp
 from aiohttp import web
 
-from actors.runtime import release_memory
-from api.handlers import SERVICES
-from api.services import Services
-from domain.strategy import parse_strategy
-from projections import queries
-from projections.store import ViewStore
-from projections.verify import rebuild
-from server import DASHBOARD_SECRET, ServerSettings, create_app
-from settings import EngineOptions, StoreSettings
+from stratexec.actors.runtime import release_memory
+from stratexec.api.handlers import SERVICES
+from stratexec.api.services import Services
+from stratexec.domain.strategy import parse_strategy
+from stratexec.projections import queries
+from stratexec.projections.store import ViewStore
+from stratexec.projections.verify import rebuild
+from stratexec.server import DASHBOARD_SECRET, ServerSettings, create_app
+from stratexec.settings import EngineOptions, StoreSettings
 
 INSTANT = EngineOptions(demo_duration=(0.0, 0.0), demo_failure_rate=0.0, seed=1,
                         concurrency=8, health_interval=1.0)
@@ -173,7 +173,7 @@ async def _until_completed(stream: aiohttp.ClientResponse) -> None:
 def _start_clients(url: str, token: str, subscribers: int) -> subprocess.Popen[str]:
     """Subscribers in their own process, so that their parsing does not slow the server."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.clients", url, token, WORKSPACE, str(subscribers)],
+        [sys.executable, "-m", "stratexec.bench.clients", url, token, WORKSPACE, str(subscribers)],
         stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     ready = process.stdout.readline().strip()

@@ -13,7 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidTransition
+from stratexec.domain.errors import InvalidTransition
 
 TOKEN_PREFIX = "sx_"
 

@@ -19,13 +19,13 @@ import msgpack
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Notification, Recording, Transcoder
 
-from domain.access import AccessToken, token_id
-from domain.errors import NotFound
-from domain.execution import Execution
-from domain.health import ExecutionHealth, health_id
-from domain.propagation import PropagationRules, propagate
-from domain.retry import RetryPolicy
-from domain.strategy import Strategy, StrategyDefinition
+from stratexec.domain.access import AccessToken, token_id
+from stratexec.domain.errors import NotFound
+from stratexec.domain.execution import Execution
+from stratexec.domain.health import ExecutionHealth, health_id
+from stratexec.domain.propagation import PropagationRules, propagate
+from stratexec.domain.retry import RetryPolicy
+from stratexec.domain.strategy import Strategy, StrategyDefinition
 
 _UUID, _DATETIME, _DECIMAL, _DATE = 1, 2, 3, 4
 

@@ -27,10 +27,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidTransition, UnknownTask
-from domain.health import HealthInputs
-from domain.propagation import PRIORITY_RANK, Plan, PlannedTask
-from domain.retry import RetryPolicy
+from stratexec.domain.errors import InvalidTransition, UnknownTask
+from stratexec.domain.health import HealthInputs
+from stratexec.domain.propagation import PRIORITY_RANK, Plan, PlannedTask
+from stratexec.domain.retry import RetryPolicy
 
 
 class ExecutionStatus(StrEnum):

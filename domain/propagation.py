@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.errors import DependencyCycle, InvalidStrategy, StrategyProblem
-from domain.strategy import StrategyItem
+from stratexec.domain.errors import DependencyCycle, InvalidStrategy, StrategyProblem
+from stratexec.domain.strategy import StrategyItem
 
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
 

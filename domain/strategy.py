@@ -14,7 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidStrategy, StrategyProblem
+from stratexec.domain.errors import InvalidStrategy, StrategyProblem
 
 DEFAULT_WORKSPACE = "default"
 LEAF_LEVEL = 4

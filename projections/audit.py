@@ -12,10 +12,10 @@ from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from domain.application import StratexecApp
-from domain.execution import Execution
-from domain.health import health_id
-from projections.log import postgres_rows, sqlite_rows
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.execution import Execution
+from stratexec.domain.health import health_id
+from stratexec.projections.log import postgres_rows, sqlite_rows
 
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID
 
 if TYPE_CHECKING:
-    from projections.batch import Batch
+    from stratexec.projections.batch import Batch
 
 Handler = Callable[["Batch", Any], object]  # what it returns is ignored
 T = TypeVar("T")

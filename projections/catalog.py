@@ -8,14 +8,14 @@ execution-completed row needs its final counts, so executions comes first.
 
 from __future__ import annotations
 
-from projections.base import View
-from projections.executions import ExecutionsView
-from projections.feed import FeedView
-from projections.health import HealthView
-from projections.metrics import MetricsView
-from projections.propagation import PropagationView
-from projections.strategies import StrategiesView
-from projections.tasks import TasksView
+from stratexec.projections.base import View
+from stratexec.projections.executions import ExecutionsView
+from stratexec.projections.feed import FeedView
+from stratexec.projections.health import HealthView
+from stratexec.projections.metrics import MetricsView
+from stratexec.projections.propagation import PropagationView
+from stratexec.projections.strategies import StrategiesView
+from stratexec.projections.tasks import TasksView
 
 ALL: tuple[View, ...] = (
     StrategiesView(), ExecutionsView(), MetricsView(), TasksView(), HealthView(),

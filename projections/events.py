@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from eventsourcing.utils import resolve_topic
 
-from domain.execution import Execution
-from domain.health import ExecutionHealth
-from domain.strategy import Strategy
+from stratexec.domain.execution import Execution
+from stratexec.domain.health import ExecutionHealth
+from stratexec.domain.strategy import Strategy
 
 # Defining the aggregates registers their event topics; resolving needs them imported.
 AGGREGATES = (Strategy, Execution, ExecutionHealth)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from domain.health import health_id
-from projections import events as ev
-from projections.base import Handler, View
-from projections.batch import Batch, Row
+from stratexec.domain.health import health_id
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View
+from stratexec.projections.batch import Batch, Row
 
 STATUSES = ("pending", "assigned", "in_progress", "completed", "failed", "skipped", "cancelled")
 

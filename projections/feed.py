@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
-from projections import events as ev
-from projections.base import Handler, View, iso, to_json
-from projections.batch import Batch, Row
-from projections.executions import execution_of
-from projections.tasks import task
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View, iso, to_json
+from stratexec.projections.batch import Batch, Row
+from stratexec.projections.executions import execution_of
+from stratexec.projections.tasks import task
 
 Data = Callable[[Batch, Any, str], dict[str, Any]]  # (batch, event, execution id) -> data
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from projections import events as ev
-from projections.base import Handler, View, to_json
-from projections.batch import Batch
-from projections.executions import execution_of
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View, to_json
+from stratexec.projections.batch import Batch
+from stratexec.projections.executions import execution_of
 
 
 class HealthView(View):

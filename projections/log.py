@@ -24,7 +24,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
 from psycopg.sql import SQL, Identifier
 
-from domain.application import StratexecApp
+from stratexec.domain.application import StratexecApp
 
 Page = list[tuple[int, Any]]  # (log position, domain event), by position
 

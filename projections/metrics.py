@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from projections import events as ev
-from projections.base import Handler, View
-from projections.batch import Batch
-from projections.tasks import task
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View
+from stratexec.projections.batch import Batch
+from stratexec.projections.tasks import task
 
 COUNTERS = ("tasks", "completed", "failed", "skipped", "cancelled", "attempts",
             "failed_attempts", "retries", "duration_sum_ms", "duration_count")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from projections import events as ev
-from projections.base import Handler, View, to_json
-from projections.batch import Batch
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View, to_json
+from stratexec.projections.batch import Batch
 
 
 class PropagationView(View):

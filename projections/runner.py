@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from domain.application import StratexecApp
-from projections.base import Handler, View
-from projections.batch import Batch
-from projections.catalog import ALL
-from projections.feed import stream_row
-from projections.log import read_events
-from projections.store import ViewStore, read_tracking, write_tracking
-from projections.table import Table, read_tables
+from stratexec.domain.application import StratexecApp
+from stratexec.projections.base import Handler, View
+from stratexec.projections.batch import Batch
+from stratexec.projections.catalog import ALL
+from stratexec.projections.feed import stream_row
+from stratexec.projections.log import read_events
+from stratexec.projections.store import ViewStore, read_tracking, write_tracking
+from stratexec.projections.table import Table, read_tables
 
 logger = logging.getLogger(__name__)
 Subscriber = Callable[[list[dict[str, Any]], int], None]

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from projections.base import View
-from projections.catalog import ALL
+from stratexec.projections.base import View
+from stratexec.projections.catalog import ALL
 
 TRACKING_SCHEMA = ("CREATE TABLE IF NOT EXISTS tracking ("
                    "view TEXT PRIMARY KEY, position BIGINT NOT NULL)")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from domain.errors import DomainError
-from domain.propagation import propagate
-from domain.strategy import LEAF_LEVEL, parse_strategy
-from projections import events as ev
-from projections.base import Handler, View, to_json
-from projections.batch import Batch
+from stratexec.domain.errors import DomainError
+from stratexec.domain.propagation import propagate
+from stratexec.domain.strategy import LEAF_LEVEL, parse_strategy
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View, to_json
+from stratexec.projections.batch import Batch
 
 
 class StrategiesView(View):

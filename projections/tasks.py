@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
-from projections import events as ev
-from projections.base import Handler, View, iso, to_json
-from projections.batch import Batch, Row
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View, iso, to_json
+from stratexec.projections.batch import Batch, Row
 
 TERMINAL = ("completed", "failed", "skipped", "cancelled")
 ONE_TASK = (ev.TASK_ASSIGNED, ev.TASK_STARTED, ev.TASK_PROGRESSED, ev.TASK_SUCCEEDED,

@@ -6,11 +6,11 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
-from domain.application import StratexecApp
-from projections.base import View
-from projections.catalog import ALL
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from stratexec.domain.application import StratexecApp
+from stratexec.projections.base import View
+from stratexec.projections.catalog import ALL
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore
 
 
 def rebuild(app: StratexecApp, target_store: ViewStore, views: Sequence[View] = ALL) -> int:

@@ -24,8 +24,8 @@ from openapi_check import (
     validate_stream_event,
 )
 
-from server import DASHBOARD_SECRET, ServerSettings, create_app
-from settings import EngineOptions, StoreSettings
+from stratexec.server import DASHBOARD_SECRET, ServerSettings, create_app
+from stratexec.settings import EngineOptions, StoreSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = EngineOptions(demo_duration=(0.01, 0.05), demo_failure_rate=0.0, seed=1,
@@ -180,7 +180,7 @@ class ServerProcess:
               port: int = 0) -> ServerProcess:
         """`stratexec serve`, or with `script` its twin `python server.py`; on `port`, or
         on any free port when it is 0 (a restart on the same port needs `free_port()`)."""
-        command = ["server.py"] if script else ["-m", "cli", "serve"]
+        command = ["server.py"] if script else ["-m", "stratexec", "serve"]
         process = subprocess.Popen(
             [sys.executable, *command, "--port", str(port), "--data-dir", str(data_dir),
              *options],

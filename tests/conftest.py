@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domain.application import StratexecApp
-from projections.store import ViewStore
+from stratexec.domain.application import StratexecApp
+from stratexec.projections.store import ViewStore
 
 PG_HOST = os.environ.get("STRATEXEC_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("STRATEXEC_TEST_PG_PORT", "5432")

@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 import pykka
 
-from actors.agents.base import AgentError, TaskContext
-from actors.messages import AgentTask
-from domain.application import StratexecApp
-from domain.strategy import AGENT_TYPES, StrategyDefinition, parse_strategy
+from stratexec.actors.agents.base import AgentError, TaskContext
+from stratexec.actors.messages import AgentTask
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.strategy import AGENT_TYPES, StrategyDefinition, parse_strategy
 
 T = TypeVar("T")
 TIMEOUT = 5.0

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from actors.messages import AgentTask
+from stratexec.actors.messages import AgentTask
 
 
 class AgentError(Exception):

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from actors.agents.base import AgentError, TaskContext
-from actors.messages import AgentTask
-from domain.strategy import AGENT_TYPES
+from stratexec.actors.agents.base import AgentError, TaskContext
+from stratexec.actors.messages import AgentTask
+from stratexec.domain.strategy import AGENT_TYPES
 
 __all__ = ["AGENT_TYPES", "DemoAgent", "demo_agents"]
 

@@ -10,10 +10,10 @@ import pykka
 import pytest
 from helpers import Collector, Inbox
 
-from actors.agent import AgentActor, AgentStats
-from actors.agents.base import AgentError, TaskContext
-from actors.agents.demo import AGENT_TYPES, DemoAgent, demo_agents
-from actors.messages import (
+from stratexec.actors.agent import AgentActor, AgentStats
+from stratexec.actors.agents.base import AgentError, TaskContext
+from stratexec.actors.agents.demo import AGENT_TYPES, DemoAgent, demo_agents
+from stratexec.actors.messages import (
     AgentTask,
     RecordTaskFailure,
     RecordTaskProgress,

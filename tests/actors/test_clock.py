@@ -9,7 +9,7 @@ import pykka
 import pytest
 from helpers import Collector, Inbox
 
-from actors.clock import Clock
+from stratexec.actors.clock import Clock
 
 TIMEOUT = 5.0
 

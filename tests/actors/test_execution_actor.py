@@ -12,14 +12,14 @@ import pytest
 from eventsourcing.persistence import Recording
 from helpers import ScriptedAgent, chain_strategy, scripted_agents, wait_for_store
 
-from actors.execution import TURN_SIZE
-from actors.runtime import Runtime, RuntimeSettings
-from domain.application import StratexecApp
-from domain.errors import InvalidTransition
-from domain.execution import Execution, TaskStatus
-from domain.retry import RetryPolicy
-from projections.audit import aggregate_notifications
-from projections.events import TASK_ASSIGNED
+from stratexec.actors.execution import TURN_SIZE
+from stratexec.actors.runtime import Runtime, RuntimeSettings
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.errors import InvalidTransition
+from stratexec.domain.execution import Execution, TaskStatus
+from stratexec.domain.retry import RetryPolicy
+from stratexec.projections.audit import aggregate_notifications
+from stratexec.projections.events import TASK_ASSIGNED
 
 FAST_RETRIES = RetryPolicy(maximum_attempts=4, initial_interval=0.01, maximum_interval=0.05)
 

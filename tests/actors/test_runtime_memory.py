@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from helpers import chain_strategy, scripted_agents
 
-from actors.runtime import Runtime, RuntimeSettings
-from domain.application import StratexecApp
-from domain.execution import Execution
-from domain.retry import RetryPolicy
+from stratexec.actors.runtime import Runtime, RuntimeSettings
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.execution import Execution
+from stratexec.domain.retry import RetryPolicy
 
 FAST_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=0.01, maximum_interval=0.05)
 

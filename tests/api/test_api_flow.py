@@ -206,7 +206,7 @@ async def test_tokens_created_and_revoked_from_the_command_line(tmp_path: Path) 
     server = ServerProcess.start(tmp_path)
     try:
         created = subprocess.run(
-            [sys.executable, "-m", "cli", "token", "create", "--user", "alice", "--workspace",
+            [sys.executable, "-m", "stratexec", "token", "create", "--user", "alice", "--workspace",
              "acme", "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
             check=True)
         secret = created.stdout.strip()
@@ -216,7 +216,7 @@ async def test_tokens_created_and_revoked_from_the_command_line(tmp_path: Path) 
             headers = {"Authorization": f"Bearer {secret}"}
             async with session.get("/api/me", headers=headers) as resp:
                 assert await resp.json() == {"user": "alice", "workspaces": ["acme"]}
-            subprocess.run([sys.executable, "-m", "cli", "token", "revoke", secret,
+            subprocess.run([sys.executable, "-m", "stratexec", "token", "revoke", secret,
                             "--data-dir", str(tmp_path)], cwd=ROOT, check=True)
             deadline = time.monotonic() + 10  # another process's revocation: within 2 s
             while True:

@@ -12,8 +12,8 @@ from typing import Any
 from api_support import Api, running_server
 from openapi_check import validate_schema
 
-from api.auth import PUBLIC_PATHS
-from api.handlers import SERVICES
+from stratexec.api.auth import PUBLIC_PATHS
+from stratexec.api.handlers import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("/", "/executions/{executionId}")

@@ -23,11 +23,11 @@ from openapi_check import (
 )
 from openapi_spec_validator import validate as validate_openapi
 
-from api.openapi import openapi_document
-from api.prometheus import Histogram, Metric, render
-from domain.health import HealthInputs, assess
-from domain.propagation import propagate
-from domain.strategy import parse_strategy
+from stratexec.api.openapi import openapi_document
+from stratexec.api.prometheus import Histogram, Metric, render
+from stratexec.domain.health import HealthInputs, assess
+from stratexec.domain.propagation import propagate
+from stratexec.domain.strategy import parse_strategy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXECUTION_ID = "6f1c2a52-8a1e-4f7e-9c57-2d4b8d0f6a11"

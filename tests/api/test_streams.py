@@ -25,12 +25,18 @@ from helpers import chain_strategy
 from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
-from api.streams import StreamHub, StreamItem, sse_response, stream_event, websocket_response
-from domain.application import StratexecApp
-from domain.execution import Execution
-from projections.queries import feed_since, get_execution, list_executions, list_tasks
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore, read_tracking
+from stratexec.api.streams import (
+    StreamHub,
+    StreamItem,
+    sse_response,
+    stream_event,
+    websocket_response,
+)
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.execution import Execution
+from stratexec.projections.queries import feed_since, get_execution, list_executions, list_tasks
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore, read_tracking
 
 T = TypeVar("T")
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)

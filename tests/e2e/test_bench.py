@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import bench.clients as bench_clients
+import stratexec.bench.clients as bench_clients
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_runs_every_workload_and_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "bench", "--sizes", "10,30", "--latency-size", "10",
+        [sys.executable, "-m", "stratexec", "bench", "--sizes", "10,30", "--latency-size", "10",
          "--subscribers", "1,3", "--replay-min-events", "100", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr

@@ -25,13 +25,13 @@ TERMINAL = ("TaskSucceeded", "TasksSkipped", "Cancelled")
 
 def stratexec(*args: str, data_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "stratexec", *args, "--data-dir", str(data_dir)],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def start_stratexec(*args: str, data_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", *args, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "stratexec", *args, "--data-dir", str(data_dir)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -202,7 +202,8 @@ def test_unknown_execution_ids_exit_2(tmp_path: Path, bad_id: str) -> None:
 def test_the_environment_names_the_data_directory(tmp_path: Path) -> None:
     env = {**os.environ, "STRATEXEC_DATA_DIR": str(tmp_path / "from-env")}
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "run", str(ROOT / "examples" / "small-demo.json"), *FAST],
+        [sys.executable, "-m", "stratexec", "run", str(ROOT / "examples" / "small-demo.json"),
+         *FAST],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "from-env" / "events.sqlite").exists()

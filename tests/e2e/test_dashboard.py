@@ -384,7 +384,7 @@ def test_a_token_for_several_workspaces_gets_a_workspace_selector(browser: Brows
     data_dir = tmp_path / "data"
     with serving(data_dir, *FAST) as server:
         secret = subprocess.run(
-            [sys.executable, "-m", "cli", "token", "create", "--user", "bo", "--workspace",
+            [sys.executable, "-m", "stratexec", "token", "create", "--user", "bo", "--workspace",
              "demo", "--workspace", "empty", "--data-dir", str(data_dir)],
             cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
         page = browser.new_page()

@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from domain.application import StratexecApp
-from domain.execution import Execution
-from domain.health import ExecutionHealth, assess
-from domain.strategy import parse_strategy
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.execution import Execution
+from stratexec.domain.health import ExecutionHealth, assess
+from stratexec.domain.strategy import parse_strategy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

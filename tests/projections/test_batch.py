@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from projections.batch import Batch
-from projections.table import read_tables
+from stratexec.projections.batch import Batch
+from stratexec.projections.table import read_tables
 
 SCHEMA = ("CREATE TABLE items (owner TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,"
           " note TEXT, PRIMARY KEY (owner, name))",

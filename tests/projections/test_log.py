@@ -5,8 +5,8 @@ from __future__ import annotations
 from projection_scenarios import drive_to_failure
 from projection_scenarios import start_execution as start
 
-from domain.application import StratexecApp
-from projections.log import read_events
+from stratexec.domain.application import StratexecApp
+from stratexec.projections.log import read_events
 
 
 def test_pages_of_events_are_the_mappers_events_in_log_order(app: StratexecApp) -> None:

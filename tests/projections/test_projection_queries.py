@@ -7,12 +7,12 @@ import json
 import pytest
 from projection_scenarios import R1, S1, S2, drive_to_failure, start_and_cancel, start_execution
 
-from domain.application import StratexecApp
-from domain.execution import Execution
-from projections import queries
-from projections.metrics import nearest_rank
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.execution import Execution
+from stratexec.projections import queries
+from stratexec.projections.metrics import nearest_rank
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore
 
 
 @pytest.fixture

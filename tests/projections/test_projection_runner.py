@@ -9,13 +9,13 @@ from typing import Any, ClassVar
 import pytest
 from projection_scenarios import T0, drive_to_failure, start_execution
 
-from domain.application import StratexecApp
-from projections import events as ev
-from projections.base import Handler, View
-from projections.batch import Batch
-from projections.catalog import ALL
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore, read_tracking
+from stratexec.domain.application import StratexecApp
+from stratexec.projections import events as ev
+from stratexec.projections.base import Handler, View
+from stratexec.projections.batch import Batch
+from stratexec.projections.catalog import ALL
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore, read_tracking
 
 
 @pytest.fixture

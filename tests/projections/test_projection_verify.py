@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from projection_scenarios import drive_to_failure, start_and_cancel, start_execution
 
-from domain.application import StratexecApp
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore
-from projections.verify import compare, rebuild
+from stratexec.domain.application import StratexecApp
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore
+from stratexec.projections.verify import compare, rebuild
 
 
 @pytest.fixture

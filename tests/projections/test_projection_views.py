@@ -8,11 +8,11 @@ from helpers import chain_strategy
 from projection_scenarios import FEED_TYPES, R1, R2, S1, S2, drive_to_failure, start_and_cancel
 from projection_scenarios import start_execution as start
 
-from domain.application import StratexecApp
-from domain.execution import Execution
-from domain.strategy import Strategy
-from projections.runner import ProjectionRunner
-from projections.store import ViewStore
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.execution import Execution
+from stratexec.domain.strategy import Strategy
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore
 
 
 def project(app: StratexecApp, store: ViewStore) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.store import ViewStore, read_tracking, write_tracking
+from stratexec.projections.store import ViewStore, read_tracking, write_tracking
 
 
 def test_opening_twice_keeps_the_rows(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from uuid import uuid4
 
 import pytest
 
-from domain.errors import InvalidTransition, UnknownTask
-from domain.execution import Execution, ExecutionStatus, TaskStatus
-from domain.health import HealthInputs
-from domain.propagation import propagate
-from domain.retry import RetryPolicy
-from domain.strategy import StrategyItem
+from stratexec.domain.errors import InvalidTransition, UnknownTask
+from stratexec.domain.execution import Execution, ExecutionStatus, TaskStatus
+from stratexec.domain.health import HealthInputs
+from stratexec.domain.propagation import propagate
+from stratexec.domain.retry import RetryPolicy
+from stratexec.domain.strategy import StrategyItem
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

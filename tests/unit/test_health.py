@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from domain.health import (
+from stratexec.domain.health import (
     ExecutionHealth,
     HealthAssessment,
     HealthInputs,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from domain.errors import DependencyCycle, InvalidStrategy
-from domain.propagation import (
+from stratexec.domain.errors import DependencyCycle, InvalidStrategy
+from stratexec.domain.propagation import (
     DEFAULT_RULES,
     PlannedTask,
     PropagationRule,
@@ -18,7 +18,7 @@ from domain.propagation import (
     propagate,
     topological_order,
 )
-from domain.strategy import StrategyItem, parse_strategy
+from stratexec.domain.strategy import StrategyItem, parse_strategy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NEUTRAL_TITLE = "Quarterly budget review"

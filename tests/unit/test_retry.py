@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from domain.retry import RetryPolicy
+from stratexec.domain.retry import RetryPolicy
 
 
 def test_the_default_allows_four_attempts_so_three_retries() -> None:

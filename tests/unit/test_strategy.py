@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from domain.errors import InvalidStrategy, StrategyProblem
-from domain.strategy import DEFAULT_WORKSPACE, Strategy, StrategyItem, parse_strategy
+from stratexec.domain.errors import InvalidStrategy, StrategyProblem
+from stratexec.domain.strategy import DEFAULT_WORKSPACE, Strategy, StrategyItem, parse_strategy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LEAF_INDEX = 3  # the index of the first L4 item in `document(...)`
