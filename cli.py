@@ -8,7 +8,6 @@ failed or cancelled (or a check found differences); 2 invalid input (nothing rec
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -20,19 +19,22 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
+from stratexec import server, usecases
 from stratexec.bench import report
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, InvalidStrategy, NotFound
 from stratexec.domain.execution import Execution
 from stratexec.domain.propagation import propagate
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
-from stratexec.engine import Engine
-from stratexec.projections import audit, queries
-from stratexec.projections.runner import ProjectionRunner
+from stratexec.engine import Engine, agent_handlers
 from stratexec.projections.store import ViewStore
-from stratexec.projections.verify import compare, rebuild
-from stratexec.server import ServerSettings, serve
-from stratexec.settings import DataDirInUse, EngineOptions, StoreSettings
+from stratexec.settings import (
+    DataDirInUse,
+    StoreSettings,
+    add_engine_arguments,
+    add_store_arguments,
+    engine_options,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -56,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     definition = load_strategy_file(Path(args.file))
     with engine(args) as running:
-        strategy = running.app.define_strategy(definition)
-        execution = running.runtime.start_execution(strategy.id)
+        defined = usecases.define_strategy(running.app, definition, running.rules)
+        execution = usecases.start_execution(running, defined.strategy_id,
+                                             defined.workspace_id)
         print(f"execution {execution.id}: {execution.total_tasks} tasks "
               f"from {definition.name!r} (demo agents)", file=sys.stderr)
         return follow(running, [execution.id], args.json)
@@ -68,10 +71,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     with engine(args) as running:
         if wanted is not None:
             _require_execution(running.app, wanted[0])
-        recovered = running.runtime.recover(wanted)
-        for execution_id in recovered:
-            if running.app.get_execution(execution_id).status == "paused":
-                running.runtime.resume(execution_id)
+        recovered = usecases.continue_executions(running, wanted)
         shown = recovered if wanted is None else wanted
         if not shown:
             print("nothing to resume: every execution has finished", file=sys.stderr)
@@ -81,10 +81,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     execution_id = _uuid(args.execution_id)
-    settings = StoreSettings.from_environment(args.data_dir)
-    app = settings.open_app()
+    app = StoreSettings.from_environment(args.data_dir).open_app()
     _require_execution(app, execution_id)
-    for event in audit.history(app, execution_id):
+    for event in usecases.history(app, execution_id):
         print(json.dumps(event, default=str))
     return EXIT_OK
 
@@ -94,15 +93,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings = StoreSettings.from_environment(args.data_dir)
     app = settings.open_app()
     execution = _require_execution(app, execution_id, args.at)
-    print(json.dumps(audit.execution_state(execution), default=str, indent=2))
+    print(json.dumps(usecases.execution_state(execution), default=str, indent=2))
     if not args.verify:
         return EXIT_OK
     live = settings.open_views()
-    ProjectionRunner(app, live).catch_up()
     with tempfile.TemporaryDirectory(prefix="stratexec-verify-") as scratch:
         fresh = ViewStore(str(Path(scratch) / "views.sqlite"))
-        rebuild(app, fresh)
-        differences = compare(live, fresh)
+        differences = usecases.verify_read_models(app, live, fresh)
         fresh.close()
     live.close()
     for difference in differences[:50]:
@@ -113,19 +110,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = ServerSettings(store=StoreSettings.from_environment(args.data_dir),
-                              options=engine_options(args), host=args.host, port=args.port)
-    try:
-        asyncio.run(serve(settings))
-    except DataDirInUse as error:
-        raise UsageError(str(error)) from None
-    return EXIT_OK
+    return server.run(server.settings_from(args))
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     app = StoreSettings.from_environment(args.data_dir).open_app()
     try:
-        token, secret = app.issue_token(args.user, args.workspace, args.label)
+        token, secret = usecases.issue_token(app, args.user, args.workspace, args.label)
     except ValueError as error:
         raise UsageError(str(error)) from None
     print(f"token id {token.id} for {token.user} in {', '.join(token.workspaces)}; "
@@ -137,7 +128,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     app = StoreSettings.from_environment(args.data_dir).open_app()
     try:
-        token = app.revoke_token(args.token)
+        token = usecases.revoke_token(app, args.token)
     except DomainError as error:
         raise UsageError(error.message) from None
     print(f"revoked token {token.id} of {token.user}", file=sys.stderr)
@@ -174,22 +165,16 @@ def load_strategy_file(path: Path) -> StrategyDefinition:
 @contextmanager
 def engine(args: argparse.Namespace) -> Iterator[Engine]:
     """The engine on the data directory, stopped (and settled) on the way out."""
+    options = engine_options(args)
     try:
-        running = Engine.start(StoreSettings.from_environment(args.data_dir),
-                               engine_options(args))
+        running = Engine.start(StoreSettings.from_environment(args.data_dir), options,
+                               agent_handlers(options))
     except DataDirInUse as error:
         raise UsageError(str(error)) from None
     try:
         yield running
     finally:
         running.stop()
-
-
-def engine_options(args: argparse.Namespace) -> EngineOptions:
-    return EngineOptions(
-        demo_duration=args.demo_duration, demo_failure_rate=args.demo_failure_rate,
-        seed=args.seed, concurrency=args.concurrency, max_attempts=args.max_attempts,
-        retry_interval=args.retry_interval, health_interval=args.health_interval)
 
 
 def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
@@ -201,11 +186,7 @@ def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
                 progress.draw(running.views, execution_id)
     except KeyboardInterrupt:
         progress.done()
-        for execution_id in execution_ids:
-            try:
-                running.runtime.pause(execution_id)
-            except DomainError:
-                continue  # it finished or was cancelled meanwhile
+        for execution_id in usecases.pause_all(running, execution_ids):
             print(f"paused execution {execution_id}; continue it with: stratexec resume "
                   f"{execution_id}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -214,7 +195,7 @@ def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
     for execution_id in execution_ids:
         progress.draw(running.views, execution_id)
         progress.done()
-        summary = execution_summary(running.views, execution_id)
+        summary = usecases.execution_summary(running.views, execution_id)
         print_summary(summary, sys.stderr)
         if as_json:
             print(json.dumps(summary))
@@ -222,19 +203,6 @@ def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
                 "totalTasks"]:
             worst = EXIT_FAILED
     return worst
-
-
-def execution_summary(views: ViewStore, execution_id: UUID) -> dict[str, Any]:
-    row = queries.get_execution(views, execution_id)
-    if row is None:
-        raise NotFound(f"no execution {execution_id} in the read models")
-    health = queries.latest_health(views, execution_id) or {}
-    return {
-        "executionId": str(execution_id), "status": row["status"],
-        "totalTasks": row["totalTasks"], "completedTasks": row["completedTasks"],
-        "failedTasks": row["failedTasks"], "skippedTasks": row["skippedTasks"],
-        "health": {"score": health.get("score"), "status": health.get("status")},
-    }
 
 
 def print_summary(summary: dict[str, Any], out: TextIO) -> None:
@@ -258,16 +226,17 @@ class ProgressBar:
         self.printed_at = 0.0
 
     def draw(self, views: ViewStore, execution_id: UUID) -> None:
-        row = queries.get_execution(views, execution_id)
-        if row is None:
+        progress = usecases.execution_progress(views, execution_id)
+        if progress is None:
             return
+        row, metrics = progress
         total = row["totalTasks"] or 1
         settled = (row["completedTasks"] + row["failedTasks"] + row["skippedTasks"]
                    + row["cancelledTasks"])
         filled = self.WIDTH * settled // total
         agents = " ".join(
             f"{m['agent']} {m['completed']}/{m['tasks']}"
-            for m in queries.agent_metrics(views, execution_id))
+            for m in metrics)
         self.line = (
             f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {row['status']:9} "
             f"done {row['completedTasks']} failed {row['failedTasks']} "
@@ -303,19 +272,9 @@ def _uuid(text: str) -> UUID:
 def _require_execution(app: StratexecApp, execution_id: UUID, version: int | None = None
                        ) -> Execution:
     try:
-        return app.get_execution(execution_id, version=version)
+        return usecases.execution_at(app, execution_id, version)
     except NotFound:
         raise UsageError(f"no execution {execution_id}") from None
-
-
-def _duration_range(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(part) for part in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN:MAX seconds, got {text!r}") from None
-    if not 0 <= low <= high:
-        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text!r}")
-    return low, high
 
 
 def _int_list(text: str) -> list[int]:
@@ -329,13 +288,6 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text!r}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stratexec", description="Execute business strategies with many agents.")
@@ -345,26 +297,13 @@ def _parser() -> argparse.ArgumentParser:
                 ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(command=handler)
-        sub.add_argument("--data-dir", help="where the stores live (default ./var, or "
-                                            "STRATEXEC_DATA_DIR)")
+        add_store_arguments(sub)
         return sub
 
     def add_engine_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true",
                          help="print a JSON summary as the last line of stdout")
-        sub.add_argument("--demo-duration", type=_duration_range, default=(0.2, 1.5),
-                         metavar="MIN:MAX", help="demo agents' duration range in seconds")
-        sub.add_argument("--demo-failure-rate", type=_rate, default=0.1, metavar="R",
-                         help="chance that a demo agent's attempt fails (default 0.1)")
-        sub.add_argument("--seed", type=int, default=None, help="seed the demo agents")
-        sub.add_argument("--concurrency", type=int, default=4,
-                         help="attempts each agent type runs at once (default 4)")
-        sub.add_argument("--max-attempts", type=int, default=4,
-                         help="attempts per task before it fails for good (default 4)")
-        sub.add_argument("--retry-interval", type=float, default=1.0,
-                         help="seconds before the first retry; doubles after (default 1)")
-        sub.add_argument("--health-interval", type=float, default=5.0,
-                         help="seconds between health assessments (default 5)")
+        add_engine_arguments(sub)
 
     run = command("run", cmd_run, "run a strategy file to the end")
     run.add_argument("file", help="the strategy file (JSON)")
@@ -380,10 +319,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the state as of this version")
     replay.add_argument("--verify", action="store_true",
                         help="rebuild every read model from position 0 and compare")
-    serve = command("serve", cmd_serve, "serve the HTTP API, the streams and the dashboard")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
-    add_engine_options(serve)
+    serve = commands.add_parser("serve", help=server.SERVE_HELP, description=server.SERVE_HELP)
+    serve.set_defaults(command=cmd_serve)
+    server.add_arguments(serve)
     bench = commands.add_parser(
         "bench", help="measure throughput, stream latency, replay and memory",
         description="Measure the engine against baselines taken in the same run.")
@@ -410,7 +348,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(command=cmd_token_revoke)
     revoke.add_argument("token")
     for sub in (create, revoke):
-        sub.add_argument("--data-dir", help="where the stores live (default ./var)")
+        add_store_arguments(sub)
     return parser
 
 

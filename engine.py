@@ -1,20 +1,30 @@
 """The running engine on one data directory: the claim on the directory, the event store,
-the read models kept up to date by the projection runner, and the actors. The CLI runs one
-for `run` and `resume`; the server's `Services` is one with the HTTP parts added."""
+the read models kept up to date by the projection runner, and the actors running the agent
+handlers it is given. The CLI runs one for `run` and `resume`; the server's `Services`
+holds one beside its stream hub."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Self
 
+from stratexec.actors.agents.base import AgentHandler
 from stratexec.actors.agents.demo import demo_agents
-from stratexec.actors.runtime import Runtime, share_malloc_arenas
+from stratexec.actors.memory import share_malloc_arenas
+from stratexec.actors.runtime import Runtime
 from stratexec.domain.application import StratexecApp
+from stratexec.domain.propagation import PropagationRules
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore
 from stratexec.settings import EngineOptions, StoreSettings
 
 SETTLE_TIMEOUT = 60.0
+
+
+def agent_handlers(options: EngineOptions) -> Mapping[str, AgentHandler]:
+    """The handler of every agent type: the demo agents, with the options' timing."""
+    return demo_agents(options.demo_duration, options.demo_failure_rate, options.seed)
 
 
 @dataclass
@@ -24,10 +34,13 @@ class Engine:
     views: ViewStore
     runner: ProjectionRunner
     runtime: Runtime
+    rules: PropagationRules
     lock: IO[str]
 
     @classmethod
-    def start(cls, store: StoreSettings, options: EngineOptions) -> Self:
+    def start(cls, store: StoreSettings, options: EngineOptions,
+              handlers: Mapping[str, AgentHandler],
+              rules: PropagationRules | None = None) -> Self:
         """Raises `settings.DataDirInUse` when another engine holds the directory."""
         lock = store.lock()
         share_malloc_arenas()  # before the engine's threads start
@@ -35,10 +48,9 @@ class Engine:
         views = store.open_views()
         runner = ProjectionRunner(app, views)
         runner.start()
-        handlers = demo_agents(options.demo_duration, options.demo_failure_rate, options.seed)
-        runtime = Runtime(app, handlers, options.runtime_settings(), pace=runner.keep_up)
+        runtime = Runtime(app, handlers, options, pace=runner.keep_up)
         runtime.start()
-        return cls(store, app, views, runner, runtime, lock)
+        return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock)
 
     def settle(self) -> None:
         """Stop the actors (the health monitor records its last assessments) and let the

@@ -1,4 +1,4 @@
-"""The stratexec HTTP service: `create_app(settings)`, and `main()` for `python server.py`.
+"""The stratexec HTTP service: `create_app(settings)`, and `main(argv)` for `stratexec serve`.
 
 The application's `cleanup_ctx` owns the running parts (`api.services.Services`): the store,
 the projection runner, the actors and the stream hub. On the first start with an empty data
@@ -8,27 +8,34 @@ recovers unfinished executions and prints the dashboard link carrying the token.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
+from stratexec import usecases
 from stratexec.api import handlers
 from stratexec.api.auth import COOKIE, EVENT_APP, GRANT, TOKENS, TokenCache, auth_middleware
 from stratexec.api.errors import ApiError, error_middleware
-from stratexec.api.handlers import SERVICES
+from stratexec.api.handlers import SERVICES, SETTINGS
 from stratexec.api.openapi import openapi_document
 from stratexec.api.prometheus import CONTENT_TYPE, Metric, render
 from stratexec.api.services import Services
 from stratexec.domain.strategy import parse_strategy
-from stratexec.projections import queries
-from stratexec.settings import EngineOptions, StoreSettings
+from stratexec.settings import (
+    DataDirInUse,
+    ServerSettings,
+    StoreSettings,
+    add_engine_arguments,
+    add_store_arguments,
+    engine_options,
+)
 
 logger = logging.getLogger("stratexec.server")
 
@@ -39,20 +46,10 @@ DEMO_WORKSPACE = "demo"
 DEMO_USER = "demo"
 TOKEN_FILE = "dashboard-token"
 FIRST_START_EXAMPLES = ("product-launch.json", "small-demo.json")
+SERVE_HELP = "serve the HTTP API, the live streams and the dashboard"
+EXIT_INVALID = 2
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    store: StoreSettings = field(default_factory=StoreSettings.from_environment)
-    options: EngineOptions = field(default_factory=EngineOptions)
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_body_bytes: int = 1024 * 1024
-    stream_queue_size: int = 10_000
-    ping_interval: float = 15.0
-
-
-SETTINGS = web.AppKey("settings", ServerSettings)
 DASHBOARD_SECRET = web.AppKey("dashboard_secret", str)
 
 
@@ -90,11 +87,9 @@ def create_app(settings: ServerSettings) -> web.Application:
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    services = await asyncio.to_thread(
-        Services.start_serving, settings.store, settings.options, settings.stream_queue_size)
+    services = await asyncio.to_thread(Services.start, app[SETTINGS])
     app[SERVICES] = services
-    app[EVENT_APP] = services.app
+    app[EVENT_APP] = services.engine.app
     app[DASHBOARD_SECRET] = await asyncio.to_thread(bootstrap, services)
     await services.caught_up()  # serve nothing older than what is already recorded
     await services.hub.start()
@@ -113,13 +108,14 @@ def bootstrap(services: Services) -> str:
     """The dashboard token's secret; on the first start, also the demo workspace's token
     and example strategies. The secret is kept in the data directory (readable by its owner
     only) so that later starts print the same link, as Jupyter does."""
-    path = services.store.data_dir / TOKEN_FILE
+    engine = services.engine
+    path = engine.store.data_dir / TOKEN_FILE
     first_start = not path.exists()
     if not first_start:
         secret = path.read_text().strip()
-        if services.app.find_token(secret) is not None:
+        if engine.app.find_token(secret) is not None:
             return secret
-    _, secret = services.app.issue_token(DEMO_USER, [DEMO_WORKSPACE], label="dashboard")
+    _, secret = usecases.issue_token(engine.app, DEMO_USER, [DEMO_WORKSPACE], label="dashboard")
     path.touch(mode=0o600)
     path.write_text(secret + "\n")
     if first_start:
@@ -127,7 +123,7 @@ def bootstrap(services: Services) -> str:
             example = EXAMPLES / name
             if example.exists():
                 document = json.loads(example.read_text()) | {"workspaceId": DEMO_WORKSPACE}
-                services.app.define_strategy(parse_strategy(document))
+                usecases.define_strategy(engine.app, parse_strategy(document), engine.rules)
     return secret
 
 
@@ -136,17 +132,16 @@ def bootstrap(services: Services) -> str:
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
-        position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+        state = await asyncio.to_thread(usecases.engine_state, services.engine)
     except Exception as store_error:  # the store is unreachable: say so, do not crash
         return web.json_response({"status": "unavailable", "store": {
-            "kind": services.store.store, "ok": False, "error": str(store_error)}}, status=503)
-    error = services.runner.error
+            "kind": services.engine.store.store, "ok": False, "error": str(store_error)}},
+            status=503)
     return web.json_response({
-        "status": "ok" if error is None else "degraded",
-        "store": {"kind": services.store.store, "ok": True, "position": position},
-        "projections": {"position": services.runner.position,
-                        "lag": max(0, position - services.runner.position),
-                        "error": None if error is None else str(error)},
+        "status": "ok" if state.projection_error is None else "degraded",
+        "store": {"kind": state.store, "ok": True, "position": state.position},
+        "projections": {"position": state.projected, "lag": state.lag,
+                        "error": state.projection_error},
         "subscribers": services.hub.subscriber_count,
     })
 
@@ -154,8 +149,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     executions, tasks = await asyncio.to_thread(
-        queries.operational_counts, services.views, request[GRANT].workspaces)
-    position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+        usecases.operational_counts, services.engine.views, request[GRANT].workspaces)
+    state = await asyncio.to_thread(usecases.engine_state, services.engine)
     text = render([
         Metric("stratexec_executions", "gauge", "Executions by status (the token's workspaces)",
                [({"status": status}, count) for status, count in sorted(executions.items())]),
@@ -166,14 +161,14 @@ async def metrics(request: web.Request) -> web.Response:
         services.append_seconds,
         Metric("stratexec_projection_position", "gauge",
                "Last log position applied to the read models",
-               [({}, services.runner.position)]),
+               [({}, state.projected)]),
         Metric("stratexec_projection_lag_events", "gauge",
                "Events recorded but not yet in the read models",
-               [({}, max(0, position - services.runner.position))]),
+               [({}, state.lag)]),
         Metric("stratexec_stream_subscribers", "gauge", "Open SSE and WebSocket streams",
                [({}, services.hub.subscriber_count)]),
         Metric("stratexec_live_executions", "gauge", "Executions with a live actor",
-               [({}, len(services.runtime.live_execution_ids()))]),
+               [({}, state.live_executions)]),
     ])
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
@@ -224,7 +219,39 @@ async def serve(settings: ServerSettings) -> None:
     await runner.cleanup()
 
 
-if __name__ == "__main__":  # `python server.py [options]` is `stratexec serve [options]`
-    from stratexec.cli import main
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `stratexec serve` (and `python -m stratexec.server`)."""
+    default = ServerSettings.__dataclass_fields__
+    parser.add_argument("--host", default=default["host"].default,
+                        help=f"address to listen on (default {default['host'].default})")
+    parser.add_argument("--port", type=int, default=default["port"].default,
+                        help=f"port to listen on (default {default['port'].default})")
+    add_store_arguments(parser)
+    add_engine_arguments(parser)
 
-    sys.exit(main(["serve", *sys.argv[1:]]))
+
+def settings_from(args: argparse.Namespace) -> ServerSettings:
+    return ServerSettings(store=StoreSettings.from_environment(args.data_dir),
+                          engine=engine_options(args), host=args.host, port=args.port)
+
+
+def run(settings: ServerSettings) -> int:
+    """Serve until stopped; 0, or 2 when the data directory is in use."""
+    try:
+        asyncio.run(serve(settings))
+    except DataDirInUse as error:
+        print(f"stratexec: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m stratexec.server [options]` is `stratexec serve [options]`."""
+    parser = argparse.ArgumentParser(prog="stratexec serve", description=SERVE_HELP)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run(settings_from(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,13 +9,13 @@ by eventsourcing's own variables (`POSTGRES_DBNAME`, `POSTGRES_HOST`, `POSTGRES_
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from stratexec.actors.runtime import RuntimeSettings
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
 from stratexec.projections.store import ViewStore
@@ -29,23 +29,16 @@ class DataDirInUse(Exception):
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How the engine runs: the demo agents, concurrency, retries, health timer."""
+    """How the engine runs: attempts per agent type at once, the retry policy, the health
+    timer, and the demo agents. The CLI's flags and their help take their defaults from
+    here."""
 
+    concurrency: int = 4
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    health_interval: float = 5.0
+    seed: int | None = None
     demo_duration: tuple[float, float] = (0.2, 1.5)
     demo_failure_rate: float = 0.1
-    seed: int | None = None
-    concurrency: int = 4
-    max_attempts: int = 4
-    retry_interval: float = 1.0
-    health_interval: float = 5.0
-
-    def runtime_settings(self) -> RuntimeSettings:
-        policy = RetryPolicy(maximum_attempts=self.max_attempts,
-                             initial_interval=self.retry_interval,
-                             maximum_interval=max(60.0, self.retry_interval))
-        return RuntimeSettings(agent_concurrency=self.concurrency,
-                               health_interval=self.health_interval,
-                               retry_policy=policy, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -108,3 +101,77 @@ class StoreSettings:
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
         return handle
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the server keeps its data, how its engine runs, and what it serves on."""
+
+    store: StoreSettings = field(default_factory=StoreSettings.from_environment)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1024 * 1024
+    stream_queue_size: int = 10_000
+    ping_interval: float = 15.0
+
+
+# ------------------------------------------------------------ command-line flags
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="where the stores live (default ./var, or "
+                                           "STRATEXEC_DATA_DIR)")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `run`, `resume` and `serve`, with the defaults of `EngineOptions`."""
+    engine, retry = EngineOptions(), RetryPolicy()
+    low, high = engine.demo_duration
+    parser.add_argument("--demo-duration", type=_duration_range, default=engine.demo_duration,
+                        metavar="MIN:MAX",
+                        help=f"demo agents' duration range in seconds (default {low}:{high})")
+    parser.add_argument("--demo-failure-rate", type=_rate, default=engine.demo_failure_rate,
+                        metavar="R", help="chance that a demo agent's attempt fails "
+                                          f"(default {engine.demo_failure_rate})")
+    parser.add_argument("--seed", type=int, default=engine.seed, help="seed the demo agents")
+    parser.add_argument("--concurrency", type=int, default=engine.concurrency,
+                        help=f"attempts each agent type runs at once "
+                             f"(default {engine.concurrency})")
+    parser.add_argument("--max-attempts", type=int, default=retry.maximum_attempts,
+                        help="attempts per task before it fails for good "
+                             f"(default {retry.maximum_attempts})")
+    parser.add_argument("--retry-interval", type=float, default=retry.initial_interval,
+                        help="seconds before the first retry; doubles after "
+                             f"(default {retry.initial_interval:g})")
+    parser.add_argument("--health-interval", type=float, default=engine.health_interval,
+                        help="seconds between health assessments "
+                             f"(default {engine.health_interval:g})")
+
+
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    """The options `add_engine_arguments` parsed."""
+    default = RetryPolicy()
+    retry = RetryPolicy(maximum_attempts=args.max_attempts,
+                        initial_interval=args.retry_interval,
+                        maximum_interval=max(default.maximum_interval, args.retry_interval))
+    return EngineOptions(
+        concurrency=args.concurrency, retry=retry, health_interval=args.health_interval,
+        seed=args.seed, demo_duration=args.demo_duration,
+        demo_failure_rate=args.demo_failure_rate)
+
+
+def _duration_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX seconds, got {text!r}") from None
+    if not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text!r}")
+    return low, high
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text!r}")
+    return value

@@ -38,6 +38,7 @@ from stratexec.actors.messages import (
     ReturnTask,
     RunTask,
     TrackExecution,
+    Transition,
     WithdrawTasks,
 )
 from stratexec.domain.application import StratexecApp
@@ -77,6 +78,7 @@ class ExecutionActor(pykka.ThreadingActor):
         recovering: bool = False,
         rng: random.Random | None = None,
         pace: Callable[[int], None] | None = None,
+        saved_at: int = 0,
     ) -> None:
         super().__init__()
         self.execution = execution
@@ -89,13 +91,11 @@ class ExecutionActor(pykka.ThreadingActor):
         self._recovering = recovering
         self._rng = rng or random.Random()
         self._pace = pace
-        self._saved_up_to = 0  # the log position of this actor's last save
+        self._saved_up_to = saved_at  # the log position of this actor's last save
         self._effects = _Effects()
         self._broken = False
 
     def on_start(self) -> None:
-        if self._pace is not None:  # the Started event (or, recovering, the last one)
-            self._saved_up_to = self._app.recorder.max_notification_id() or 0
         if self._recovering:
             self.execution.interrupt_active_tasks(INTERRUPTED_BY_RESTART)
             self._effects.look_for_next_retry = True
@@ -122,6 +122,8 @@ class ExecutionActor(pykka.ThreadingActor):
             for _, reply_to in batch[1:]:
                 _reply(reply_to, None, save_error)
             raise
+        outcomes = [(None if status is None else Transition(status, self._saved_up_to), refusal)
+                    for status, refusal in outcomes]
         for (_, reply_to), (value, refusal) in zip(batch[1:], outcomes[1:], strict=True):
             _reply(reply_to, value, refusal)
         if leftover is not None:

@@ -95,6 +95,15 @@ class AssignReadyTasks:
 
 
 @dataclass(frozen=True)
+class Transition:
+    """The reply to `Pause`, `Resume` and `Cancel`: the new status, and the log position of
+    the save that recorded it."""
+
+    status: str
+    position: int
+
+
+@dataclass(frozen=True)
 class Pause:
     pass
 

@@ -13,12 +13,11 @@ execution it ran.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,19 +29,19 @@ from stratexec.actors.agents.base import AgentHandler
 from stratexec.actors.clock import Clock
 from stratexec.actors.execution import ExecutionActor
 from stratexec.actors.health import HealthMonitorActor
-from stratexec.actors.messages import Cancel, Pause, Resume
+from stratexec.actors.memory import release_memory
+from stratexec.actors.messages import Cancel, Pause, Resume, Transition
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import InvalidTransition
 from stratexec.domain.execution import Execution
-from stratexec.domain.propagation import PropagationRules
-from stratexec.domain.retry import RetryPolicy
-from stratexec.domain.strategy import AGENT_TYPES
+from stratexec.domain.propagation import Plan
+from stratexec.domain.strategy import AGENT_TYPES, Strategy
+from stratexec.settings import EngineOptions
 
 logger = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 30.0
 RESTART_DELAY = 1.0
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 
 @dataclass(frozen=True)
@@ -55,21 +54,13 @@ class StartedExecution:
     status: str
     total_tasks: int
     started_at: datetime
-
-
-@dataclass(frozen=True)
-class RuntimeSettings:
-    agent_concurrency: int = 4
-    health_interval: float = 5.0
-    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    rules: PropagationRules = field(default_factory=PropagationRules)
-    seed: int | None = None
+    position: int  # the log position of the Started event
 
 
 class Runtime:
     def __init__(
         self, app: StratexecApp, handlers: Mapping[str, AgentHandler],
-        settings: RuntimeSettings | None = None, pace: Callable[[int], None] | None = None,
+        options: EngineOptions | None = None, pace: Callable[[int], None] | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
         position of its last save: it may block to keep the engine from running ahead of
@@ -78,10 +69,10 @@ class Runtime:
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
         self.app = app
-        self.settings = settings or RuntimeSettings()
+        self.options = options or EngineOptions()
         self._handlers = handlers
         self._clock = Clock()
-        self._rng = random.Random(self.settings.seed)
+        self._rng = random.Random(self.options.seed)
         self._lock = threading.Lock()
         self._live: dict[UUID, pykka.ActorRef[Any]] = {}
         self._done: dict[UUID, threading.Event] = {}
@@ -95,11 +86,11 @@ class Runtime:
     def start(self) -> Runtime:
         self._clock.start()
         self._agents = {
-            agent_type: AgentActor.start(handler, self.settings.agent_concurrency)
+            agent_type: AgentActor.start(handler, self.options.concurrency)
             for agent_type, handler in self._handlers.items()
         }
         self._monitor = HealthMonitorActor.start(
-            self.app, self._clock, self.settings.health_interval)
+            self.app, self._clock, self.options.health_interval)
         return self
 
     def stop(self) -> None:
@@ -125,14 +116,15 @@ class Runtime:
 
     # --------------------------------------------------------------- executions
 
-    def start_execution(self, strategy_id: UUID) -> StartedExecution:
-        """Record a new execution of the strategy and start running it."""
-        execution = self.app.create_execution(
-            strategy_id, self.settings.rules, self.settings.retry_policy)
+    def start_execution(self, strategy: Strategy, plan: Plan | None = None
+                        ) -> StartedExecution:
+        """Record a new execution of the strategy (with its plan, when the caller computed
+        it already) and start running it."""
+        execution, position = self.app.create_execution(strategy, plan, self.options.retry)
         started = StartedExecution(
             execution.id, execution.strategy_id, execution.workspace_id,
-            str(execution.status), execution.total_tasks, execution.created_on)
-        self._spawn(execution, recovering=False)
+            str(execution.status), execution.total_tasks, execution.created_on, position)
+        self._spawn(execution, recovering=False, saved_at=position)
         return started
 
     def recover(self, execution_ids: list[UUID] | None = None) -> list[UUID]:
@@ -145,17 +137,17 @@ class Runtime:
             with self._lock:
                 if execution_id in self._live:
                     continue
-            self._spawn(self.app.get_execution(execution_id), recovering=True)
+            self._spawn(self.app.get_execution(execution_id), recovering=True, saved_at=0)
             recovered.append(execution_id)
         return recovered
 
-    def pause(self, execution_id: UUID) -> str:
+    def pause(self, execution_id: UUID) -> Transition:
         return self._command(execution_id, Pause())
 
-    def resume(self, execution_id: UUID) -> str:
+    def resume(self, execution_id: UUID) -> Transition:
         return self._command(execution_id, Resume())
 
-    def cancel(self, execution_id: UUID) -> str:
+    def cancel(self, execution_id: UUID) -> Transition:
         return self._command(execution_id, Cancel())
 
     def is_live(self, execution_id: UUID) -> bool:
@@ -180,12 +172,13 @@ class Runtime:
 
     # ------------------------------------------------------------------ helpers
 
-    def _command(self, execution_id: UUID, command: Pause | Resume | Cancel) -> str:
+    def _command(self, execution_id: UUID, command: Pause | Resume | Cancel) -> Transition:
         with self._lock:
             ref = self._live.get(execution_id)
         if ref is not None:
             try:
-                return str(ref.ask(command, timeout=ASK_TIMEOUT))
+                transition: Transition = ref.ask(command, block=True, timeout=ASK_TIMEOUT)
+                return transition
             except pykka.ActorDeadError:
                 pass  # it finished in the meantime: the stored state decides below
         execution = self.app.get_execution(execution_id)
@@ -196,7 +189,9 @@ class Runtime:
             f"cannot {type(command).__name__.lower()} an execution that is {execution.status}",
             {"status": str(execution.status), "command": type(command).__name__.lower()})
 
-    def _spawn(self, execution: Execution, recovering: bool) -> None:
+    def _spawn(self, execution: Execution, recovering: bool, saved_at: int) -> None:
+        """Start the execution's actor; `saved_at` is the position of its last save when
+        the caller knows it (0 otherwise: its first turn then does not wait for readers)."""
         with self._lock:
             if self._stopping:
                 raise RuntimeError("the runtime is stopping")
@@ -204,7 +199,7 @@ class Runtime:
             self._live[execution.id] = ExecutionActor.start(
                 execution, self.app, self._agents, self._clock, self._monitor,
                 on_finished=self._finished, on_crashed=self._crashed, recovering=recovering,
-                rng=random.Random(self._rng.random()), pace=self._pace)
+                rng=random.Random(self._rng.random()), pace=self._pace, saved_at=saved_at)
 
     def _finished(self, execution: Execution) -> None:
         """Called by the actor on its own thread, just before it stops: the execution is
@@ -246,41 +241,3 @@ def _later(function: Any) -> None:
     timer = threading.Timer(RESTART_DELAY, function)
     timer.daemon = True
     timer.start()
-
-
-def _glibc() -> ctypes.CDLL | None:
-    """The C library if it is glibc, the only one whose malloc these calls are for."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-
-
-_GLIBC = _glibc()
-
-
-def share_malloc_arenas() -> None:
-    """Make the threads started from now on allocate from the arenas glibc already has.
-
-    By default glibc gives threads arenas of their own, up to eight per core, and each keeps
-    the memory freed in it: `malloc_trim` returns the free pages inside an arena, but not the
-    free memory at the top of a thread's own arena, kept up to the trim threshold (which
-    freeing large blocks raises to as much as 64 MiB). The engine runs a thread per actor,
-    under the GIL: sharing arenas cost no measurable throughput, and at N = 50,000 it saved
-    about 30 MiB at the peak and 30 MiB after the run.
-    """
-    if _GLIBC is not None:
-        _GLIBC.mallopt(M_ARENA_MAX, 1)
-
-
-def release_memory() -> None:
-    """Hand the memory freed by a finished execution back to the operating system.
-
-    glibc keeps the pages of freed blocks for later allocations until `malloc_trim` returns
-    them (a few milliseconds, without the GIL). Python's own allocator returns each 1 MiB
-    arena of small objects by itself once nothing in it is alive any more. No cyclic
-    collection is needed first: the aggregate and its actor are freed by reference counting.
-    """
-    if _GLIBC is not None:
-        _GLIBC.malloc_trim(0)

@@ -1,4 +1,4 @@
-"""The HTTP handlers: translate requests into runtime commands and view queries.
+"""The HTTP handlers: translate requests into use cases (`stratexec.usecases`) and back.
 
 Reads come from the read models (the projections); only the audit endpoints read the event
 log itself. Every blocking call (SQL, actor asks) runs in a worker thread. Every resource is
@@ -16,6 +16,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from stratexec import usecases
 from stratexec.api.auth import GRANT, require_workspace
 from stratexec.api.errors import bad_request, not_found
 from stratexec.api.services import Services
@@ -27,14 +28,13 @@ from stratexec.api.validation import (
     query_int,
     read_json,
 )
+from stratexec.domain.errors import NotFound
 from stratexec.domain.execution import ExecutionStatus
-from stratexec.domain.health import HealthInputs, assess
-from stratexec.domain.propagation import propagate
 from stratexec.domain.strategy import parse_strategy
-from stratexec.projections import audit, queries
-from stratexec.projections.store import read_tracking
+from stratexec.settings import ServerSettings
 
 SERVICES = web.AppKey("services", Services)
+SETTINGS = web.AppKey("settings", ServerSettings)
 STATUSES = tuple(str(status) for status in ExecutionStatus)
 MAX_PAGE = 1000
 
@@ -68,39 +68,30 @@ async def create_strategy(request: web.Request) -> web.Response:
         document["workspaceId"] = next(iter(grant.workspaces))
     require_workspace(request, document["workspaceId"], "workspace")
     definition = await asyncio.to_thread(parse_strategy, document)
-    strategy = await asyncio.to_thread(services.app.define_strategy, definition)
-    await services.caught_up()
-    return web.json_response({"strategy": await _strategy_detail(services, strategy.id)},
-                             status=201)
+    engine = services.engine
+    defined = await asyncio.to_thread(
+        usecases.define_strategy, engine.app, definition, engine.rules)
+    await services.reads_reach(defined.position)
+    detail = await asyncio.to_thread(
+        usecases.strategy_detail, engine.views, defined.strategy_id, defined.plan)
+    return web.json_response({"strategy": detail}, status=201)
 
 
 async def list_strategies(request: web.Request) -> web.Response:
-    services = services_of(request)
+    views = services_of(request).engine.views
     limit, offset = _page(request)
     strategies = await asyncio.to_thread(
-        queries.list_strategies, services.views, _workspaces(request), limit, offset)
+        usecases.list_strategies, views, _workspaces(request), limit, offset)
     return web.json_response({"strategies": strategies, "limit": limit, "offset": offset})
 
 
 async def get_strategy(request: web.Request) -> web.Response:
-    services = services_of(request)
+    engine = services_of(request).engine
     strategy_id = _uuid(request.match_info["strategyId"], "strategy")
-    detail = await _strategy_detail(services, strategy_id)
+    detail = await asyncio.to_thread(
+        usecases.strategy_detail, engine.views, strategy_id, None, engine.rules)
     require_workspace(request, detail["workspaceId"] if detail else None, "strategy")
     return web.json_response({"strategy": detail})
-
-
-async def _strategy_detail(services: Services, strategy_id: UUID) -> dict[str, Any] | None:
-    return await asyncio.to_thread(_strategy_with_plan, services, strategy_id)
-
-
-def _strategy_with_plan(services: Services, strategy_id: UUID) -> dict[str, Any] | None:
-    row = queries.get_strategy(services.views, strategy_id)
-    if row is None:
-        return None
-    plan = propagate(parse_strategy(row["document"]).items)
-    return {**row, "plan": {"tasks": [task.as_record() for task in plan.tasks],
-                            "decisions": [d.as_record() for d in plan.decisions]}}
 
 
 # ------------------------------------------------------------------- executions
@@ -110,11 +101,12 @@ async def start_execution(request: web.Request) -> web.Response:
     body = await read_json(request, START_EXECUTION)
     workspace_id = require_workspace(request, body["workspaceId"], "workspace")
     strategy_id = _uuid(body["strategyId"], "strategy")
-    strategy = await asyncio.to_thread(queries.get_strategy, services.views, strategy_id)
-    if strategy is None or strategy["workspaceId"] != workspace_id:
-        raise not_found("strategy")
-    started = await asyncio.to_thread(services.runtime.start_execution, strategy_id)
-    await services.caught_up()
+    try:
+        started = await asyncio.to_thread(
+            usecases.start_execution, services.engine, strategy_id, workspace_id)
+    except NotFound:
+        raise not_found("strategy") from None
+    await services.reads_reach(started.position)
     return web.json_response({
         "success": True, "executionId": str(started.id),
         "execution": {"id": str(started.id), "status": started.status,
@@ -125,58 +117,21 @@ async def start_execution(request: web.Request) -> web.Response:
 
 
 async def list_executions(request: web.Request) -> web.Response:
-    services = services_of(request)
+    views = services_of(request).engine.views
     limit, offset = _page(request)
     status = query_choice(request, "status", STATUSES)
     strategy_id = request.query.get("strategyId")
     executions = await asyncio.to_thread(
-        queries.list_executions, services.views, _workspaces(request), status=status,
+        usecases.list_executions, views, _workspaces(request), status=status,
         strategy_id=strategy_id, limit=limit, offset=offset)
     return web.json_response({"executions": executions, "limit": limit, "offset": offset})
 
 
 async def execution_status(request: web.Request) -> web.Response:
-    services = services_of(request)
     execution = await _execution(request)
-    body = await asyncio.to_thread(_status_body, services, execution)
+    body = await asyncio.to_thread(
+        usecases.execution_status, services_of(request).engine.views, execution["id"])
     return web.json_response(body)
-
-
-def _status_body(services: Services, execution: dict[str, Any]) -> dict[str, Any]:
-    with services.views.read() as cursor:  # one read: the rows agree with the position
-        current = queries.get_execution(services.views, execution["id"]) or execution
-        metrics = queries.agent_metrics(services.views, execution["id"])
-        return {
-            "execution": current,
-            "health": _health(services, current, metrics),
-            "tasks": queries.list_tasks(services.views, execution["id"]),
-            "metrics": {"agents": metrics},
-            "position": views_position(cursor),
-        }
-
-
-def views_position(cursor: Any) -> int:
-    """The log position every read model has reached."""
-    return min(read_tracking(cursor).values(), default=0)
-
-
-def _health(services: Services, execution: dict[str, Any], metrics: list[dict[str, Any]]
-            ) -> dict[str, Any]:
-    """The latest recorded assessment, or (before the first) one computed from the views."""
-    latest = queries.latest_health(services.views, execution["id"])
-    if latest is not None:
-        return {key: latest[key] for key in ("score", "status", "completionRate", "errorRate",
-                                             "avgTaskDurationMs", "issues", "recordedAt")
-                } | {"healthy": latest["score"] >= 50}
-    completed = sum(m["completed"] for m in metrics)
-    durations = sum((m["meanDurationMs"] or 0.0) * m["completed"] for m in metrics)
-    assessment = assess(HealthInputs(
-        total=execution["totalTasks"], completed=execution["completedTasks"],
-        failed=execution["failedTasks"], skipped=execution["skippedTasks"],
-        cancelled=execution["cancelledTasks"], attempts=sum(m["attempts"] for m in metrics),
-        failed_attempts=sum(m["failedAttempts"] for m in metrics),
-        mean_duration_ms=durations / completed if completed else 0.0))
-    return assessment.as_record() | {"healthy": assessment.healthy, "recordedAt": None}
 
 
 async def pause(request: web.Request) -> web.Response:
@@ -199,18 +154,18 @@ async def _command(request: web.Request, command: str) -> web.Response:
 
 
 async def run_command(services: Services, execution_id: str, command: str) -> str:
-    runtime = services.runtime
-    action = {"pause": runtime.pause, "resume": runtime.resume, "cancel": runtime.cancel}
-    status = await asyncio.to_thread(action[command], UUID(execution_id))
-    await services.caught_up()
-    return status
+    """Pause, resume or cancel; the new status, once the read models hold it."""
+    transition = await asyncio.to_thread(
+        usecases.COMMANDS[command], services.engine, UUID(execution_id))
+    await services.reads_reach(transition.position)
+    return transition.status
 
 
 async def _execution(request: web.Request) -> dict[str, Any]:
     """The execution named in the path, if it exists in a workspace the token grants."""
-    services = services_of(request)
-    execution_id = request.match_info["executionId"]
-    row = await asyncio.to_thread(queries.get_execution, services.views, execution_id)
+    views = services_of(request).engine.views
+    row = await asyncio.to_thread(
+        usecases.find_execution, views, request.match_info["executionId"])
     require_workspace(request, row["workspaceId"] if row else None, "execution")
     assert row is not None
     return row
@@ -224,7 +179,9 @@ async def execution_events(request: web.Request) -> web.StreamResponse:
     return await sse_response(
         request, services.hub, execution_id=execution["id"],
         workspace_ids=frozenset({execution["workspaceId"]}),
-        snapshot=lambda: asyncio.to_thread(_execution_snapshot, services, execution["id"]))
+        snapshot=lambda: asyncio.to_thread(
+            usecases.execution_snapshot, services.engine.views, execution["id"]),
+        ping_interval=request.app[SETTINGS].ping_interval)
 
 
 async def workspace_events(request: web.Request) -> web.StreamResponse:
@@ -232,7 +189,9 @@ async def workspace_events(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     return await sse_response(
         request, services.hub, execution_id=None, workspace_ids=frozenset({workspace_id}),
-        snapshot=lambda: asyncio.to_thread(_workspace_snapshot, services, workspace_id))
+        snapshot=lambda: asyncio.to_thread(
+            usecases.workspace_snapshot, services.engine.views, workspace_id),
+        ping_interval=request.app[SETTINGS].ping_interval)
 
 
 async def execution_socket(request: web.Request) -> web.StreamResponse:
@@ -245,24 +204,9 @@ async def execution_socket(request: web.Request) -> web.StreamResponse:
     return await websocket_response(
         request, services.hub, execution_id=execution["id"],
         workspace_ids=frozenset({execution["workspaceId"]}),
-        snapshot=lambda: asyncio.to_thread(_execution_snapshot, services, execution["id"]),
+        snapshot=lambda: asyncio.to_thread(
+            usecases.execution_snapshot, services.engine.views, execution["id"]),
         on_command=on_command)
-
-
-def _execution_snapshot(services: Services, execution_id: str) -> tuple[dict[str, Any], int]:
-    execution = queries.get_execution(services.views, execution_id)
-    assert execution is not None
-    status = _status_body(services, execution)
-    return {"position": status["position"], "type": "snapshot",
-            "execution": status["execution"], "tasks": status["tasks"],
-            "health": status["health"]}, status["position"]
-
-
-def _workspace_snapshot(services: Services, workspace_id: str) -> tuple[dict[str, Any], int]:
-    with services.views.read() as cursor:
-        position = views_position(cursor)
-        executions = queries.list_executions(services.views, {workspace_id}, limit=MAX_PAGE)
-    return {"position": position, "type": "snapshot", "executions": executions}, position
 
 
 # ------------------------------------------------------------------------ audit
@@ -271,9 +215,9 @@ async def execution_history(request: web.Request) -> web.Response:
     execution = await _execution(request)
     after = query_int(request, "after", 0, 0, 2**62)
     limit = query_int(request, "limit", 500, 1, MAX_PAGE)
-    services = services_of(request)
+    app = services_of(request).engine.app
     events = await asyncio.to_thread(
-        audit.history, services.app, UUID(execution["id"]), after, limit)
+        usecases.history, app, UUID(execution["id"]), after, limit)
     next_after = events[-1]["position"] if len(events) == limit else None
     return web.json_response({"events": events, "nextAfter": next_after}, dumps=_dumps)
 
@@ -282,10 +226,10 @@ async def execution_state(request: web.Request) -> web.Response:
     execution = await _execution(request)
     latest = execution["version"]
     version = query_int(request, "version", latest, 1, latest)
-    services = services_of(request)
+    app = services_of(request).engine.app
     aggregate = await asyncio.to_thread(
-        services.app.get_execution, UUID(execution["id"]), version)
-    state = audit.execution_state(aggregate) | {"latestVersion": latest}
+        usecases.execution_at, app, UUID(execution["id"]), version)
+    state = usecases.execution_state(aggregate) | {"latestVersion": latest}
     return web.json_response({"state": state}, dumps=_dumps)
 
 
@@ -293,7 +237,7 @@ async def execution_health(request: web.Request) -> web.Response:
     execution = await _execution(request)
     limit = query_int(request, "limit", MAX_PAGE, 1, MAX_PAGE)
     snapshots = await asyncio.to_thread(
-        queries.health_snapshots, services_of(request).views, execution["id"], limit)
+        usecases.health_snapshots, services_of(request).engine.views, execution["id"], limit)
     return web.json_response({"snapshots": snapshots})
 
 

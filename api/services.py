@@ -1,8 +1,9 @@
 """The running parts the HTTP handlers use, started and stopped together.
 
-`Services.start_serving` starts the engine (`engine.Engine`), adds the stream hub and the
-append timer, and recovers unfinished executions; `stop` undoes it in reverse. All of it
-blocks, so the server calls both from a worker thread.
+`Services.start` starts the engine (`engine.Engine`) with the agent handlers its options
+name, adds the stream hub and the append timer, and recovers unfinished executions; `stop`
+undoes it in reverse. Both block, so the server calls them from a worker thread. Handlers
+reach the engine only through `stratexec.usecases`.
 """
 
 from __future__ import annotations
@@ -10,34 +11,43 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from stratexec import usecases
 from stratexec.api.prometheus import Histogram
 from stratexec.api.streams import StreamHub
-from stratexec.engine import Engine
-from stratexec.settings import EngineOptions, StoreSettings
+from stratexec.engine import Engine, agent_handlers
+from stratexec.settings import ServerSettings
 
 APPEND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 READ_YOUR_WRITES_TIMEOUT = 10.0
 
 
 @dataclass
-class Services(Engine):
-    """The engine, plus what the HTTP layer adds: the stream hub and the append timer."""
+class Services:
+    """The engine, and what the HTTP layer adds: the stream hub and the append timer."""
 
-    hub: StreamHub = field(init=False)
+    engine: Engine
+    hub: StreamHub
     append_seconds: Histogram = field(default_factory=lambda: Histogram(
         "stratexec_event_append_seconds", "Time to append one save of events to the store",
         APPEND_BUCKETS))
 
     @classmethod
-    def start_serving(cls, store: StoreSettings, options: EngineOptions,
-                      stream_queue_size: int) -> Services:
-        services = cls.start(store, options)
-        services.hub = StreamHub(services.runner, services.views, queue_size=stream_queue_size)
-        services.app.save_observers.append(services.append_seconds.observe)
-        services.runtime.recover()
+    def start(cls, settings: ServerSettings) -> Services:
+        engine = Engine.start(settings.store, settings.engine, agent_handlers(settings.engine))
+        services = cls(engine, StreamHub(engine.runner, engine.views,
+                                         queue_size=settings.stream_queue_size))
+        engine.app.save_observers.append(services.append_seconds.observe)
+        usecases.recover_executions(engine)
         return services
 
+    def stop(self) -> None:
+        self.engine.stop()
+
+    async def reads_reach(self, position: int) -> None:
+        """Wait until the read models hold the log up to `position` (read-your-writes)."""
+        await asyncio.to_thread(self.engine.runner.wait_for, position, READ_YOUR_WRITES_TIMEOUT)
+
     async def caught_up(self) -> None:
-        """Wait until the read models hold everything recorded so far (read-your-writes)."""
-        position = await asyncio.to_thread(self.app.recorder.max_notification_id)
-        await asyncio.to_thread(self.runner.wait_for, position or 0, READ_YOUR_WRITES_TIMEOUT)
+        """Wait until the read models hold everything recorded so far."""
+        position = await asyncio.to_thread(self.engine.app.recorder.max_notification_id)
+        await self.reads_reach(position or 0)

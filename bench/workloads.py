@@ -26,15 +26,15 @@ from uuid import UUID
 import aiohttp
 from aiohttp import web
 
-from stratexec.actors.runtime import release_memory
+from stratexec.actors.memory import release_memory
 from stratexec.api.handlers import SERVICES
 from stratexec.api.services import Services
 from stratexec.domain.strategy import parse_strategy
 from stratexec.projections import queries
 from stratexec.projections.store import ViewStore
 from stratexec.projections.verify import rebuild
-from stratexec.server import DASHBOARD_SECRET, ServerSettings, create_app
-from stratexec.settings import EngineOptions, StoreSettings
+from stratexec.server import DASHBOARD_SECRET, create_app
+from stratexec.settings import EngineOptions, ServerSettings, StoreSettings
 
 INSTANT = EngineOptions(demo_duration=(0.0, 0.0), demo_failure_rate=0.0, seed=1,
                         concurrency=8, health_interval=1.0)
@@ -77,7 +77,7 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
                      ) -> dict[str, Any]:
     """One execution of `chains_strategy(n)`, measured; with `again`, a second one after it,
     for the memory it leaves (`rssAfterAgainKiB`)."""
-    settings = ServerSettings(store=StoreSettings(data_dir), options=INSTANT, port=0)
+    settings = ServerSettings(store=StoreSettings(data_dir), engine=INSTANT, port=0)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -85,23 +85,24 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     services = app[SERVICES]
+    engine = services.engine
     token = app[DASHBOARD_SECRET]
-    strategy = await asyncio.to_thread(
-        services.app.define_strategy, parse_strategy(chains_strategy(n)))
+    strategy, _ = await asyncio.to_thread(
+        engine.app.define_strategy, parse_strategy(chains_strategy(n)))
     await services.caught_up()
     clients = await asyncio.to_thread(_start_clients, url, token, subscribers) \
         if subscribers else None
     rss_before = settled_rss_kib()
     saves: list[float] = []
-    services.app.save_observers.append(saves.append)
-    first_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+    engine.app.save_observers.append(saves.append)
+    first_position = await asyncio.to_thread(engine.app.recorder.max_notification_id) or 0
     execution_id, elapsed, cpu = await _execute(url, token, strategy.id)
-    last_position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
+    last_position = await asyncio.to_thread(engine.app.recorder.max_notification_id) or 0
     save_count = len(saves)
     peak = peak_rss_kib()
     events = last_position - first_position
     latency = await asyncio.to_thread(_finish_clients, clients) if clients else None
-    expected = await asyncio.to_thread(_feed_positions, services.views, execution_id) \
+    expected = await asyncio.to_thread(_feed_positions, engine.views, execution_id) \
         if clients else []
     rss_after = await _rss_once_forgotten(services, execution_id)
     rss_after_again = None
@@ -117,7 +118,7 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
         "rssBeforeKiB": rss_before, "rssAfterKiB": rss_after, "peakRssKiB": peak,
         "rssAfterAgainKiB": rss_after_again,
         "rssPerThousandTasksKiB": (peak - rss_before) / (2 * n / 1000),
-        "liveExecutionsAfter": len(services.runtime.live_execution_ids()),
+        "liveExecutionsAfter": len(engine.runtime.live_execution_ids()),
         "latency": None if latency is None else _latency_summary(latency, expected),
     }
 
@@ -140,7 +141,8 @@ async def _execute(url: str, token: str, strategy_id: UUID) -> tuple[str, float,
 async def _rss_once_forgotten(services: Services, execution_id: str) -> int:
     """RSS once the runtime has forgotten the execution and handed its memory back:
     `execution-completed` arrives while the actor may still hold the aggregate."""
-    if not await asyncio.to_thread(services.runtime.wait, UUID(execution_id), FORGET_TIMEOUT):
+    runtime = services.engine.runtime
+    if not await asyncio.to_thread(runtime.wait, UUID(execution_id), FORGET_TIMEOUT):
         raise RuntimeError(f"execution {execution_id} was still live {FORGET_TIMEOUT} s after"
                            " it completed")
     return settled_rss_kib()

@@ -23,7 +23,7 @@ from stratexec.domain.access import AccessToken, token_id
 from stratexec.domain.errors import NotFound
 from stratexec.domain.execution import Execution
 from stratexec.domain.health import ExecutionHealth, health_id
-from stratexec.domain.propagation import PropagationRules, propagate
+from stratexec.domain.propagation import Plan, propagate
 from stratexec.domain.retry import RetryPolicy
 from stratexec.domain.strategy import Strategy, StrategyDefinition
 
@@ -94,13 +94,20 @@ class StratexecApp(Application[UUID]):
             observe(elapsed)
         return recordings
 
+    def record(self, *objs: Any) -> int:
+        """Save, and return the log position the save reached (0 when it held nothing)."""
+        recordings = self.save(*objs)
+        return recordings[-1].notification.id if recordings else 0
+
     # ------------------------------------------------------------ strategies
 
-    def define_strategy(self, definition: StrategyDefinition) -> Strategy:
-        plan = propagate(definition.items)  # a strategy without a plan is never recorded
+    def define_strategy(self, definition: StrategyDefinition, plan: Plan | None = None
+                        ) -> tuple[Strategy, int]:
+        """Record the strategy, whose plan is `plan` (computed when not given: a strategy
+        without a plan is never recorded); the strategy and the log position reached."""
+        plan = plan or propagate(definition.items)
         strategy = Strategy.define(definition, task_count=len(plan.tasks))
-        self.save(strategy)
-        return strategy
+        return strategy, self.record(strategy)
 
     def get_strategy(self, strategy_id: UUID) -> Strategy:
         try:
@@ -111,16 +118,15 @@ class StratexecApp(Application[UUID]):
     # ------------------------------------------------------------ executions
 
     def create_execution(
-        self, strategy_id: UUID, rules: PropagationRules | None = None,
+        self, strategy: Strategy, plan: Plan | None = None,
         retry_policy: RetryPolicy | None = None,
-    ) -> Execution:
-        strategy = self.get_strategy(strategy_id)
-        plan = propagate(strategy.definition.items, rules)
+    ) -> tuple[Execution, int]:
+        """Record a new execution of `strategy` with its plan (computed with the default
+        rules when not given); the execution and the log position reached."""
         execution = Execution.start(
-            strategy.id, strategy.workspace_id, strategy.name, plan,
-            retry_policy or RetryPolicy())
-        self.save(execution)
-        return execution
+            strategy.id, strategy.workspace_id, strategy.name,
+            plan or propagate(strategy.definition.items), retry_policy or RetryPolicy())
+        return execution, self.record(execution)
 
     def get_execution(self, execution_id: UUID, version: int | None = None) -> Execution:
         try:

@@ -24,14 +24,15 @@ from openapi_check import (
     validate_stream_event,
 )
 
-from stratexec.server import DASHBOARD_SECRET, ServerSettings, create_app
-from stratexec.settings import EngineOptions, StoreSettings
+from stratexec.domain.retry import RetryPolicy
+from stratexec.server import DASHBOARD_SECRET, create_app
+from stratexec.settings import EngineOptions, ServerSettings, StoreSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = EngineOptions(demo_duration=(0.01, 0.05), demo_failure_rate=0.0, seed=1,
-                     retry_interval=0.05, health_interval=0.1)
+                     retry=RetryPolicy(initial_interval=0.05), health_interval=0.1)
 SLOW = EngineOptions(demo_duration=(0.3, 0.6), demo_failure_rate=0.0, seed=2,
-                     concurrency=1, retry_interval=0.05, health_interval=0.1)
+                     concurrency=1, retry=RetryPolicy(initial_interval=0.05), health_interval=0.1)
 
 
 @dataclass
@@ -153,7 +154,7 @@ async def collect_until(frames: AsyncIterator[Frame], document: dict[str, Any],
 async def running_server(data_dir: Path, options: EngineOptions = FAST
                          ) -> AsyncIterator[tuple[Api, TestServer]]:
     """stratexec's app served on a free port, and a client holding the dashboard token."""
-    settings = ServerSettings(store=StoreSettings(data_dir), options=options, port=0,
+    settings = ServerSettings(store=StoreSettings(data_dir), engine=options, port=0,
                               max_body_bytes=64 * 1024, ping_interval=1.0)
     app = create_app(settings)
     server = TestServer(app, port=0)

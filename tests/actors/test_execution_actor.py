@@ -13,22 +13,23 @@ from eventsourcing.persistence import Recording
 from helpers import ScriptedAgent, chain_strategy, scripted_agents, wait_for_store
 
 from stratexec.actors.execution import TURN_SIZE
-from stratexec.actors.runtime import Runtime, RuntimeSettings
+from stratexec.actors.runtime import Runtime
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import InvalidTransition
 from stratexec.domain.execution import Execution, TaskStatus
 from stratexec.domain.retry import RetryPolicy
 from stratexec.projections.audit import aggregate_notifications
 from stratexec.projections.events import TASK_ASSIGNED
+from stratexec.settings import EngineOptions
 
 FAST_RETRIES = RetryPolicy(maximum_attempts=4, initial_interval=0.01, maximum_interval=0.05)
 
 
 def make_runtime(app: StratexecApp, agents: dict[str, ScriptedAgent], concurrency: int = 4
                  ) -> Runtime:
-    settings = RuntimeSettings(agent_concurrency=concurrency, health_interval=0.05,
-                               retry_policy=FAST_RETRIES, seed=1)
-    return Runtime(app, agents, settings).start()
+    options = EngineOptions(concurrency=concurrency, health_interval=0.05,
+                            retry=FAST_RETRIES, seed=1)
+    return Runtime(app, agents, options).start()
 
 
 @pytest.fixture
@@ -44,8 +45,8 @@ def runtime(app: StratexecApp, agents: dict[str, ScriptedAgent]) -> Iterator[Run
 
 
 def start(app: StratexecApp, runtime: Runtime, *chains: list[str]) -> UUID:
-    strategy = app.define_strategy(chain_strategy(*chains))
-    return runtime.start_execution(strategy.id).id
+    strategy, _ = app.define_strategy(chain_strategy(*chains))
+    return runtime.start_execution(strategy).id
 
 
 def finished(app: StratexecApp, runtime: Runtime, execution_id: UUID) -> Execution:
@@ -101,7 +102,7 @@ def test_each_turn_waits_for_the_readers_to_reach_the_last_save(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Backpressure: before a turn records anything, the actor hands `pace` the position
     of its previous save (the runtime's readers block there while they are behind)."""
-    strategy = app.define_strategy(chain_strategy(*([f"item-{k}"] for k in range(40))))
+    strategy, _ = app.define_strategy(chain_strategy(*([f"item-{k}"] for k in range(40))))
     steps: list[tuple[str, int]] = []  # ("save" | "pace", position), in the actor's order
 
     def execution_saved(objs: tuple[Any, ...], recordings: list[Recording[UUID]]) -> None:
@@ -109,10 +110,10 @@ def test_each_turn_waits_for_the_readers_to_reach_the_last_save(
             steps.append(("save", recordings[-1].notification.id))
 
     on_each_save(app, monkeypatch, execution_saved)
-    settings = RuntimeSettings(agent_concurrency=4, retry_policy=FAST_RETRIES, seed=1)
-    runtime = Runtime(app, agents, settings, pace=lambda at: steps.append(("pace", at)))
+    options = EngineOptions(concurrency=4, retry=FAST_RETRIES, seed=1)
+    runtime = Runtime(app, agents, options, pace=lambda at: steps.append(("pace", at)))
     with runtime:
-        execution_id = runtime.start_execution(strategy.id).id
+        execution_id = runtime.start_execution(strategy).id
         assert finished(app, runtime, execution_id).status == "completed"
 
     saves = [position for step, position in steps if step == "save"]
@@ -176,7 +177,7 @@ def test_pause_holds_dispatch_until_resume(app: StratexecApp, runtime: Runtime,
     gate = agents["research"].gate("a:research")
     execution_id = start(app, runtime, ["a", "b"])
     assert agents["research"].entered["a:research"].wait(10)
-    assert runtime.pause(execution_id) == "paused"
+    assert runtime.pause(execution_id).status == "paused"
     gate.set()  # the running attempt finishes and is recorded, but nothing new starts
     wait_for_store(app, lambda: status_of(app, execution_id, "a") == TaskStatus.COMPLETED)
     paused = app.get_execution(execution_id)
@@ -184,7 +185,7 @@ def test_pause_holds_dispatch_until_resume(app: StratexecApp, runtime: Runtime,
     assert paused.tasks["b:research"].status == TaskStatus.PENDING
     with pytest.raises(InvalidTransition):
         runtime.pause(execution_id)
-    assert runtime.resume(execution_id) == "running"
+    assert runtime.resume(execution_id).status == "running"
     assert finished(app, runtime, execution_id).status == "completed"
 
 
@@ -212,7 +213,7 @@ def test_cancel_marks_every_unfinished_task_cancelled(
     execution_id = start(app, runtime, ["a", "b"], ["c"])
     assert agents["research"].entered["a:research"].wait(10)
     wait_for_store(app, lambda: status_of(app, execution_id, "c") == TaskStatus.COMPLETED)
-    assert runtime.cancel(execution_id) == "cancelled"
+    assert runtime.cancel(execution_id).status == "cancelled"
     execution = finished(app, runtime, execution_id)
     assert execution.status == "cancelled"
     assert {k: v.status for k, v in execution.tasks.items()} == {
@@ -247,8 +248,8 @@ def test_concurrency_limit_is_never_exceeded(app: StratexecApp,
 def test_recovery_gives_interrupted_attempts_a_new_attempt(
         app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
     # Record what a crashed process leaves behind: an attempt assigned and started.
-    strategy = app.define_strategy(chain_strategy(["a", "b"]))
-    execution = app.create_execution(strategy.id, retry_policy=FAST_RETRIES)
+    strategy, _ = app.define_strategy(chain_strategy(["a", "b"]))
+    execution = app.create_execution(strategy, retry_policy=FAST_RETRIES)[0]
     (task,) = execution.assign_ready_tasks(datetime.now(UTC))
     execution.start_task(task.id, 1)
     app.save(execution)

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from helpers import chain_strategy, scripted_agents
 
-from stratexec.actors.runtime import Runtime, RuntimeSettings
+from stratexec.actors.runtime import Runtime
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.execution import Execution
 from stratexec.domain.retry import RetryPolicy
+from stratexec.settings import EngineOptions
 
 FAST_RETRIES = RetryPolicy(maximum_attempts=3, initial_interval=0.01, maximum_interval=0.05)
 
@@ -27,10 +28,10 @@ def watched(app: StratexecApp, monkeypatch: pytest.MonkeyPatch
     references: list[weakref.ref[Execution]] = []
     create_execution = app.create_execution
 
-    def create_and_watch(*args: Any, **kwargs: Any) -> Execution:
-        execution = create_execution(*args, **kwargs)
+    def create_and_watch(*args: Any, **kwargs: Any) -> tuple[Execution, int]:
+        execution, position = create_execution(*args, **kwargs)
         references.append(weakref.ref(execution))
-        return execution
+        return execution, position
 
     monkeypatch.setattr(app, "create_execution", create_and_watch)
     return references
@@ -40,16 +41,16 @@ def watched(app: StratexecApp, monkeypatch: pytest.MonkeyPatch
 def runtime(app: StratexecApp) -> Iterator[Runtime]:
     # One failure: its retry goes through the clock, and the health monitor tracks it.
     agents = scripted_agents({"b:research": ["fail"]})
-    settings = RuntimeSettings(health_interval=0.05, retry_policy=FAST_RETRIES, seed=1)
-    running = Runtime(app, agents, settings).start()
+    options = EngineOptions(health_interval=0.05, retry=FAST_RETRIES, seed=1)
+    running = Runtime(app, agents, options).start()
     yield running
     running.stop()
 
 
 def test_a_finished_execution_is_not_referenced_once_the_runtime_forgot_it(
         app: StratexecApp, runtime: Runtime, watched: list[weakref.ref[Execution]]) -> None:
-    strategy = app.define_strategy(chain_strategy(["a", "b", "c"], ["d"]))
-    execution_id = runtime.start_execution(strategy.id).id
+    strategy, _ = app.define_strategy(chain_strategy(["a", "b", "c"], ["d"]))
+    execution_id = runtime.start_execution(strategy).id
     assert runtime.wait(execution_id, timeout=20), "the execution did not finish"
     assert not runtime.is_live(execution_id)
     assert app.get_execution(execution_id).status == "completed"
@@ -59,9 +60,9 @@ def test_a_finished_execution_is_not_referenced_once_the_runtime_forgot_it(
 
 def test_executions_one_after_another_leave_none_behind(
         app: StratexecApp, runtime: Runtime, watched: list[weakref.ref[Execution]]) -> None:
-    strategy = app.define_strategy(chain_strategy(["a", "b"], ["c", "d"]))
+    strategy, _ = app.define_strategy(chain_strategy(["a", "b"], ["c", "d"]))
     for _ in range(3):
-        execution_id = runtime.start_execution(strategy.id).id
+        execution_id = runtime.start_execution(strategy).id
         assert runtime.wait(execution_id, timeout=20), "the execution did not finish"
     assert runtime.live_execution_ids() == []
     assert [aggregate() for aggregate in watched] == [None, None, None]

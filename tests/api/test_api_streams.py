@@ -20,10 +20,11 @@ from api_support import (
 )
 from openapi_check import validate_ws_message
 
+from stratexec.domain.retry import RetryPolicy
 from stratexec.settings import EngineOptions
 
 STEADY = EngineOptions(demo_duration=(0.02, 0.08), demo_failure_rate=0.2, seed=3,
-                       concurrency=2, max_attempts=8, retry_interval=0.05,
+                       concurrency=2, retry=RetryPolicy(maximum_attempts=8, initial_interval=0.05),
                        health_interval=0.1)
 
 

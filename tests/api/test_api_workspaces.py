@@ -33,7 +33,7 @@ async def test_every_route_hides_other_workspaces(tmp_path: Path) -> None:
     async with running_server(tmp_path) as (api, server):
         services = server.app[SERVICES]
         _, other_secret = await asyncio.to_thread(
-            services.app.issue_token, "olga", ["other"])
+            services.engine.app.issue_token, "olga", ["other"])
         other = api.with_token(other_secret)
         document = json.loads((ROOT / "examples" / "small-demo.json").read_text())
         created = await other.post("/api/strategies", document | {"workspaceId": "other"})

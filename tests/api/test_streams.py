@@ -76,8 +76,8 @@ async def run(function: Callable[..., T], *args: Any) -> T:
 
 def begin(app: StratexecApp, workspace: str = "w") -> Execution:
     """A saved execution whose first task is in progress."""
-    strategy = app.define_strategy(chain_strategy(["a", "b"], workspace=workspace))
-    execution = app.create_execution(strategy.id)
+    strategy, _ = app.define_strategy(chain_strategy(["a", "b"], workspace=workspace))
+    execution, _ = app.create_execution(strategy)
     execution.assign_ready_tasks(T0)
     execution.start_task(A, 1)
     app.save(execution)

@@ -30,8 +30,8 @@ FEED_TYPES = {  # every event's stream type; Strategy.Defined and Watched have n
 
 def start_execution(app: StratexecApp, workspace: str = "demo") -> Execution:
     document = json.loads((EXAMPLES / "small-demo.json").read_text())
-    strategy = app.define_strategy(parse_strategy({**document, "workspaceId": workspace}))
-    return app.create_execution(strategy.id)
+    strategy, _ = app.define_strategy(parse_strategy({**document, "workspaceId": workspace}))
+    return app.create_execution(strategy)[0]
 
 
 def record_health(app: StratexecApp, execution: Execution) -> None:

@@ -157,7 +157,7 @@ def test_a_strategy_recorded_without_its_task_count_gets_it_computed(
         app: StratexecApp, store: ViewStore) -> None:
     """Strategy.Defined events from before they carried `task_count` still show one."""
     definition = chain_strategy(["a", "b"], ["c"])
-    counted = app.define_strategy(definition)
+    counted, _ = app.define_strategy(definition)
     older = Strategy.define(definition)  # as recorded before: no task count
     app.save(older)
     assert (counted.task_count, older.task_count) == (3, None)

@@ -1,0 +1,283 @@
+"""The use cases: everything the HTTP handlers, the WebSocket commands and the CLI ask of
+stratexec, as plain functions with their dependencies passed in (Cosmic Python's service
+layer).
+
+Commands record what they change and return the log position their save reached, so that a
+caller that must read its own writes waits for exactly that position (`reads_reach`).
+Queries read the read models; the audit queries read the event log on purpose. Nothing here
+knows HTTP or the terminal. Every call blocks: the server makes them from worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from stratexec.actors.messages import Transition
+from stratexec.actors.runtime import StartedExecution
+from stratexec.domain.access import AccessToken
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.errors import DomainError, NotFound
+from stratexec.domain.execution import Execution
+from stratexec.domain.health import HealthInputs, assess
+from stratexec.domain.propagation import Plan, PropagationRules, propagate
+from stratexec.domain.strategy import StrategyDefinition, parse_strategy
+from stratexec.engine import Engine
+from stratexec.projections import audit, queries
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import ViewStore, read_tracking
+from stratexec.projections.verify import compare, rebuild
+
+MAX_SNAPSHOT_EXECUTIONS = 1000
+
+
+@dataclass(frozen=True)
+class StrategyDefined:
+    strategy_id: UUID
+    workspace_id: str
+    plan: Plan
+    position: int
+
+
+# ------------------------------------------------------------------- commands
+
+def define_strategy(app: StratexecApp, definition: StrategyDefinition,
+                    rules: PropagationRules | None = None) -> StrategyDefined:
+    """Record a strategy; `InvalidStrategy` (nothing recorded) when it has no plan."""
+    plan = propagate(definition.items, rules)
+    strategy, position = app.define_strategy(definition, plan)
+    return StrategyDefined(strategy.id, strategy.workspace_id, plan, position)
+
+
+def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str
+                    ) -> StartedExecution:
+    """Start an execution of the workspace's strategy: the strategy is read once, from the
+    log, and planned once. `NotFound` when the workspace holds no such strategy."""
+    strategy = engine.app.get_strategy(strategy_id)
+    if strategy.workspace_id != workspace_id:
+        raise NotFound(f"no strategy {strategy_id}")
+    plan = propagate(strategy.definition.items, engine.rules)
+    return engine.runtime.start_execution(strategy, plan)
+
+
+def pause(engine: Engine, execution_id: UUID) -> Transition:
+    return engine.runtime.pause(execution_id)
+
+
+def resume(engine: Engine, execution_id: UUID) -> Transition:
+    return engine.runtime.resume(execution_id)
+
+
+def cancel(engine: Engine, execution_id: UUID) -> Transition:
+    return engine.runtime.cancel(execution_id)
+
+
+COMMANDS = {"pause": pause, "resume": resume, "cancel": cancel}
+
+
+def recover_executions(engine: Engine, execution_ids: list[UUID] | None = None
+                       ) -> list[UUID]:
+    """Take up unfinished executions again (all of them by default) after a stop or a
+    crash, from their events; a paused one stays paused. The ids taken up."""
+    return engine.runtime.recover(execution_ids)
+
+
+def continue_executions(engine: Engine, execution_ids: list[UUID] | None = None
+                        ) -> list[UUID]:
+    """As `recover_executions`, and a paused one is resumed (`stratexec resume`)."""
+    recovered = recover_executions(engine, execution_ids)
+    for execution_id in recovered:
+        if engine.app.get_execution(execution_id).status == "paused":
+            engine.runtime.resume(execution_id)
+    return recovered
+
+
+def pause_all(engine: Engine, execution_ids: list[UUID]) -> list[UUID]:
+    """Pause the executions that can still be paused (Ctrl-C); the ids paused."""
+    paused = []
+    for execution_id in execution_ids:
+        try:
+            pause(engine, execution_id)
+        except DomainError:
+            continue  # it finished or was cancelled meanwhile
+        paused.append(execution_id)
+    return paused
+
+
+def issue_token(app: StratexecApp, user: str, workspaces: list[str], label: str = ""
+                ) -> tuple[AccessToken, str]:
+    """A new token and its secret, shown once. `ValueError` for a bad user or workspace."""
+    return app.issue_token(user, workspaces, label)
+
+
+def revoke_token(app: StratexecApp, token_or_secret: str) -> AccessToken:
+    return app.revoke_token(token_or_secret)
+
+
+# ---------------------------------------------------------------- read models
+
+def list_strategies(views: ViewStore, workspaces: Collection[str], limit: int, offset: int
+                    ) -> list[dict[str, Any]]:
+    return queries.list_strategies(views, workspaces, limit, offset)
+
+
+def strategy_detail(views: ViewStore, strategy_id: UUID | str, plan: Plan | None = None,
+                    rules: PropagationRules | None = None) -> dict[str, Any] | None:
+    """The strategy with its propagated plan (tasks and the rule decisions); `plan` when
+    the caller has it already (it has just defined the strategy)."""
+    row = queries.get_strategy(views, strategy_id)
+    if row is None:
+        return None
+    if plan is None:
+        plan = propagate(parse_strategy(row["document"]).items, rules)
+    return {**row, "plan": {"tasks": [task.as_record() for task in plan.tasks],
+                            "decisions": [d.as_record() for d in plan.decisions]}}
+
+
+def find_execution(views: ViewStore, execution_id: UUID | str) -> dict[str, Any] | None:
+    return queries.get_execution(views, execution_id)
+
+
+def list_executions(views: ViewStore, workspaces: Collection[str], *, status: str | None,
+                    strategy_id: str | None, limit: int, offset: int
+                    ) -> list[dict[str, Any]]:
+    return queries.list_executions(views, workspaces, status=status,
+                                   strategy_id=strategy_id, limit=limit, offset=offset)
+
+
+def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, Any] | None:
+    """The execution, its health, tasks and per-agent metrics, and the log position they
+    all reflect (one read, so that the rows agree with the position)."""
+    with views.read() as cursor:
+        execution = queries.get_execution(views, execution_id)
+        if execution is None:
+            return None
+        metrics = queries.agent_metrics(views, execution_id)
+        return {
+            "execution": execution,
+            "health": current_health(views, execution, metrics),
+            "tasks": queries.list_tasks(views, execution_id),
+            "metrics": {"agents": metrics},
+            "position": views_position(cursor),
+        }
+
+
+def current_health(views: ViewStore, execution: dict[str, Any],
+                   metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """The latest recorded assessment, or (before the first) one computed from the views."""
+    latest = queries.latest_health(views, execution["id"])
+    if latest is not None:
+        return {key: latest[key] for key in ("score", "status", "completionRate", "errorRate",
+                                             "avgTaskDurationMs", "issues", "recordedAt")
+                } | {"healthy": latest["score"] >= 50}
+    completed = sum(m["completed"] for m in metrics)
+    durations = sum((m["meanDurationMs"] or 0.0) * m["completed"] for m in metrics)
+    assessment = assess(HealthInputs(
+        total=execution["totalTasks"], completed=execution["completedTasks"],
+        failed=execution["failedTasks"], skipped=execution["skippedTasks"],
+        cancelled=execution["cancelledTasks"], attempts=sum(m["attempts"] for m in metrics),
+        failed_attempts=sum(m["failedAttempts"] for m in metrics),
+        mean_duration_ms=durations / completed if completed else 0.0))
+    return assessment.as_record() | {"healthy": assessment.healthy, "recordedAt": None}
+
+
+def execution_snapshot(views: ViewStore, execution_id: str) -> tuple[dict[str, Any], int]:
+    """A stream's first event: the execution as the views hold it, and their position."""
+    status = execution_status(views, execution_id)
+    assert status is not None, "a stream is opened only for an execution that exists"
+    return {"position": status["position"], "type": "snapshot",
+            "execution": status["execution"], "tasks": status["tasks"],
+            "health": status["health"]}, status["position"]
+
+
+def workspace_snapshot(views: ViewStore, workspace_id: str) -> tuple[dict[str, Any], int]:
+    with views.read() as cursor:
+        position = views_position(cursor)
+        executions = queries.list_executions(views, {workspace_id},
+                                             limit=MAX_SNAPSHOT_EXECUTIONS)
+    return {"position": position, "type": "snapshot", "executions": executions}, position
+
+
+def health_snapshots(views: ViewStore, execution_id: str, limit: int
+                     ) -> list[dict[str, Any]]:
+    return queries.health_snapshots(views, execution_id, limit)
+
+
+def execution_summary(views: ViewStore, execution_id: UUID) -> dict[str, Any]:
+    """How an execution ended (or stands), as `stratexec run --json` prints it."""
+    row = queries.get_execution(views, execution_id)
+    if row is None:
+        raise NotFound(f"no execution {execution_id} in the read models")
+    health = queries.latest_health(views, execution_id) or {}
+    return {
+        "executionId": str(execution_id), "status": row["status"],
+        "totalTasks": row["totalTasks"], "completedTasks": row["completedTasks"],
+        "failedTasks": row["failedTasks"], "skippedTasks": row["skippedTasks"],
+        "health": {"score": health.get("score"), "status": health.get("status")},
+    }
+
+
+def execution_progress(views: ViewStore, execution_id: UUID
+                       ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The execution's row and its per-agent metrics, for a progress line."""
+    row = queries.get_execution(views, execution_id)
+    return None if row is None else (row, queries.agent_metrics(views, execution_id))
+
+
+def operational_counts(views: ViewStore, workspaces: Collection[str]
+                       ) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    return queries.operational_counts(views, workspaces)
+
+
+@dataclass(frozen=True)
+class EngineState:
+    store: str  # sqlite or postgres
+    position: int  # the last log position recorded
+    projected: int  # the last one every read model has applied
+    projection_error: str | None
+    live_executions: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.position - self.projected)
+
+
+def engine_state(engine: Engine) -> EngineState:
+    """How far the log and the read models are; raises when the store is unreachable."""
+    position = engine.app.recorder.max_notification_id() or 0
+    error = engine.runner.error
+    return EngineState(engine.store.store, position, engine.runner.position,
+                       None if error is None else str(error),
+                       len(engine.runtime.live_execution_ids()))
+
+
+def views_position(cursor: Any) -> int:
+    """The log position every read model has reached."""
+    return min(read_tracking(cursor).values(), default=0)
+
+
+# ----------------------------------------------------------------------- audit
+
+def history(app: StratexecApp, execution_id: UUID, after: int = 0, limit: int | None = None
+            ) -> list[dict[str, Any]]:
+    return audit.history(app, execution_id, after, limit)
+
+
+def execution_at(app: StratexecApp, execution_id: UUID, version: int | None = None
+                 ) -> Execution:
+    """The execution as it was at `version` (the latest by default); `NotFound`."""
+    return app.get_execution(execution_id, version=version)
+
+
+def execution_state(execution: Execution) -> dict[str, Any]:
+    return audit.execution_state(execution)
+
+
+def verify_read_models(app: StratexecApp, live: ViewStore, scratch: ViewStore) -> list[str]:
+    """Rebuild every read model from position 0 into `scratch` and compare it row by row
+    with `live` (brought up to date first); the differences."""
+    ProjectionRunner(app, live).catch_up()
+    rebuild(app, scratch)
+    return compare(live, scratch)
