@@ -20,14 +20,13 @@ from pathlib import Path
 from aiohttp import web
 
 from stratexec.api import handlers
-from stratexec.api.auth import COOKIE, EVENT_APP, GRANT, TOKENS, TokenCache, auth_middleware
+from stratexec.api.auth import COOKIE, EVENT_APP, TOKENS, TokenCache, auth_middleware
 from stratexec.api.errors import ApiError, error_middleware
 from stratexec.api.handlers import SERVICES
+from stratexec.api.metrics import metrics
 from stratexec.api.openapi import openapi_document
-from stratexec.api.prometheus import CONTENT_TYPE, Metric, render
 from stratexec.api.services import Services
 from stratexec.domain.strategy import parse_strategy
-from stratexec.projections import queries
 from stratexec.settings import EngineOptions, StoreSettings
 
 logger = logging.getLogger("stratexec.server")
@@ -149,33 +148,6 @@ async def healthz(request: web.Request) -> web.Response:
                         "error": None if error is None else str(error)},
         "subscribers": services.hub.subscriber_count,
     })
-
-
-async def metrics(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    executions, tasks = await asyncio.to_thread(
-        queries.operational_counts, services.views, request[GRANT].workspaces)
-    position = await asyncio.to_thread(services.app.recorder.max_notification_id) or 0
-    text = render([
-        Metric("stratexec_executions", "gauge", "Executions by status (the token's workspaces)",
-               [({"status": status}, count) for status, count in sorted(executions.items())]),
-        Metric("stratexec_tasks", "gauge",
-               "Tasks by agent type and status (the token's workspaces)",
-               [({"agent": agent, "status": status}, count)
-                for (agent, status), count in sorted(tasks.items())]),
-        services.append_seconds,
-        Metric("stratexec_projection_position", "gauge",
-               "Last log position applied to the read models",
-               [({}, services.runner.position)]),
-        Metric("stratexec_projection_lag_events", "gauge",
-               "Events recorded but not yet in the read models",
-               [({}, max(0, position - services.runner.position))]),
-        Metric("stratexec_stream_subscribers", "gauge", "Open SSE and WebSocket streams",
-               [({}, services.hub.subscriber_count)]),
-        Metric("stratexec_live_executions", "gauge", "Executions with a live actor",
-               [({}, len(services.runtime.live_execution_ids()))]),
-    ])
-    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:

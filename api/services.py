@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from stratexec.api.prometheus import Histogram
+from prometheus_client import Histogram
+
 from stratexec.api.streams import StreamHub
 from stratexec.engine import Engine
 from stratexec.settings import EngineOptions, StoreSettings
@@ -26,7 +27,7 @@ class Services(Engine):
     hub: StreamHub = field(init=False)
     append_seconds: Histogram = field(default_factory=lambda: Histogram(
         "stratexec_event_append_seconds", "Time to append one save of events to the store",
-        APPEND_BUCKETS))
+        buckets=APPEND_BUCKETS, registry=None))  # each scrape registers it (api.metrics)
 
     @classmethod
     def start_serving(cls, store: StoreSettings, options: EngineOptions,
