@@ -21,11 +21,11 @@ from aiohttp import web
 
 from stratexec import usecases
 from stratexec.api import handlers
-from stratexec.api.auth import COOKIE, EVENT_APP, GRANT, TOKENS, TokenCache, auth_middleware
+from stratexec.api.auth import COOKIE, EVENT_APP, TOKENS, TokenCache, auth_middleware
 from stratexec.api.errors import ApiError, error_middleware
 from stratexec.api.handlers import SERVICES, SETTINGS
+from stratexec.api.metrics import metrics
 from stratexec.api.openapi import openapi_document
-from stratexec.api.prometheus import CONTENT_TYPE, Metric, render
 from stratexec.api.services import Services
 from stratexec.domain.strategy import parse_strategy
 from stratexec.settings import (
@@ -144,33 +144,6 @@ async def healthz(request: web.Request) -> web.Response:
                         "error": state.projection_error},
         "subscribers": services.hub.subscriber_count,
     })
-
-
-async def metrics(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    executions, tasks = await asyncio.to_thread(
-        usecases.operational_counts, services.engine.views, request[GRANT].workspaces)
-    state = await asyncio.to_thread(usecases.engine_state, services.engine)
-    text = render([
-        Metric("stratexec_executions", "gauge", "Executions by status (the token's workspaces)",
-               [({"status": status}, count) for status, count in sorted(executions.items())]),
-        Metric("stratexec_tasks", "gauge",
-               "Tasks by agent type and status (the token's workspaces)",
-               [({"agent": agent, "status": status}, count)
-                for (agent, status), count in sorted(tasks.items())]),
-        services.append_seconds,
-        Metric("stratexec_projection_position", "gauge",
-               "Last log position applied to the read models",
-               [({}, state.projected)]),
-        Metric("stratexec_projection_lag_events", "gauge",
-               "Events recorded but not yet in the read models",
-               [({}, state.lag)]),
-        Metric("stratexec_stream_subscribers", "gauge", "Open SSE and WebSocket streams",
-               [({}, services.hub.subscriber_count)]),
-        Metric("stratexec_live_executions", "gauge", "Executions with a live actor",
-               [({}, state.live_executions)]),
-    ])
-    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:

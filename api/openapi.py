@@ -619,7 +619,7 @@ def operations_paths() -> dict[str, Any]:
         "/metrics": {"get": operation(
             "metrics", "operations", "Prometheus metrics",
             {"200": text_response(
-                "Text exposition format 0.0.4: stratexec_executions{status}, "
+                "Text format 0.0.4 (OpenMetrics if Accept asks): stratexec_executions{status}, "
                 "stratexec_tasks{agent,status}, stratexec_event_append_seconds (histogram), "
                 "stratexec_projection_position, stratexec_projection_lag_events, "
                 "stratexec_stream_subscribers, stratexec_live_executions.",

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from prometheus_client import Histogram
+
 from stratexec import usecases
-from stratexec.api.prometheus import Histogram
 from stratexec.api.streams import StreamHub
 from stratexec.engine import Engine, agent_handlers
 from stratexec.settings import ServerSettings
@@ -29,7 +30,7 @@ class Services:
     hub: StreamHub
     append_seconds: Histogram = field(default_factory=lambda: Histogram(
         "stratexec_event_append_seconds", "Time to append one save of events to the store",
-        APPEND_BUCKETS))
+        buckets=APPEND_BUCKETS, registry=None))  # each scrape registers it (api.metrics)
 
     @classmethod
     def start(cls, settings: ServerSettings) -> Services:

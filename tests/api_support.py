@@ -23,6 +23,9 @@ from openapi_check import (
     validate_schema,
     validate_stream_event,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import parser as openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 
 from stratexec.domain.retry import RetryPolicy
 from stratexec.server import DASHBOARD_SECRET, create_app
@@ -148,6 +151,18 @@ async def collect_until(frames: AsyncIterator[Frame], document: dict[str, Any],
 
     await asyncio.wait_for(read(), timeout)
     return collected
+
+
+def metric_families(text: str) -> dict[str, Metric]:
+    """A /metrics body (text format 0.0.4) as prometheus_client reads it, by family name."""
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def openmetrics_families(text: str) -> dict[str, Metric]:
+    """The same for an OpenMetrics body, which must end with `# EOF` (this parser of
+    prometheus_client has no annotations)."""
+    families = openmetrics.text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+    return {family.name: family for family in families}
 
 
 @asynccontextmanager

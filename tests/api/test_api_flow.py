@@ -16,11 +16,18 @@ from api_support import (
     SLOW,
     ServerProcess,
     collect_until,
+    metric_families,
+    openmetrics_families,
     running_server,
     sse_frames,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+METRIC_TYPES = {
+    "stratexec_executions": "gauge", "stratexec_tasks": "gauge",
+    "stratexec_event_append_seconds": "histogram", "stratexec_projection_position": "gauge",
+    "stratexec_projection_lag_events": "gauge", "stratexec_stream_subscribers": "gauge",
+    "stratexec_live_executions": "gauge"}
 
 
 async def test_first_start_creates_the_demo_workspace_and_later_starts_reuse_it(
@@ -195,11 +202,32 @@ async def test_health_and_metrics_report_the_engine(tmp_path: Path) -> None:
         assert health["status"] == "ok"
         assert health["store"]["kind"] == "sqlite"
         assert health["projections"]["lag"] >= 0
-        metrics = (await api.get("/metrics")).body
-        assert 'stratexec_executions{status="completed"} 1' in metrics
-        assert 'stratexec_tasks{agent="content",status="completed"}' in metrics
-        assert "stratexec_event_append_seconds_count" in metrics
-        assert "stratexec_stream_subscribers" in metrics
+        scrape = await api.get("/metrics")
+        assert scrape.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        families = metric_families(scrape.body)
+        assert {name: families[name].type for name in METRIC_TYPES} == METRIC_TYPES
+        assert all(family.documentation for family in families.values())
+        executions = {s.labels["status"]: s.value for s in families["stratexec_executions"].samples}
+        assert executions["completed"] == 1
+        tasks = {(s.labels["agent"], s.labels["status"]): s.value
+                 for s in families["stratexec_tasks"].samples}
+        assert tasks[("content", "completed")] >= 1
+        append = {(s.name, s.labels.get("le")): s.value
+                  for s in families["stratexec_event_append_seconds"].samples}
+        buckets = [value for (name, _), value in append.items() if name.endswith("_bucket")]
+        assert buckets == sorted(buckets)  # cumulative
+        count = append[("stratexec_event_append_seconds_count", None)]
+        assert count > 0
+        assert append[("stratexec_event_append_seconds_bucket", "+Inf")] == count
+        assert families["stratexec_stream_subscribers"].samples
+
+        openmetrics = await api.call("GET", "/metrics", headers={
+            "Accept": "application/openmetrics-text; version=1.0.0"})
+        assert openmetrics.headers["Content-Type"].startswith(
+            "application/openmetrics-text; version=1.0.0")
+        assert openmetrics.body.endswith("# EOF\n")
+        kinds = {name: f.type for name, f in openmetrics_families(openmetrics.body).items()}
+        assert kinds.items() >= METRIC_TYPES.items()
 
 
 async def test_tokens_created_and_revoked_from_the_command_line(tmp_path: Path) -> None:

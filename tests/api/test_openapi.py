@@ -1,13 +1,10 @@
-"""The OpenAPI document is valid and strict enough for the API tests to trust it, and the
-Prometheus renderer writes what a scraper can parse."""
+"""The OpenAPI document is valid and strict enough for the API tests to trust it."""
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,6 @@ from openapi_check import (
 from openapi_spec_validator import validate as validate_openapi
 
 from stratexec.api.openapi import openapi_document
-from stratexec.api.prometheus import Histogram, Metric, render
 from stratexec.domain.health import HealthInputs, assess
 from stratexec.domain.propagation import propagate
 from stratexec.domain.strategy import parse_strategy
@@ -452,142 +448,7 @@ def test_operation_for_maps_concrete_paths(document: dict[str, Any]) -> None:
         assert operation is document["paths"][template][method]
 
 
-# ------------------------------------------------------------------- prometheus
-
-def test_rendered_gauges_parse_back() -> None:
-    text = render([
-        Metric("stratexec_executions", "gauge", "Executions by status",
-               [({"status": "running"}, 2), ({"status": "paused"}, 0)]),
-        Metric("stratexec_projection_position", "gauge", "Last position", [({}, 118)]),
-        Metric("stratexec_ratio", "gauge", "A float", [({}, 0.25), ({"k": "inf"}, math.inf)]),
-        Metric("stratexec_none_yet", "counter", "No samples", []),
-    ])
-    assert text.endswith("\n")
-    families = parse_exposition(text)
-    assert families["stratexec_executions"]["type"] == "gauge"
-    assert families["stratexec_executions"]["samples"] == [
-        ("stratexec_executions", {"status": "running"}, 2.0),
-        ("stratexec_executions", {"status": "paused"}, 0.0)]
-    assert "stratexec_projection_position 118\n" in text
-    assert families["stratexec_ratio"]["samples"][1][2] == math.inf
-    assert families["stratexec_none_yet"] == {"help": "No samples", "type": "counter",
-                                              "samples": []}
-
-
-def test_labels_and_help_are_escaped() -> None:
-    tricky = 'back\\slash "quoted"\nnext line'
-    text = render([Metric("m", "gauge", "help with \\ and\nnewline",
-                          [({"agent": tricky, "status": "ok"}, 1)])])
-    assert text.count("\n") == 3
-    assert r'agent="back\\slash \"quoted\"\nnext line"' in text
-    family = parse_exposition(text)["m"]
-    assert family["help"] == "help with \\ and\nnewline"
-    assert family["samples"] == [("m", {"agent": tricky, "status": "ok"}, 1.0)]
-
-
-def test_histogram_buckets_are_cumulative() -> None:
-    histogram = Histogram("stratexec_event_append_seconds", "Append time", (0.1, 0.5, 1.0))
-    for value in (0.05, 0.1, 0.3, 2.0):
-        histogram.observe(value)
-    family = parse_exposition(render([histogram]))["stratexec_event_append_seconds"]
-    assert family["type"] == "histogram"
-    samples = family["samples"]
-    buckets = [(labels["le"], value) for name, labels, value in samples
-               if name.endswith("_bucket")]
-    assert buckets == [("0.1", 2.0), ("0.5", 3.0), ("1.0", 3.0), ("+Inf", 4.0)]
-    totals = {name: value for name, _, value in samples if not name.endswith("_bucket")}
-    assert totals["stratexec_event_append_seconds_count"] == 4.0
-    assert totals["stratexec_event_append_seconds_sum"] == pytest.approx(2.45)
-
-
-def test_histogram_counts_every_observation_from_many_threads() -> None:
-    histogram = Histogram("h", "Concurrent", (0.5, 1.0))
-
-    def observe() -> None:
-        for _ in range(2000):
-            histogram.observe(1.0)
-
-    threads = [threading.Thread(target=observe) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    samples = parse_exposition(render([histogram]))["h"]["samples"]
-    values = {(name, labels.get("le")): value for name, labels, value in samples}
-    assert values[("h_bucket", "0.5")] == 0
-    assert values[("h_bucket", "1.0")] == values[("h_bucket", "+Inf")] == 16000
-    assert values[("h_sum", None)] == 16000.0
-    assert values[("h_count", None)] == 16000
-
-
-@pytest.mark.parametrize("make", [
-    lambda: Histogram("h", "x", (1.0, 0.5)),
-    lambda: Histogram("h", "x", ()),
-    lambda: Metric("bad-name", "gauge", "x", []),
-    lambda: Metric("m", "summary", "x", []),  # type: ignore[arg-type]
-    lambda: Metric("m", "gauge", "x", [({"bad-label": "v"}, 1)]),
-    lambda: Metric("m", "gauge", "x", [({"__reserved": "v"}, 1)]),
-])
-def test_invalid_metrics_are_refused(make: Any) -> None:
-    with pytest.raises(ValueError, match=r"invalid|bucket"):
-        make()
-
-
 # ---------------------------------------------------------------------- helpers
-
-SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?P<labels>\{.*\})? (?P<value>\S+)")
-
-
-def parse_exposition(text: str) -> dict[str, dict[str, Any]]:
-    """A strict reader of the text format: every line is HELP, TYPE or a sample of the
-    family declared just before it."""
-    families: dict[str, dict[str, Any]] = {}
-    current = None
-    for line in text.split("\n")[:-1]:
-        if line.startswith("# HELP "):
-            current, _, help_text = line[len("# HELP "):].partition(" ")
-            families[current] = {"help": _unescape(help_text), "samples": []}
-        elif line.startswith("# TYPE "):
-            name, _, kind = line[len("# TYPE "):].partition(" ")
-            assert name == current, line
-            assert kind in {"gauge", "counter", "histogram"}, line
-            families[name]["type"] = kind
-        else:
-            match = SAMPLE.fullmatch(line)
-            assert match, line
-            assert current, line
-            assert match["name"].startswith(current), line
-            labels = _parse_labels(match["labels"][1:-1]) if match["labels"] else {}
-            families[current]["samples"].append((match["name"], labels,
-                                                 float(match["value"])))
-    return families
-
-
-def _parse_labels(text: str) -> dict[str, str]:
-    labels = {}
-    position = 0
-    while position < len(text):
-        name_match = re.compile(r'([a-zA-Z_]\w*)="').match(text, position)
-        assert name_match, text[position:]
-        position, value = name_match.end(), []
-        while text[position] != '"':
-            if text[position] == "\\":
-                position += 1
-                value.append({"n": "\n", "\\": "\\", '"': '"'}[text[position]])
-            else:
-                value.append(text[position])
-            position += 1
-        labels[name_match[1]] = "".join(value)
-        position += 1
-        if position < len(text):
-            assert text[position] == ",", text
-            position += 1
-    return labels
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "\\": "\\"}[m[1]], text)
-
 
 def _refs(node: Any) -> Any:
     if isinstance(node, dict):

@@ -1,0 +1,103 @@
+"""GET /metrics: the Prometheus exposition of one server, rendered by prometheus_client.
+
+Executions and tasks are counted in the token's workspaces, so each scrape builds its own
+`CollectorRegistry` rather than sharing one (and nothing goes to the process-wide `REGISTRY`:
+a test process runs many servers). It holds two collectors, the token's workspace counts and
+the engine's gauges, and the server's append-latency histogram (`Services.append_seconds`).
+The SQL and the rendering run in a worker thread; the format follows the Accept header
+(`choose_encoder`: text 0.0.4 by default, OpenMetrics when asked for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from stratexec import usecases
+from stratexec.api.auth import GRANT
+from stratexec.api.handlers import SERVICES
+from stratexec.api.services import Services
+from stratexec.projections.store import ViewStore
+
+ENGINE_GAUGES = (
+    ("stratexec_projection_position", "Last log position applied to the read models"),
+    ("stratexec_projection_lag_events", "Events recorded but not yet in the read models"),
+    ("stratexec_stream_subscribers", "Open SSE and WebSocket streams"),
+    ("stratexec_live_executions", "Executions with a live actor"),
+)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = await asyncio.to_thread(
+        exposition, request.app[SERVICES], request[GRANT].workspaces,
+        request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def exposition(services: Services, workspaces: Collection[str], accept: str
+               ) -> tuple[bytes, str]:
+    """The scrape's body and its content type; blocks (SQL)."""
+    registry = CollectorRegistry()
+    registry.register(WorkspaceCounts(services.engine.views, workspaces))
+    registry.register(services.append_seconds)
+    registry.register(EngineGauges(services))
+    encode, content_type = choose_encoder(accept)
+    return encode(registry), content_type
+
+
+class WorkspaceCounts(Collector):
+    """Executions by status, and tasks by agent type and status, in some workspaces."""
+
+    def __init__(self, views: ViewStore, workspaces: Collection[str]) -> None:
+        self.views = views
+        self.workspaces = workspaces
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield _executions()
+        yield _tasks()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        executions, tasks = usecases.operational_counts(self.views, self.workspaces)
+        by_status = _executions()
+        for status, count in sorted(executions.items()):
+            by_status.add_metric([status], count)
+        by_agent = _tasks()
+        for (agent, status), count in sorted(tasks.items()):
+            by_agent.add_metric([agent, status], count)
+        yield by_status
+        yield by_agent
+
+
+class EngineGauges(Collector):
+    """The projection's position and lag, open streams and live execution actors."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        for name, documentation in ENGINE_GAUGES:
+            yield GaugeMetricFamily(name, documentation)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        state = usecases.engine_state(self.services.engine)
+        values = (state.projected, state.lag, self.services.hub.subscriber_count,
+                  state.live_executions)
+        for (name, documentation), value in zip(ENGINE_GAUGES, values, strict=True):
+            yield GaugeMetricFamily(name, documentation, value=value)
+
+
+def _executions() -> GaugeMetricFamily:
+    return GaugeMetricFamily("stratexec_executions",
+                             "Executions by status (the token's workspaces)", labels=["status"])
+
+
+def _tasks() -> GaugeMetricFamily:
+    return GaugeMetricFamily("stratexec_tasks",
+                             "Tasks by agent type and status (the token's workspaces)",
+                             labels=["agent", "status"])
