@@ -33,10 +33,10 @@ from aiohttp_sse import EventSourceResponse
 
 from stratexec.api.errors import error_body
 from stratexec.domain.errors import DomainError
-from stratexec.projections.base import to_json, uuid_text
 from stratexec.projections.queries import feed_since
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore
+from stratexec.projections.values import to_json, uuid_text
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from itertools import chain
 from sqlite3 import Cursor
 from typing import Any
 
-from stratexec.projections.base import chunks
 from stratexec.projections.table import Key, Row, Table, picker
+from stratexec.projections.values import chunks
 
 __all__ = ["Batch", "Key", "Row", "Rows"]  # Key and Row: the views use them from here
 

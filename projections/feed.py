@@ -14,10 +14,11 @@ from functools import partial
 from typing import Any, ClassVar
 
 from stratexec.projections import events as ev
-from stratexec.projections.base import Handler, View, iso, to_json
+from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch, Row
 from stratexec.projections.executions import execution_of
 from stratexec.projections.tasks import task
+from stratexec.projections.values import iso, to_json
 
 Data = Callable[[Batch, Any, str], dict[str, Any]]  # (batch, event, execution id) -> data
 

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from stratexec.projections import events as ev
-from stratexec.projections.base import Handler, View, to_json
+from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch
+from stratexec.projections.values import to_json
 
 
 class PropagationView(View):

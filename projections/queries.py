@@ -12,10 +12,10 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
-from stratexec.projections.base import uuid_text
 from stratexec.projections.feed import FEED_COLUMNS, feed_row
 from stratexec.projections.metrics import agent_rates
 from stratexec.projections.store import ViewStore
+from stratexec.projections.values import uuid_text
 
 Id = UUID | str
 

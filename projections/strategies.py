@@ -9,8 +9,9 @@ from stratexec.domain.errors import DomainError
 from stratexec.domain.propagation import propagate
 from stratexec.domain.strategy import LEAF_LEVEL, parse_strategy
 from stratexec.projections import events as ev
-from stratexec.projections.base import Handler, View, to_json
+from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch
+from stratexec.projections.values import to_json
 
 
 class StrategiesView(View):

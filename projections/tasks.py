@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from stratexec.projections import events as ev
-from stratexec.projections.base import Handler, View, iso, to_json
+from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch, Row
+from stratexec.projections.values import iso, to_json
 
 TERMINAL = ("completed", "failed", "skipped", "cancelled")
 ONE_TASK = (ev.TASK_ASSIGNED, ev.TASK_STARTED, ev.TASK_PROGRESSED, ev.TASK_SUCCEEDED,
