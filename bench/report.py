@@ -18,15 +18,13 @@ from typing import Any
 
 from stratexec.bench.baselines import plain_asyncio, store_ceiling
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _worker(*args: str) -> dict[str, Any]:
     # Each workload starts with the disk idle: the hundreds of MiB the previous one wrote
     # would otherwise be flushed during it, and stall its commits (seen: a 100-subscriber
     # p99 of 88 ms right after the N = 50,000 runs, 15-24 ms otherwise).
     os.sync()
-    result = subprocess.run([sys.executable, "-m", "stratexec.bench.workloads", *args], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "stratexec.bench.workloads", *args],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"bench worker {' '.join(args)} failed:\n{result.stderr}")
