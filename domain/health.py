@@ -21,7 +21,7 @@ scoring below 50 is unhealthy. Cancelled tasks are not settled: cancelling is no
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -67,14 +67,28 @@ class HealthAssessment:
     def healthy(self) -> bool:
         return self.score >= UNHEALTHY_BELOW
 
+    def rounded(self) -> HealthAssessment:
+        """As recorded and shown: rates to 4 places, the mean duration to 0.1 ms."""
+        return replace(
+            self, completion_rate=round(self.completion_rate, 4),
+            error_rate=round(self.error_rate, 4),
+            avg_task_duration_ms=round(self.avg_task_duration_ms, 1))
+
+    def as_event(self) -> dict[str, Any]:
+        """The fields of an `ExecutionHealth.Assessed` event (snake_case, rounded)."""
+        rounded = self.rounded()
+        return {"score": rounded.score, "status": rounded.status,
+                "completion_rate": rounded.completion_rate, "error_rate": rounded.error_rate,
+                "avg_task_duration_ms": rounded.avg_task_duration_ms,
+                "issues": list(rounded.issues)}
+
     def as_record(self) -> dict[str, Any]:
-        return {
-            "score": self.score, "status": self.status,
-            "completionRate": round(self.completion_rate, 4),
-            "errorRate": round(self.error_rate, 4),
-            "avgTaskDurationMs": round(self.avg_task_duration_ms, 1),
-            "issues": list(self.issues),
-        }
+        """The HTTP shape, camelCase (the Health of /status, without `healthy`)."""
+        rounded = self.rounded()
+        return {"score": rounded.score, "status": rounded.status,
+                "completionRate": rounded.completion_rate, "errorRate": rounded.error_rate,
+                "avgTaskDurationMs": rounded.avg_task_duration_ms,
+                "issues": list(rounded.issues)}
 
 
 def band(score: int) -> str:
@@ -120,6 +134,11 @@ def assess(inputs: HealthInputs) -> HealthAssessment:
         score, band(score), completion_rate, error_rate, mean, tuple(issues))
 
 
+# ExecutionHealth.Assessed version 1 field -> version 2 field.
+V1_ASSESSED_FIELDS = {"completionRate": "completion_rate", "errorRate": "error_rate",
+                      "avgTaskDurationMs": "avg_task_duration_ms"}
+
+
 def health_id(execution_id: UUID) -> UUID:
     """The ExecutionHealth aggregate of an execution has an id derived from the execution's."""
     return uuid5(NAMESPACE_URL, f"stratexec:health:{execution_id}")
@@ -150,7 +169,7 @@ class ExecutionHealth(Aggregate):
         if last is not None and (last.score, last.status, last.issues) == (
                 assessment.score, assessment.status, assessment.issues):
             return False
-        self._assessed(**assessment.as_record())
+        self._assessed(**assessment.as_event())
         return True
 
     def sample_metrics(self, metrics: dict[str, Any]) -> bool:
@@ -160,13 +179,41 @@ class ExecutionHealth(Aggregate):
         self._metrics_sampled(metrics=metrics)
         return True
 
-    @event("Assessed", topic="stratexec:ExecutionHealth.Assessed")
+    class Assessed(Aggregate.Event):
+        """An assessment, its rates and mean duration rounded as `HealthAssessment.rounded`.
+
+        They stay rounded, as in version 1: the events already stored hold rounded values,
+        so a read model rebuilt from a log of both versions has one precision throughout;
+        the digits beyond are noise nobody reads (a float costs msgpack 9 bytes either way),
+        and the snapshots, the stream and the computed fallback show the same numbers.
+
+        Version 1 (up to commit 495cb3a) named its fields as the HTTP answers do:
+        completionRate, errorRate, avgTaskDurationMs. Version 2 names them in snake_case,
+        as every other event; `upcast_v1_v2` renames the stored version 1 fields on reading.
+        """
+
+        TOPIC = "stratexec:ExecutionHealth.Assessed"
+        class_version = 2
+
+        score: int
+        status: str
+        completion_rate: float
+        error_rate: float
+        avg_task_duration_ms: float
+        issues: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            for old, new in V1_ASSESSED_FIELDS.items():
+                state[new] = state.pop(old)
+
+    @event(Assessed)
     def _assessed(
-        self, score: int, status: str, completionRate: float, errorRate: float,
-        avgTaskDurationMs: float, issues: list[str],
+        self, score: int, status: str, completion_rate: float, error_rate: float,
+        avg_task_duration_ms: float, issues: list[str],
     ) -> None:
         self.last = HealthAssessment(
-            score, status, completionRate, errorRate, avgTaskDurationMs, tuple(issues))
+            score, status, completion_rate, error_rate, avg_task_duration_ms, tuple(issues))
 
     @event("MetricsSampled", topic="stratexec:ExecutionHealth.MetricsSampled")
     def _metrics_sampled(self, metrics: dict[str, Any]) -> None:

@@ -79,8 +79,8 @@ MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and d
     ev.FAILED: ("execution-completed", _finished),
     ev.HEALTH_ASSESSED: ("health-update", lambda batch, e, x: {
         "executionId": x, "score": e.score, "status": e.status,
-        "completionRate": e.completionRate, "errorRate": e.errorRate,
-        "avgTaskDurationMs": e.avgTaskDurationMs, "issues": list(e.issues)}),
+        "completionRate": e.completion_rate, "errorRate": e.error_rate,
+        "avgTaskDurationMs": e.avg_task_duration_ms, "issues": list(e.issues)}),
     ev.METRICS_SAMPLED: ("metrics-update", lambda batch, e, x: {
         "executionId": x, "agents": e.metrics}),
 }

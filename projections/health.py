@@ -34,6 +34,6 @@ class HealthView(View):
         batch.tables["health_snapshots"].append({
             "position": batch.position, "execution_id": execution["id"],
             "workspace_id": execution["workspace_id"], "score": event.score, "status": event.status,
-            "completion_rate": event.completionRate, "error_rate": event.errorRate,
-            "avg_task_duration_ms": event.avgTaskDurationMs, "issues": to_json(event.issues),
+            "completion_rate": event.completion_rate, "error_rate": event.error_rate,
+            "avg_task_duration_ms": event.avg_task_duration_ms, "issues": to_json(event.issues),
             "recorded_at": batch.at})

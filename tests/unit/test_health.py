@@ -196,15 +196,37 @@ def test_a_score_of_forty_nine_is_unhealthy() -> None:
         "Health score 49 is below 50: unhealthy"]
 
 
-def test_the_record_rounds_rates_and_duration() -> None:
+def test_the_event_fields_are_snake_case_and_rounded() -> None:
     assessment = assess(inputs(completed=2, skipped=1, attempts=3, failed_attempts=1,
                                mean=1234.5678))
 
-    assert assessment.as_record() == {
+    assert assessment.as_event() == {
         "score": assessment.score, "status": assessment.status,
-        "completionRate": 0.6667, "errorRate": 0.3333, "avgTaskDurationMs": 1234.6,
+        "completion_rate": 0.6667, "error_rate": 0.3333, "avg_task_duration_ms": 1234.6,
         "issues": list(assessment.issues),
     }
+
+
+def test_an_assessment_is_recorded_rounded() -> None:
+    health = ExecutionHealth(execution_id=uuid4(), workspace_id="w")
+    assessment = assess(inputs(completed=2, skipped=1, attempts=3, failed_attempts=1,
+                               mean=1234.5678))
+
+    health.record(assessment)
+
+    assert health.last == assessment.rounded()
+    assert health.last.completion_rate == 0.6667
+
+
+def test_a_version_1_assessment_is_upcast_to_the_snake_case_fields() -> None:
+    assert ExecutionHealth.Assessed.class_version == 2
+    state = {"timestamp": "t", "score": 61, "status": "Good", "completionRate": 0.3333,
+             "errorRate": 0.5, "avgTaskDurationMs": 100.0, "issues": ["x"]}
+
+    ExecutionHealth.Assessed.upcast_v1_v2(state)
+
+    assert state == {"timestamp": "t", "score": 61, "status": "Good", "completion_rate": 0.3333,
+                     "error_rate": 0.5, "avg_task_duration_ms": 100.0, "issues": ["x"]}
 
 
 # ---------------------------------------------------------------- the health aggregate
