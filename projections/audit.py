@@ -16,8 +16,7 @@ from stratexec.domain.application import StratexecApp
 from stratexec.domain.execution import Execution
 from stratexec.domain.health import health_id
 from stratexec.projections.log import postgres_rows, sqlite_rows
-
-_ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
+from stratexec.projections.wire import payload
 
 
 def history(app: StratexecApp, execution_id: UUID, after: int = 0, limit: int | None = None
@@ -53,13 +52,14 @@ def aggregate_notifications(
 
 
 def history_event(app: StratexecApp, notification: Notification) -> dict[str, Any]:
-    event = vars(app.mapper.to_domain_event(notification))
+    """One event as the audit shows it; `data` is its own fields, named as on the wire."""
+    event = app.mapper.to_domain_event(notification)
     return {
         "position": notification.id,
         "version": notification.originator_version,
-        "timestamp": event["timestamp"].isoformat(),
+        "timestamp": vars(event)["timestamp"].isoformat(),
         "type": notification.topic.removeprefix("stratexec:"),
-        "data": {key: value for key, value in event.items() if key not in _ENVELOPE},
+        "data": payload(event),
     }
 
 

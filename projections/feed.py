@@ -2,9 +2,9 @@
 
 Each row sits at its event's log position, so a stream's `id` is that position and a
 client resuming from `Last-Event-ID` misses nothing. `data` is JSON text with camelCase
-keys (`executionId` first), computed once here rather than per subscriber. Task rows read
-the task's agent and title from the tasks view, and every row its workspace from the
-executions view.
+keys (`executionId` first), computed once here rather than per subscriber; the keys that
+are an event's own fields are named by `projections.wire`. Task rows read the task's agent
+and title from the tasks view, and every row its workspace from the executions view.
 """
 
 from __future__ import annotations
@@ -19,31 +19,39 @@ from stratexec.projections.batch import Batch, Row
 from stratexec.projections.executions import execution_of
 from stratexec.projections.tasks import task
 from stratexec.projections.values import iso, to_json
+from stratexec.projections.wire import camel_case, payload, pick
 
 Data = Callable[[Batch, Any, str], dict[str, Any]]  # (batch, event, execution id) -> data
 
 
 def _started(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
-    return {"executionId": execution_id, "workspaceId": e.workspace_id,
-            "strategyId": str(e.strategy_id), "strategyName": e.strategy_name,
-            "status": "pending", "totalTasks": len(e.tasks), "startedAt": batch.at}
+    return {"executionId": execution_id,
+            **pick(e, "workspace_id", "strategy_id", "strategy_name"), "status": "pending",
+            "totalTasks": len(e.tasks), "startedAt": batch.at}
+
+
+# The wire names of the task events' fields, named once: a call per event would slow a
+# rebuild by a twentieth, and these rows are most of the feed.
+TASK_ID, ATTEMPT, PROGRESS, MESSAGE, RESULT, DURATION_MS, ERROR_KIND, RETRY_AT = map(
+    camel_case, ("task_id", "attempt", "progress", "message", "result", "duration_ms",
+                 "error_kind", "retry_at"))
 
 
 def _task(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
-    return {"executionId": execution_id, "taskId": e.task_id,
-            "agent": task(batch, e)["agent"], "attempt": e.attempt}
+    return {"executionId": execution_id, TASK_ID: e.task_id,
+            "agent": task(batch, e)["agent"], ATTEMPT: e.attempt}
 
 
 def _assigned(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
     row = task(batch, e)
-    return {"executionId": execution_id, "taskId": e.task_id, "agent": row["agent"],
-            "attempt": e.attempt, "itemId": row["item_id"], "title": row["title"]}
+    return {"executionId": execution_id, TASK_ID: e.task_id, "agent": row["agent"],
+            ATTEMPT: e.attempt, "itemId": row["item_id"], "title": row["title"]}
 
 
 def _failed(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
-    return {**_task(batch, e, execution_id), "errorKind": e.error_kind,
+    return {**_task(batch, e, execution_id), ERROR_KIND: e.error_kind,
             "error": e.error_message, "willRetry": e.retry_at is not None,
-            "retryAt": iso(e.retry_at), "durationMs": e.duration_ms}
+            RETRY_AT: iso(e.retry_at), DURATION_MS: e.duration_ms}
 
 
 def _finished(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
@@ -60,16 +68,15 @@ MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and d
     ev.TASK_STARTED: ("task-progress", lambda batch, e, x: {
         **_task(batch, e, x), "progress": 0.0, "status": "in_progress"}),
     ev.TASK_PROGRESSED: ("task-progress", lambda batch, e, x: {
-        **_task(batch, e, x), "progress": e.progress, "message": e.message,
+        **_task(batch, e, x), PROGRESS: e.progress, MESSAGE: e.message,
         "status": "in_progress"}),
     ev.TASK_SUCCEEDED: ("task-completed", lambda batch, e, x: {
-        **_task(batch, e, x), "durationMs": e.duration_ms, "result": e.result}),
+        **_task(batch, e, x), DURATION_MS: e.duration_ms, RESULT: e.result}),
     ev.TASK_FAILED: ("task-failed", _failed),
     ev.TASK_INTERRUPTED: ("task-failed", lambda batch, e, x: {
-        **_task(batch, e, x), "errorKind": "interrupted", "error": e.reason,
-        "willRetry": True, "retryAt": None, "durationMs": None}),
-    ev.TASKS_SKIPPED: ("task-skipped", lambda batch, e, x: {
-        "executionId": x, "taskIds": list(e.task_ids), "failedTaskId": e.failed_task_id}),
+        **_task(batch, e, x), ERROR_KIND: "interrupted", "error": e.reason,
+        "willRetry": True, RETRY_AT: None, DURATION_MS: None}),
+    ev.TASKS_SKIPPED: ("task-skipped", lambda batch, e, x: {"executionId": x, **payload(e)}),
     ev.PAUSED: ("execution-paused", lambda batch, e, x: {"executionId": x, "status": "paused"}),
     ev.RESUMED: ("execution-resumed", lambda batch, e, x: {
         "executionId": x, "status": "running"}),
@@ -77,10 +84,7 @@ MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and d
         "executionId": x, "status": "cancelled", "cancelledTasks": len(e.task_ids)}),
     ev.COMPLETED: ("execution-completed", _finished),
     ev.FAILED: ("execution-completed", _finished),
-    ev.HEALTH_ASSESSED: ("health-update", lambda batch, e, x: {
-        "executionId": x, "score": e.score, "status": e.status,
-        "completionRate": e.completion_rate, "errorRate": e.error_rate,
-        "avgTaskDurationMs": e.avg_task_duration_ms, "issues": list(e.issues)}),
+    ev.HEALTH_ASSESSED: ("health-update", lambda batch, e, x: {"executionId": x, **payload(e)}),
     ev.METRICS_SAMPLED: ("metrics-update", lambda batch, e, x: {
         "executionId": x, "agents": e.metrics}),
 }

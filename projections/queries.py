@@ -16,6 +16,7 @@ from stratexec.projections.feed import FEED_COLUMNS, feed_row
 from stratexec.projections.metrics import agent_rates
 from stratexec.projections.store import ViewStore
 from stratexec.projections.values import uuid_text
+from stratexec.projections.wire import camel
 
 Id = UUID | str
 
@@ -98,13 +99,8 @@ def agent_metrics(store: ViewStore, execution_id: Id) -> list[dict[str, Any]]:
 
 
 def _snapshot(row: Any) -> dict[str, Any]:
-    return {
-        "position": row["position"], "executionId": row["execution_id"],
-        "workspaceId": row["workspace_id"], "score": row["score"], "status": row["status"],
-        "completionRate": row["completion_rate"], "errorRate": row["error_rate"],
-        "avgTaskDurationMs": row["avg_task_duration_ms"], "issues": json.loads(row["issues"]),
-        "recordedAt": row["recorded_at"],
-    }
+    """A health_snapshots row: its columns are the Assessed event's fields, and more."""
+    return camel(dict(row)) | {"issues": json.loads(row["issues"])}
 
 
 def health_snapshots(store: ViewStore, execution_id: Id, limit: int = 1000,

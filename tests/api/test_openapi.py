@@ -24,6 +24,7 @@ from stratexec.api.openapi import openapi_document
 from stratexec.domain.health import HealthInputs, assess
 from stratexec.domain.propagation import propagate
 from stratexec.domain.strategy import parse_strategy
+from stratexec.projections.wire import camel
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXECUTION_ID = "6f1c2a52-8a1e-4f7e-9c57-2d4b8d0f6a11"
@@ -96,7 +97,7 @@ def health() -> dict[str, Any]:
     inputs = HealthInputs(total=6, completed=3, failed=1, skipped=0, cancelled=0, attempts=5,
                           failed_attempts=2, mean_duration_ms=140.0)
     assessment = assess(inputs)
-    return assessment.as_record() | {"healthy": assessment.healthy, "recordedAt": None}
+    return camel(assessment.as_event()) | {"healthy": assessment.healthy, "recordedAt": None}
 
 
 def health_snapshot() -> dict[str, Any]:
@@ -127,7 +128,7 @@ def strategy_detail() -> dict[str, Any]:
 
 def history_event() -> dict[str, Any]:
     return {"position": 17, "version": 4, "timestamp": NOW, "type": "Execution.TaskAssigned",
-            "data": {"task_id": "l4-write:content", "attempt": 1}}
+            "data": {"taskId": "l4-write:content", "attempt": 1}}
 
 
 def execution_state() -> dict[str, Any]:

@@ -79,11 +79,11 @@ def terminal_events_per_task(events: list[dict[str, Any]]) -> Counter[str]:
         data = event["data"]
         assert isinstance(data, dict)
         succeeded = event["type"] == "Execution.TaskSucceeded"
-        failed_for_good = event["type"] == "Execution.TaskFailed" and data["retry_at"] is None
+        failed_for_good = event["type"] == "Execution.TaskFailed" and data["retryAt"] is None
         if succeeded or failed_for_good:
-            ends[data["task_id"]] += 1
+            ends[data["taskId"]] += 1
         elif event["type"] in ("Execution.TasksSkipped", "Execution.Cancelled"):
-            ends.update(data["task_ids"])
+            ends.update(data["taskIds"])
     return ends
 
 
@@ -154,8 +154,8 @@ def test_kill_9_mid_run_loses_nothing_and_resume_finishes(tmp_path: Path) -> Non
     interrupted = [e for e in events if e["type"] == "Execution.TaskInterrupted"]
     for event in interrupted:  # each interrupted attempt was followed by a new attempt
         data = event["data"]
-        assert any(e["type"] == "Execution.TaskAssigned" and e["data"]["task_id"] == data[
-            "task_id"] and e["data"]["attempt"] == data["attempt"] + 1 for e in events)
+        assert any(e["type"] == "Execution.TaskAssigned" and e["data"]["taskId"] == data[
+            "taskId"] and e["data"]["attempt"] == data["attempt"] + 1 for e in events)
     assert stratexec("resume", data_dir=tmp_path).returncode == 0  # nothing left to do
 
 

@@ -215,6 +215,14 @@ def test_start_from_the_dashboard_and_watch_it_complete(browser: BrowserContext,
         expect(page.get_by_test_id("progress-pct")).to_have_text("100%")
         screenshot(page, tmp_path, "completed")
 
+        # Opened again, the page fills its timeline from the audit history (camelCase data).
+        page.reload()
+        timeline = page.get_by_test_id("timeline")
+        expect(timeline.locator("li.type-task-completed").first).to_contain_text(
+            re.compile(r"\S completed in \d"))
+        texts = timeline.locator(".timeline-text").all_inner_texts()
+        assert [t for t in texts if "undefined" in t or "—" in t] == []
+
         # The dashboard lists it, newest first, finished.
         page.get_by_role("link", name="All executions").click()
         row = page.get_by_test_id("executions").locator(f'tr[data-execution-id="{execution_id}"]')

@@ -19,7 +19,7 @@ from eventsourcing.persistence import StoredEvent
 
 from stratexec.domain.application import MsgpackTranscoder, StratexecApp
 from stratexec.domain.health import HealthAssessment, health_id
-from stratexec.projections import queries
+from stratexec.projections import audit, queries
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore
 from stratexec.projections.verify import compare, rebuild
@@ -91,6 +91,9 @@ def test_the_views_show_version_1_assessments(app: StratexecApp, store: ViewStor
     feed = [json.loads(row["data"]) for row in queries.feed_since(store, 0, execution_id)
             if row["type"] == "health-update"]
     assert feed == [{"executionId": str(execution_id), **wire(a)} for a in (FIRST, SECOND)]
+    history = [e["data"] for e in audit.history(app, execution_id)
+               if e["type"] == "ExecutionHealth.Assessed"]
+    assert history == [wire(FIRST), wire(SECOND)]
 
 
 def test_views_rebuilt_from_both_versions(app: StratexecApp, store: ViewStore,
@@ -118,3 +121,6 @@ def test_views_rebuilt_from_both_versions(app: StratexecApp, store: ViewStore,
         snapshots = queries.health_snapshots(rebuilt, execution_id)
         assert [{k: s[k] for k in wire(FIRST)} for s in snapshots] == [
             wire(FIRST), wire(SECOND), wire(later)]
+    history = [e["data"] for e in audit.history(app, execution_id)
+               if e["type"] == "ExecutionHealth.Assessed"]
+    assert history == [wire(FIRST), wire(SECOND), wire(later)]
