@@ -255,7 +255,7 @@ def history_event() -> Schema:
         "position": integer(1), "version": integer(1), "timestamp": timestamp(),
         "type": string(pattern=r"^[A-Z][A-Za-z]*\.[A-Z][A-Za-z]*$",
                        examples=["Execution.TaskAssigned", "ExecutionHealth.Assessed"]),
-        "data": any_object("The event's own fields, as recorded."),
+        "data": any_object("The event's own fields, named in camelCase."),
     }, description="One recorded event of an execution or of its health, by log position.")
 
 
