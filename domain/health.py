@@ -83,7 +83,9 @@ class HealthAssessment:
                 "issues": list(rounded.issues)}
 
     def as_record(self) -> dict[str, Any]:
-        """The HTTP shape, camelCase (the Health of /status, without `healthy`)."""
+        """The HTTP shape, camelCase: only for `usecases.current_health`, until it calls
+        `projections.queries.current_health` (which names the fields through
+        `projections.wire`, as every other answer does). Remove it then."""
         rounded = self.rounded()
         return {"score": rounded.score, "status": rounded.status,
                 "completionRate": rounded.completion_rate, "errorRate": rounded.error_rate,

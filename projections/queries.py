@@ -12,6 +12,7 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
+from stratexec.domain.health import UNHEALTHY_BELOW, HealthInputs, assess
 from stratexec.projections.feed import FEED_COLUMNS, feed_row
 from stratexec.projections.metrics import agent_rates
 from stratexec.projections.store import ViewStore
@@ -116,6 +117,48 @@ def health_snapshots(store: ViewStore, execution_id: Id, limit: int = 1000,
 def latest_health(store: ViewStore, execution_id: Id) -> dict[str, Any] | None:
     snapshots = health_snapshots(store, execution_id, limit=1)
     return snapshots[0] if snapshots else None
+
+
+SNAPSHOT_ONLY = frozenset({"position", "executionId", "workspaceId"})  # not in a Health
+
+
+def current_health(store: ViewStore, execution: dict[str, Any]) -> dict[str, Any]:
+    """The health of `execution` (a `get_execution` dict) as /status shows it.
+
+    The latest recorded assessment; before the first, the one the health monitor would
+    record now: `assess` of the same inputs (`health_inputs`), with `recordedAt` None.
+    """
+    with store.read():  # one snapshot (or the caller's)
+        latest = latest_health(store, execution["id"])
+        if latest is None:
+            assessment = assess(health_inputs(store, execution))
+            return camel(assessment.as_event()) | {
+                "recordedAt": None, "healthy": assessment.healthy}
+    return {key: value for key, value in latest.items() if key not in SNAPSHOT_ONLY} | {
+        "healthy": latest["score"] >= UNHEALTHY_BELOW}
+
+
+def health_inputs(store: ViewStore, execution: dict[str, Any]) -> HealthInputs:
+    """What `Execution.health_inputs` gives, read from the views: task counts from the
+    execution's row; finished and failed attempts and the mean duration of successful ones
+    from its agent metrics; the tasks that failed for good, in the order they failed (by
+    time, then plan order: the tasks view keeps no log position)."""
+    key = uuid_text(execution["id"])
+    with store.read() as cur:
+        succeeded, failed_attempts, duration_sum = cur.execute(
+            "SELECT COALESCE(SUM(duration_count), 0), COALESCE(SUM(failed_attempts), 0),"
+            " COALESCE(SUM(duration_sum_ms), 0.0) FROM agent_metrics WHERE execution_id = ?",
+            (key,)).fetchone()
+        failed_task_ids = tuple(row[0] for row in cur.execute(
+            "SELECT task_id FROM tasks WHERE execution_id = ? AND status = 'failed'"
+            " ORDER BY finished_at, plan_order", (key,)))
+    return HealthInputs(
+        total=execution["totalTasks"], completed=execution["completedTasks"],
+        failed=execution["failedTasks"], skipped=execution["skippedTasks"],
+        cancelled=execution["cancelledTasks"], attempts=succeeded + failed_attempts,
+        failed_attempts=failed_attempts,
+        mean_duration_ms=duration_sum / succeeded if succeeded else 0.0,
+        failed_task_ids=failed_task_ids)
 
 
 def feed_since(store: ViewStore, after_position: int, execution_id: Id | None = None,

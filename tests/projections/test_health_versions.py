@@ -88,6 +88,8 @@ def test_the_views_show_version_1_assessments(app: StratexecApp, store: ViewStor
     execution = queries.get_execution(store, execution_id)
     assert execution is not None
     assert (execution["healthScore"], execution["healthStatus"]) == (61, "Good")
+    assert queries.current_health(store, execution) == wire(SECOND) | {
+        "healthy": True, "recordedAt": snapshots[-1]["recordedAt"]}
     feed = [json.loads(row["data"]) for row in queries.feed_since(store, 0, execution_id)
             if row["type"] == "health-update"]
     assert feed == [{"executionId": str(execution_id), **wire(a)} for a in (FIRST, SECOND)]

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
-from projection_scenarios import R1, S1, S2, drive_to_failure, start_and_cancel, start_execution
+from projection_scenarios import (
+    R1,
+    S1,
+    S2,
+    T0,
+    drive_to_failure,
+    record_health,
+    start_and_cancel,
+    start_execution,
+)
 
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.execution import Execution
+from stratexec.domain.health import HealthAssessment, HealthInputs, assess
 from stratexec.projections import queries
 from stratexec.projections.metrics import nearest_rank
 from stratexec.projections.runner import ProjectionRunner
@@ -81,6 +92,64 @@ def test_health_snapshots_and_latest(store: ViewStore, runs: tuple[Execution, Ex
     assert health.last is not None
     assert (latest["score"], latest["issues"]) == (health.last.score, list(health.last.issues))
     assert queries.latest_health(store, runs[1].id) is None
+
+
+def health_shape(assessment: HealthAssessment, recorded_at: str | None) -> dict[str, Any]:
+    """The Health of /status: camelCase, rounded as recorded."""
+    rounded = assessment.rounded()
+    return {"score": rounded.score, "status": rounded.status,
+            "completionRate": rounded.completion_rate, "errorRate": rounded.error_rate,
+            "avgTaskDurationMs": rounded.avg_task_duration_ms, "issues": list(rounded.issues),
+            "recordedAt": recorded_at, "healthy": rounded.healthy}
+
+
+def test_health_inputs_from_the_views_are_the_aggregates(app: StratexecApp,
+                                                         store: ViewStore) -> None:
+    """After every save, the views give the health monitor's inputs: one score for both."""
+    compared: list[tuple[HealthInputs, HealthInputs]] = []
+    runner = ProjectionRunner(app, store)
+    executions: list[Execution] = []
+
+    def compare(position: int) -> None:
+        runner.catch_up()
+        for execution in executions:
+            row = queries.get_execution(store, execution.id)
+            assert row is not None
+            compared.append((queries.health_inputs(store, row),
+                             app.get_execution(execution.id).health_inputs()))
+
+    app.add_listener(compare)
+    executions.append(start_execution(app))
+    drive_to_failure(app, executions[0])
+    executions.append(start_and_cancel(app))
+    app.remove_listener(compare)
+    assert len(compared) > 10
+    assert [views for views, _ in compared] == [aggregate for _, aggregate in compared]
+    assert compared[-2][0].failed_task_ids == (R1,)
+
+
+def test_current_health_before_and_after_the_first_assessment(app: StratexecApp,
+                                                              store: ViewStore) -> None:
+    execution = start_execution(app)
+    execution.assign_ready_tasks(T0)
+    execution.start_task(R1, 1)
+    execution.fail_task(R1, 1, "bad_input", "cannot parse", 30.0, now=T0, retryable=False)
+    execution.start_task(S1, 1)
+    execution.succeed_task(S1, 1, {}, 120.04)
+    app.save(execution)
+    runner = ProjectionRunner(app, store)
+    runner.catch_up()
+    row = queries.get_execution(store, execution.id)
+    assert row is not None
+    monitor = assess(execution.health_inputs())  # what the health monitor will record
+    assert R1 in monitor.issues[-2]
+    assert queries.current_health(store, row) == health_shape(monitor, None)
+
+    record_health(app, execution)
+    runner.catch_up()
+    latest = queries.latest_health(store, execution.id)
+    assert latest is not None
+    assert queries.current_health(store, row) == health_shape(monitor, latest["recordedAt"])
 
 
 def test_feed_since_filters(store: ViewStore, runs: tuple[Execution, Execution]) -> None:
