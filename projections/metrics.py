@@ -2,6 +2,12 @@
 
 Durations are those of successful attempts (as in the aggregate's mean task duration);
 the p95 is taken over completed tasks' durations in the tasks view, by nearest rank.
+
+These are not the aggregate's `agent_metrics()`, on purpose: that is a gauge of where each
+agent's tasks are now (pending, assigned, in progress ...), which the health monitor samples
+into the log (MetricsSampled) at its own pace; these count attempts, failed attempts and
+durations, which the rates need and the aggregate does not keep per agent. The counters
+both have (tasks, completed, failed, skipped, cancelled, retries) agree (a test checks).
 """
 
 from __future__ import annotations
