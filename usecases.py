@@ -21,7 +21,6 @@ from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, NotFound
 from stratexec.domain.execution import Execution
-from stratexec.domain.health import HealthInputs, assess
 from stratexec.domain.propagation import Plan, PropagationRules, propagate
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine
@@ -157,30 +156,11 @@ def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, An
         metrics = queries.agent_metrics(views, execution_id)
         return {
             "execution": execution,
-            "health": current_health(views, execution, metrics),
+            "health": queries.current_health(views, execution),
             "tasks": queries.list_tasks(views, execution_id),
             "metrics": {"agents": metrics},
             "position": views_position(cursor),
         }
-
-
-def current_health(views: ViewStore, execution: dict[str, Any],
-                   metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """The latest recorded assessment, or (before the first) one computed from the views."""
-    latest = queries.latest_health(views, execution["id"])
-    if latest is not None:
-        return {key: latest[key] for key in ("score", "status", "completionRate", "errorRate",
-                                             "avgTaskDurationMs", "issues", "recordedAt")
-                } | {"healthy": latest["score"] >= 50}
-    completed = sum(m["completed"] for m in metrics)
-    durations = sum((m["meanDurationMs"] or 0.0) * m["completed"] for m in metrics)
-    assessment = assess(HealthInputs(
-        total=execution["totalTasks"], completed=execution["completedTasks"],
-        failed=execution["failedTasks"], skipped=execution["skippedTasks"],
-        cancelled=execution["cancelledTasks"], attempts=sum(m["attempts"] for m in metrics),
-        failed_attempts=sum(m["failedAttempts"] for m in metrics),
-        mean_duration_ms=durations / completed if completed else 0.0))
-    return assessment.as_record() | {"healthy": assessment.healthy, "recordedAt": None}
 
 
 def execution_snapshot(views: ViewStore, execution_id: str) -> tuple[dict[str, Any], int]:

@@ -82,16 +82,6 @@ class HealthAssessment:
                 "avg_task_duration_ms": rounded.avg_task_duration_ms,
                 "issues": list(rounded.issues)}
 
-    def as_record(self) -> dict[str, Any]:
-        """The HTTP shape, camelCase: only for `usecases.current_health`, until it calls
-        `projections.queries.current_health` (which names the fields through
-        `projections.wire`, as every other answer does). Remove it then."""
-        rounded = self.rounded()
-        return {"score": rounded.score, "status": rounded.status,
-                "completionRate": rounded.completion_rate, "errorRate": rounded.error_rate,
-                "avgTaskDurationMs": rounded.avg_task_duration_ms,
-                "issues": list(rounded.issues)}
-
 
 def band(score: int) -> str:
     if score >= 80:
