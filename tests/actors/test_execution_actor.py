@@ -12,8 +12,8 @@ import pytest
 from eventsourcing.persistence import Recording
 from helpers import ScriptedAgent, chain_strategy, scripted_agents, wait_for_store
 
-from stratexec.actors.execution import TURN_SIZE
 from stratexec.actors.runtime import Runtime
+from stratexec.actors.turn import TURN_SIZE
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import InvalidTransition
 from stratexec.domain.execution import Execution, TaskStatus
