@@ -63,6 +63,13 @@ class _EndTurn:
     """To itself: the messages that were waiting when the turn began have been handled."""
 
 
+@dataclass(frozen=True)
+class _Fail:
+    """To itself: a turn failed while answering an ask, whose error went to the asker."""
+
+    error: Exception
+
+
 class ExecutionActor(pykka.ThreadingActor):
     def __init__(
         self,
@@ -102,6 +109,8 @@ class ExecutionActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         if self._broken:
+            if isinstance(message, _Fail):
+                raise message.error  # fail as after a tell: on_failure, then a restart
             return super().on_receive(message)
         if isinstance(message, TOLD):
             self._record(message)
@@ -140,7 +149,12 @@ class ExecutionActor(pykka.ThreadingActor):
     def _transition(self, command: Pause | Resume | Cancel) -> Transition:
         """Record, then act, then answer (or raise the domain error that refused it)."""
         outcome = self._apply(command)
-        self._end_turn()
+        try:
+            self._end_turn()
+        except Exception as error:
+            self._broken = True
+            self.actor_ref.tell(_Fail(error))  # an error in an ask does not stop an actor
+            raise
         if isinstance(outcome, DomainError):
             raise outcome
         return Transition(outcome, self._saved_up_to)

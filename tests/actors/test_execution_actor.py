@@ -376,3 +376,27 @@ def test_a_transition_answers_once_recorded_with_the_position_of_its_save(
     assert {status: topics[position].rsplit(".", 1)[-1]
             for status, position in positions.items()} == {
         "paused": "Paused", "running": "Resumed", "cancelled": "Cancelled"}
+
+
+def test_an_execution_whose_save_fails_during_a_pause_is_restarted(
+        app: StratexecApp, runtime: Runtime, agents: dict[str, ScriptedAgent],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The asker gets the store's error, and the actor crashes as after any failed save:
+    the runtime rebuilds it from its events, and the execution runs to the end."""
+    gate = agents["research"].gate("a:research")
+    execution_id = start(app, runtime, ["a", "b"])
+    wait_for_store(app, lambda: status_of(app, execution_id, "a") == TaskStatus.IN_PROGRESS)
+    save, failures = app.save, [RuntimeError("the store is down")]
+
+    def failing_save(*objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        if failures and any(isinstance(obj, Execution) for obj in objs):
+            raise failures.pop()
+        return save(*objs, **kwargs)
+
+    monkeypatch.setattr(app, "save", failing_save)
+    with pytest.raises(RuntimeError, match="the store is down"):
+        runtime.pause(execution_id)
+    gate.set()
+    execution = finished(app, runtime, execution_id)
+    assert execution.status == "completed"
+    assert execution.tasks["a:research"].attempt == 2  # interrupted by the restart
