@@ -1,31 +1,32 @@
 """One ExecutionActor per live execution: the only writer of its Execution aggregate.
 
-Each turn of the actor applies the messages waiting in its inbox to the aggregate, assigns
-whatever became ready, saves once (group commit), and only then acts: hands the new attempts
-to their agents, schedules retries on the clock, tells the health monitor. A reply to an
-agent about an attempt that is no longer live (late, duplicated, or from before a pause or a
-cancel) is dropped: the aggregate already moved on.
+The actor holds an `ExecutionTurn`, which decides; the actor receives, saves and sends.
+A turn groups the commands waiting in the inbox (group commit). Its first command is applied
+and the actor tells itself `_EndTurn`, which arrives after every message already waiting;
+the commands among them are applied as they come. When `_EndTurn` arrives, or the turn holds
+`TURN_SIZE` commands, the turn's events are saved at once, and only then acted on: the new
+attempts go to their agents, retries to the clock, the figures to the health monitor.
+`Pause`, `Resume` and `Cancel` end the turn they join, so that their answer (`Transition`)
+carries the log position of the save that recorded them.
 
-A turn is bounded (`TURN_SIZE` messages, `TURN_SIZE` assignments): a save's events reach the
-read models and the live streams together, so an unbounded turn (1,000 ready tasks at the
-start of a wide DAG) would hold its first event back for as long as the whole turn takes.
-What a turn leaves ready it assigns in the next, which it asks for with `AssignReadyTasks`.
+Before a turn makes events, the actor hands `pace` the position of its last save
+(backpressure: it may block while the readers are behind).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from stratexec.actors.clock import Clock
 from stratexec.actors.messages import (
-    AgentTask,
     AssignReadyTasks,
     Cancel,
     DispatchDueTasks,
@@ -37,32 +38,36 @@ from stratexec.actors.messages import (
     Resume,
     ReturnTask,
     RunTask,
-    TrackExecution,
     Transition,
-    WithdrawTasks,
 )
+from stratexec.actors.turn import ExecutionTurn, InterruptActiveTasks, TurnEffects
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError
-from stratexec.domain.execution import Execution, TaskState
+from stratexec.domain.execution import Execution
+
+if TYPE_CHECKING:
+    from stratexec.actors.agent import AgentActor
+    from stratexec.actors.health import HealthMonitorActor
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = (RecordTaskStarted, RecordTaskProgress, RecordTaskSuccess, RecordTaskFailure,
-            ReturnTask, DispatchDueTasks, AssignReadyTasks, Pause, Resume, Cancel)
-TURN_SIZE = 32
-# The clock converts a wall-clock time to a monotonic delay; a retry that wakes a few
-# milliseconds early must still count as due, or it would wait for the next wake-up.
-DUE_TOLERANCE = timedelta(milliseconds=20)
-INTERRUPTED_BY_RESTART = "interrupted: the process stopped while the attempt was under way"
+# Told by agents, the clock and the actor itself: applied in the open turn.
+TOLD = (RecordTaskStarted, RecordTaskProgress, RecordTaskSuccess, RecordTaskFailure,
+        ReturnTask, DispatchDueTasks, AssignReadyTasks)
+# Asked by the runtime: applied, then the turn ends and the answer is a Transition.
+ASKED = (Pause, Resume, Cancel)
 
 
-@dataclass
-class _Effects:
-    """What a turn decided to do once its events are saved."""
+@dataclass(frozen=True)
+class _EndTurn:
+    """To itself: the messages that were waiting when the turn began have been handled."""
 
-    retries: list[datetime] = field(default_factory=list)
-    withdraw: WithdrawTasks | None = None
-    look_for_next_retry: bool = False
+
+@dataclass(frozen=True)
+class _Fail:
+    """To itself: a turn failed while answering an ask, whose error went to the asker."""
+
+    error: Exception
 
 
 class ExecutionActor(pykka.ThreadingActor):
@@ -70,9 +75,9 @@ class ExecutionActor(pykka.ThreadingActor):
         self,
         execution: Execution,
         app: StratexecApp,
-        agents: Mapping[str, pykka.ActorRef[Any]],
+        agents: Mapping[str, pykka.ActorRef[AgentActor]],
         clock: Clock,
-        monitor: pykka.ActorRef[Any] | None = None,
+        monitor: pykka.ActorRef[HealthMonitorActor] | None = None,
         on_finished: Callable[[Execution], None] | None = None,
         on_crashed: Callable[[Execution, BaseException], None] | None = None,
         recovering: bool = False,
@@ -82,6 +87,7 @@ class ExecutionActor(pykka.ThreadingActor):
     ) -> None:
         super().__init__()
         self.execution = execution
+        self._turn = ExecutionTurn(execution, rng or random.Random())
         self._app = app
         self._agents = agents
         self._clock = clock
@@ -89,49 +95,39 @@ class ExecutionActor(pykka.ThreadingActor):
         self._on_finished = on_finished
         self._on_crashed = on_crashed
         self._recovering = recovering
-        self._rng = rng or random.Random()
         self._pace = pace
         self._saved_up_to = saved_at  # the log position of this actor's last save
-        self._effects = _Effects()
-        self._broken = False
+        self._turn_began = datetime.now(UTC)  # the time of every command of the open turn
+        self._end_turn_told = False
+        self._broken = False  # a save failed: the aggregate holds events the store does not
 
     def on_start(self) -> None:
+        self._begin_turn()
         if self._recovering:
-            self.execution.interrupt_active_tasks(INTERRUPTED_BY_RESTART)
-            self._effects.look_for_next_retry = True
-        self._keep_pace()
-        self._commit_and_act()
+            self._turn.apply(InterruptActiveTasks(), self._turn_began)
+        self._end_turn()
 
     def on_receive(self, message: Any) -> Any:
-        if self._broken or not isinstance(message, COMMANDS):
+        if self._broken:
+            if isinstance(message, _Fail):
+                raise message.error  # fail as after a tell: on_failure, then a restart
             return super().on_receive(message)
-        self._keep_pace()
-        batch: list[tuple[Any, pykka.Future[Any] | None]] = [(message, None)]
-        leftover = None
-        while (leftover is None and len(batch) < TURN_SIZE
-               and not self.actor_inbox.empty()):
-            envelope = self.actor_inbox.get()
-            if isinstance(envelope.message, COMMANDS):
-                batch.append((envelope.message, envelope.reply_to))
-            else:
-                leftover = envelope  # a stop or a proxy call: handled after this turn
-        outcomes = [self._apply(command) for command, _ in batch]
-        try:
-            self._commit_and_act()
-        except Exception as save_error:
-            for _, reply_to in batch[1:]:
-                _reply(reply_to, None, save_error)
-            raise
-        outcomes = [(None if status is None else Transition(status, self._saved_up_to), refusal)
-                    for status, refusal in outcomes]
-        for (_, reply_to), (value, refusal) in zip(batch[1:], outcomes[1:], strict=True):
-            _reply(reply_to, value, refusal)
-        if leftover is not None:
-            self._handle_leftover(leftover)
-        first_value, first_refusal = outcomes[0]
-        if first_refusal is not None:
-            raise first_refusal
-        return first_value
+        if isinstance(message, TOLD):
+            self._record(message)
+        elif isinstance(message, _EndTurn):
+            self._end_turn_told = False
+            if self._turn.is_open:
+                self._end_turn()
+        elif isinstance(message, ASKED):
+            return self._transition(message)
+        else:
+            return super().on_receive(message)
+        return None
+
+    def on_stop(self) -> None:
+        """Record what the open turn applied: its `_EndTurn` may be queued after the stop."""
+        if self._turn.is_open and not self._broken:
+            self._end_turn()
 
     def on_failure(self, *exc_info: Any) -> None:
         self._broken = True
@@ -140,117 +136,73 @@ class ExecutionActor(pykka.ThreadingActor):
 
     # ------------------------------------------------------------------ turns
 
-    def _apply(self, command: Any) -> tuple[Any, DomainError | None]:
-        """Apply one command to the aggregate; (reply, domain error) for whoever asked."""
-        execution = self.execution
+    def _record(self, command: Any) -> None:
+        outcome = self._apply(command)
+        if isinstance(outcome, DomainError):
+            logger.warning("execution %s refused %s: %s", self.execution.id, command, outcome)
+        if self._turn.is_full:
+            self._end_turn()
+        elif not self._end_turn_told:
+            self._end_turn_told = True
+            self.actor_ref.tell(_EndTurn())
+
+    def _transition(self, command: Pause | Resume | Cancel) -> Transition:
+        """Record, then act, then answer (or raise the domain error that refused it)."""
+        outcome = self._apply(command)
         try:
-            match command:
-                case Pause():
-                    execution.pause()
-                    self._effects.withdraw = WithdrawTasks(execution.id, cancel_running=False)
-                case Resume():
-                    execution.resume()
-                case Cancel():
-                    execution.cancel()
-                    self._effects.withdraw = WithdrawTasks(execution.id, cancel_running=True)
-                case DispatchDueTasks():
-                    self._effects.look_for_next_retry = True
-                case AssignReadyTasks():
-                    pass  # the turn assigns what is ready
-                case _ if not execution.is_current_attempt(command.task_id, command.attempt):
-                    logger.debug("dropping %s: the attempt is no longer live", command)
-                case RecordTaskStarted(task_id, attempt):
-                    execution.start_task(task_id, attempt)
-                case RecordTaskProgress(task_id, attempt, progress, message):
-                    execution.report_progress(task_id, attempt, progress, message)
-                case RecordTaskSuccess(task_id, attempt, result, duration_ms):
-                    execution.succeed_task(task_id, attempt, result, duration_ms)
-                case RecordTaskFailure(task_id, attempt, kind, message, retryable, duration_ms):
-                    retry_at = execution.fail_task(
-                        task_id, attempt, kind, message, duration_ms, now=datetime.now(UTC),
-                        retryable=retryable, random_unit=self._rng.random())
-                    if retry_at is not None:
-                        self._effects.retries.append(retry_at)
-                case ReturnTask(task_id, attempt, reason):
-                    execution.interrupt_task(task_id, attempt, reason)
-        except DomainError as error:
-            return None, error
-        return str(execution.status), None
+            self._end_turn()
+        except Exception as error:
+            self._broken = True
+            self.actor_ref.tell(_Fail(error))  # an error in an ask does not stop an actor
+            raise
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return Transition(outcome, self._saved_up_to)
 
-    def _commit_and_act(self) -> None:
-        execution = self.execution
-        effects, self._effects = self._effects, _Effects()
-        assigned = execution.assign_ready_tasks(datetime.now(UTC) + DUE_TOLERANCE, TURN_SIZE)
-        execution.finish_if_done()
-        finished = execution.is_finished  # completed, failed, or cancelled in this turn
-        if execution.pending_events:
-            try:
-                recordings = self._app.save(execution)
-            except Exception:
-                self._broken = True  # the aggregate holds events the store does not
-                raise
-            self._saved_up_to = recordings[-1].notification.id
-        elif not effects.look_for_next_retry:
-            return
-        # Recorded: now act on it.
-        for task in assigned:
-            self._dispatch(task)
-        if len(assigned) == TURN_SIZE:
-            self.actor_ref.tell(AssignReadyTasks())
-        for retry_at in effects.retries:
-            self._clock.tell_at(retry_at, self.actor_ref, DispatchDueTasks())
-        if effects.look_for_next_retry and not finished:
-            next_retry = execution.next_retry_at()
-            if next_retry is not None:
-                self._clock.tell_at(next_retry, self.actor_ref, DispatchDueTasks())
-        if effects.withdraw is not None:
-            for agent in self._agents.values():
-                agent.tell(effects.withdraw)
-        if self._monitor is not None:
-            self._monitor.tell(TrackExecution(
-                execution.id, execution.workspace_id, execution.health_inputs(),
-                execution.agent_metrics(), finished=finished))
-        if finished:
-            if self._on_finished is not None:
-                self._on_finished(execution)
-            self.stop()
+    def _apply(self, command: Any) -> str | DomainError:
+        if not self._turn.is_open:
+            self._begin_turn()
+        return self._turn.apply(command, self._turn_began)
 
-    def _keep_pace(self) -> None:
+    def _begin_turn(self) -> None:
         """Before a turn makes events: wait while the readers are behind our last save.
 
         Waiting here, rather than right after a save, lets the agents work on what the
         save dispatched meanwhile, and the messages they send back make the next turn."""
         if self._pace is not None and self._saved_up_to:
             self._pace(self._saved_up_to)
+        self._turn_began = datetime.now(UTC)
 
-    def _dispatch(self, task: TaskState) -> None:
-        planned = task.plan
-        inputs = {dependency: self.execution.tasks[dependency].result
-                  for dependency in planned.depends_on}
-        work = AgentTask(
-            execution_id=self.execution.id, workspace_id=self.execution.workspace_id,
-            task_id=planned.id, item_id=planned.item_id, title=planned.title,
-            agent=planned.agent, priority=planned.priority, order=planned.order,
-            attempt=task.attempt, inputs=inputs)
-        self._agents[planned.agent].tell(RunTask(work, self.actor_ref))
-
-    def _handle_leftover(self, envelope: Any) -> None:
-        """Handle a non-command message drained from the inbox as pykka's own loop would."""
-        try:
-            response = self._handle_receive(envelope.message)
-        except Exception:
-            if envelope.reply_to is None:
+    def _end_turn(self) -> None:
+        effects = self._turn.end(datetime.now(UTC))
+        if effects.save:
+            try:
+                self._saved_up_to = self._app.record(self.execution)
+            except Exception:
+                self._broken = True
                 raise
-            envelope.reply_to.set_exception()
-        else:
-            if envelope.reply_to is not None:
-                envelope.reply_to.set(response)
+        self._act(effects)
 
+    def _act(self, effects: TurnEffects) -> None:
+        """Carry out a turn's effects, once its events are recorded."""
+        me = self.actor_ref
+        for work in effects.dispatch:
+            self._agents[work.agent].tell(RunTask(work, me))
+        if effects.more_ready:
+            self._tell_self(AssignReadyTasks())
+        for when in effects.wake_at:
+            self._clock.tell_at(when, me, DispatchDueTasks())
+        if effects.withdraw is not None:
+            for agent in self._agents.values():
+                agent.tell(effects.withdraw)
+        if effects.track is not None and self._monitor is not None:
+            self._monitor.tell(effects.track)
+        if effects.finished:
+            if self._on_finished is not None:
+                self._on_finished(self.execution)
+            with contextlib.suppress(pykka.ActorDeadError):  # stopping already
+                self.stop()
 
-def _reply(reply_to: pykka.Future[Any] | None, value: Any, error: Exception | None) -> None:
-    if reply_to is None:
-        return
-    if error is None:
-        reply_to.set(value)
-    else:
-        reply_to.set_exception(exc_info=(type(error), error, error.__traceback__))
+    def _tell_self(self, message: Any) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):  # stopping: it would be dropped
+            self.actor_ref.tell(message)

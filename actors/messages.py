@@ -123,7 +123,7 @@ class Cancel:
 @dataclass(frozen=True)
 class RunTask:
     task: AgentTask
-    reply_to: pykka.ActorRef[Any]
+    reply_to: pykka.ActorRef[Any]  # an ExecutionActor, or any actor that takes the reports
 
 
 @dataclass(frozen=True)

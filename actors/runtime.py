@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import pykka
@@ -74,10 +73,10 @@ class Runtime:
         self._clock = Clock()
         self._rng = random.Random(self.options.seed)
         self._lock = threading.Lock()
-        self._live: dict[UUID, pykka.ActorRef[Any]] = {}
+        self._live: dict[UUID, pykka.ActorRef[ExecutionActor]] = {}
         self._done: dict[UUID, threading.Event] = {}
-        self._agents: dict[str, pykka.ActorRef[Any]] = {}
-        self._monitor: pykka.ActorRef[Any] | None = None
+        self._agents: dict[str, pykka.ActorRef[AgentActor]] = {}
+        self._monitor: pykka.ActorRef[HealthMonitorActor] | None = None
         self._stopping = False
         self._pace = pace
 
@@ -102,8 +101,8 @@ class Runtime:
             live = list(self._live.values())
         for ref in live:
             ref.stop()
-        for ref in self._agents.values():
-            ref.stop()
+        for agent in self._agents.values():
+            agent.stop()
         if self._monitor is not None:
             self._monitor.stop()
         self._clock.stop()
@@ -167,7 +166,7 @@ class Runtime:
             return not self.is_live(execution_id)
         return done.wait(timeout)
 
-    def agent_refs(self) -> Mapping[str, pykka.ActorRef[Any]]:
+    def agent_refs(self) -> Mapping[str, pykka.ActorRef[AgentActor]]:
         return dict(self._agents)
 
     # ------------------------------------------------------------------ helpers
@@ -237,7 +236,7 @@ class Runtime:
         _later(restart)
 
 
-def _later(function: Any) -> None:
+def _later(function: Callable[[], None]) -> None:
     timer = threading.Timer(RESTART_DELAY, function)
     timer.daemon = True
     timer.start()

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 from uuid import UUID
 
+import pykka
 import pytest
 from eventsourcing.persistence import Recording
 from helpers import ScriptedAgent, chain_strategy, scripted_agents, wait_for_store
 
-from stratexec.actors.execution import TURN_SIZE
+from stratexec.actors.execution import ExecutionActor
 from stratexec.actors.runtime import Runtime
+from stratexec.actors.turn import TURN_SIZE
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import InvalidTransition
 from stratexec.domain.execution import Execution, TaskStatus
 from stratexec.domain.retry import RetryPolicy
 from stratexec.projections.audit import aggregate_notifications
-from stratexec.projections.events import TASK_ASSIGNED
+from stratexec.projections.events import TASK_ASSIGNED, TASK_STARTED
 from stratexec.settings import EngineOptions
 
 FAST_RETRIES = RetryPolicy(maximum_attempts=4, initial_interval=0.01, maximum_interval=0.05)
@@ -69,6 +72,38 @@ def on_each_save(app: StratexecApp, monkeypatch: pytest.MonkeyPatch,
         return recordings
 
     monkeypatch.setattr(app, "save", observed_save)
+
+
+class HeldPace:
+    """A `pace` that lets its first call through (the actor's first turn) and holds every
+    later one while the test holds it: the actor then waits before its next turn begins."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.released = threading.Event()
+        self.waiting = threading.Event()
+
+    def __call__(self, _position: int) -> None:
+        self.calls += 1
+        if self.calls > 1 and not self.released.is_set():
+            self.waiting.set()
+            assert self.released.wait(10), "the test did not release the pace"
+
+
+def start_three_held(app: StratexecApp, agents: dict[str, ScriptedAgent], pace: HeldPace
+                     ) -> tuple[Runtime, UUID, list[threading.Event]]:
+    """Three independent tasks whose attempts have all told their execution that they
+    started, while the execution waits at the beginning of its next turn."""
+    research = agents["research"]
+    gates = [research.gate(f"{item}:research") for item in "abc"]
+    options = EngineOptions(concurrency=4, retry=FAST_RETRIES, seed=1)
+    runtime = Runtime(app, agents, options, pace=pace).start()
+    strategy, _ = app.define_strategy(chain_strategy(["a"], ["b"], ["c"]))
+    execution_id = runtime.start_execution(strategy).id
+    for item in "abc":
+        assert research.entered[f"{item}:research"].wait(10)
+    assert pace.waiting.wait(10)
+    return runtime, execution_id, gates
 
 
 def test_runs_the_dag_in_dependency_order(app: StratexecApp, runtime: Runtime,
@@ -273,3 +308,95 @@ def test_health_is_recorded_for_a_finished_execution(app: StratexecApp, runtime:
     health = wait_for_store(app, lambda: app.get_health(execution_id))
     assert health.last is not None
     assert (health.last.score, health.last.status) == (100, "Excellent")
+
+
+def test_the_messages_waiting_when_a_turn_begins_are_saved_at_once(
+        app: StratexecApp, agents: dict[str, ScriptedAgent],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: the reports that arrive while a turn waits for the readers are applied
+    in that turn and saved together."""
+    saves: list[list[type]] = []  # the events of each save of an execution
+    saved = threading.Condition()
+
+    def execution_saved(objs: tuple[Any, ...], recordings: list[Recording[UUID]]) -> None:
+        if any(isinstance(obj, Execution) for obj in objs):
+            with saved:
+                saves.append([type(r.domain_event) for r in recordings])
+                saved.notify_all()
+
+    on_each_save(app, monkeypatch, execution_saved)
+    pace = HeldPace()
+    runtime, execution_id, gates = start_three_held(app, agents, pace)
+    try:
+        with saved:
+            saved_before = len(saves)
+        pace.released.set()
+        with saved:
+            assert saved.wait_for(lambda: len(saves) > saved_before, 10)
+            assert saves[saved_before] == [TASK_STARTED] * 3
+        for gate in gates:
+            gate.set()
+        assert finished(app, runtime, execution_id).status == "completed"
+    finally:
+        runtime.stop()
+
+
+def test_what_a_turn_applied_is_saved_when_the_actor_stops_first(
+        app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
+    """The stop arrives while a turn is open (before the message that would end it): the
+    actor still records what the turn applied."""
+    pace = HeldPace()
+    runtime, execution_id, gates = start_three_held(app, agents, pace)
+    try:
+        (actor,) = pykka.ActorRegistry.get_by_class(ExecutionActor)
+        stopped = actor.stop(block=False)  # queued behind the three reports
+        pace.released.set()
+        assert stopped.get(timeout=10)
+        execution = app.get_execution(execution_id)
+        assert execution.counts[TaskStatus.IN_PROGRESS] == 3
+    finally:
+        for gate in gates:
+            gate.set()
+        runtime.stop()
+
+
+def test_a_transition_answers_once_recorded_with_the_position_of_its_save(
+        app: StratexecApp, runtime: Runtime, agents: dict[str, ScriptedAgent]) -> None:
+    agents["research"].gate("a:research")
+    execution_id = start(app, runtime, ["a", "b"])
+    assert agents["research"].entered["a:research"].wait(10)
+    positions = {}
+    for command, status in [(runtime.pause, "paused"), (runtime.resume, "running"),
+                            (runtime.cancel, "cancelled")]:
+        transition = command(execution_id)
+        assert transition.status == status
+        assert app.get_execution(execution_id).status == status  # recorded, then answered
+        positions[status] = transition.position
+    topics = {n.id: n.topic for n in aggregate_notifications(app, [execution_id])}
+    assert {status: topics[position].rsplit(".", 1)[-1]
+            for status, position in positions.items()} == {
+        "paused": "Paused", "running": "Resumed", "cancelled": "Cancelled"}
+
+
+def test_an_execution_whose_save_fails_during_a_pause_is_restarted(
+        app: StratexecApp, runtime: Runtime, agents: dict[str, ScriptedAgent],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The asker gets the store's error, and the actor crashes as after any failed save:
+    the runtime rebuilds it from its events, and the execution runs to the end."""
+    gate = agents["research"].gate("a:research")
+    execution_id = start(app, runtime, ["a", "b"])
+    wait_for_store(app, lambda: status_of(app, execution_id, "a") == TaskStatus.IN_PROGRESS)
+    save, failures = app.save, [RuntimeError("the store is down")]
+
+    def failing_save(*objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        if failures and any(isinstance(obj, Execution) for obj in objs):
+            raise failures.pop()
+        return save(*objs, **kwargs)
+
+    monkeypatch.setattr(app, "save", failing_save)
+    with pytest.raises(RuntimeError, match="the store is down"):
+        runtime.pause(execution_id)
+    gate.set()
+    execution = finished(app, runtime, execution_id)
+    assert execution.status == "completed"
+    assert execution.tasks["a:research"].attempt == 2  # interrupted by the restart
