@@ -16,21 +16,16 @@ from uuid import UUID
 
 from aiohttp import web
 
+from stratexec.api import models
 from stratexec.api.auth import GRANT, require_workspace
 from stratexec.api.errors import bad_request, not_found
 from stratexec.api.services import Services
 from stratexec.api.streams import sse_response, websocket_response
-from stratexec.api.validation import (
-    START_EXECUTION,
-    STRATEGY_DOCUMENT,
-    query_choice,
-    query_int,
-    read_json,
-)
+from stratexec.api.validation import answer, query_choice, query_int, read_json
 from stratexec.domain.execution import ExecutionStatus
 from stratexec.domain.health import HealthInputs, assess
 from stratexec.domain.propagation import propagate
-from stratexec.domain.strategy import parse_strategy
+from stratexec.domain.strategy import StrategyDocument, parse_strategy
 from stratexec.projections import audit, queries
 from stratexec.projections.store import read_tracking
 
@@ -52,26 +47,27 @@ def _uuid(text: str, what: str) -> UUID:
 
 async def me(request: web.Request) -> web.Response:
     grant = request[GRANT]
-    return web.json_response({"user": grant.user, "workspaces": sorted(grant.workspaces)})
+    return answer(models.Me, {"user": grant.user, "workspaces": sorted(grant.workspaces)})
 
 
 # ------------------------------------------------------------------- strategies
 
 async def create_strategy(request: web.Request) -> web.Response:
     services = services_of(request)
-    document = await read_json(request, STRATEGY_DOCUMENT)
+    document = await read_json(request, StrategyDocument)
     grant = request[GRANT]
-    if "workspaceId" not in document:
+    workspace_id = document.workspace_id
+    if workspace_id is None:
         if len(grant.workspaces) != 1:
             raise bad_request("body.workspaceId",
                               "required when the token grants several workspaces")
-        document["workspaceId"] = next(iter(grant.workspaces))
-    require_workspace(request, document["workspaceId"], "workspace")
-    definition = await asyncio.to_thread(parse_strategy, document)
+        workspace_id = next(iter(grant.workspaces))
+    require_workspace(request, workspace_id, "workspace")
+    definition = await asyncio.to_thread(document.definition, workspace_id)
     strategy = await asyncio.to_thread(services.app.define_strategy, definition)
     await services.caught_up()
-    return web.json_response({"strategy": await _strategy_detail(services, strategy.id)},
-                             status=201)
+    return answer(models.StrategyAnswer,
+                  {"strategy": await _strategy_detail(services, strategy.id)}, status=201)
 
 
 async def list_strategies(request: web.Request) -> web.Response:
@@ -79,7 +75,8 @@ async def list_strategies(request: web.Request) -> web.Response:
     limit, offset = _page(request)
     strategies = await asyncio.to_thread(
         queries.list_strategies, services.views, _workspaces(request), limit, offset)
-    return web.json_response({"strategies": strategies, "limit": limit, "offset": offset})
+    return answer(models.StrategyPage,
+                  {"strategies": strategies, "limit": limit, "offset": offset})
 
 
 async def get_strategy(request: web.Request) -> web.Response:
@@ -87,7 +84,7 @@ async def get_strategy(request: web.Request) -> web.Response:
     strategy_id = _uuid(request.match_info["strategyId"], "strategy")
     detail = await _strategy_detail(services, strategy_id)
     require_workspace(request, detail["workspaceId"] if detail else None, "strategy")
-    return web.json_response({"strategy": detail})
+    return answer(models.StrategyAnswer, {"strategy": detail})
 
 
 async def _strategy_detail(services: Services, strategy_id: UUID) -> dict[str, Any] | None:
@@ -107,15 +104,15 @@ def _strategy_with_plan(services: Services, strategy_id: UUID) -> dict[str, Any]
 
 async def start_execution(request: web.Request) -> web.Response:
     services = services_of(request)
-    body = await read_json(request, START_EXECUTION)
-    workspace_id = require_workspace(request, body["workspaceId"], "workspace")
-    strategy_id = _uuid(body["strategyId"], "strategy")
+    body = await read_json(request, models.StartExecution)
+    workspace_id = require_workspace(request, body.workspace_id, "workspace")
+    strategy_id = _uuid(body.strategy_id, "strategy")
     strategy = await asyncio.to_thread(queries.get_strategy, services.views, strategy_id)
     if strategy is None or strategy["workspaceId"] != workspace_id:
         raise not_found("strategy")
     started = await asyncio.to_thread(services.runtime.start_execution, strategy_id)
     await services.caught_up()
-    return web.json_response({
+    return answer(models.ExecutionStarted, {
         "success": True, "executionId": str(started.id),
         "execution": {"id": str(started.id), "status": started.status,
                       "strategyId": str(started.strategy_id),
@@ -132,14 +129,15 @@ async def list_executions(request: web.Request) -> web.Response:
     executions = await asyncio.to_thread(
         queries.list_executions, services.views, _workspaces(request), status=status,
         strategy_id=strategy_id, limit=limit, offset=offset)
-    return web.json_response({"executions": executions, "limit": limit, "offset": offset})
+    return answer(models.ExecutionPage,
+                  {"executions": executions, "limit": limit, "offset": offset})
 
 
 async def execution_status(request: web.Request) -> web.Response:
     services = services_of(request)
     execution = await _execution(request)
     body = await asyncio.to_thread(_status_body, services, execution)
-    return web.json_response(body)
+    return answer(models.ExecutionStatusAnswer, body)
 
 
 def _status_body(services: Services, execution: dict[str, Any]) -> dict[str, Any]:
@@ -194,8 +192,8 @@ async def cancel(request: web.Request) -> web.Response:
 async def _command(request: web.Request, command: str) -> web.Response:
     execution = await _execution(request)
     status = await run_command(services_of(request), execution["id"], command)
-    return web.json_response({"success": True,
-                              "execution": {"id": execution["id"], "status": status}})
+    return answer(models.CommandDone, {"success": True,
+                                       "execution": {"id": execution["id"], "status": status}})
 
 
 async def run_command(services: Services, execution_id: str, command: str) -> str:
@@ -275,7 +273,8 @@ async def execution_history(request: web.Request) -> web.Response:
     events = await asyncio.to_thread(
         audit.history, services.app, UUID(execution["id"]), after, limit)
     next_after = events[-1]["position"] if len(events) == limit else None
-    return web.json_response({"events": events, "nextAfter": next_after}, dumps=_dumps)
+    return answer(models.HistoryPage, {"events": events, "nextAfter": next_after},
+                  dumps=_dumps)
 
 
 async def execution_state(request: web.Request) -> web.Response:
@@ -286,7 +285,7 @@ async def execution_state(request: web.Request) -> web.Response:
     aggregate = await asyncio.to_thread(
         services.app.get_execution, UUID(execution["id"]), version)
     state = audit.execution_state(aggregate) | {"latestVersion": latest}
-    return web.json_response({"state": state}, dumps=_dumps)
+    return answer(models.StateAnswer, {"state": state}, dumps=_dumps)
 
 
 async def execution_health(request: web.Request) -> web.Response:
@@ -294,7 +293,7 @@ async def execution_health(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", MAX_PAGE, 1, MAX_PAGE)
     snapshots = await asyncio.to_thread(
         queries.health_snapshots, services_of(request).views, execution["id"], limit)
-    return web.json_response({"snapshots": snapshots})
+    return answer(models.HealthSnapshots, {"snapshots": snapshots})
 
 
 # ---------------------------------------------------------------------- helpers
