@@ -16,8 +16,10 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
@@ -29,6 +31,7 @@ from stratexec.domain.strategy import StrategyDocument
 Schema = dict[str, Any]
 Model = type[BaseModel]
 
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "static" / "docs.html"
 API_VERSION = "0.1.0"
 MAX_PAGE = 1000
 COOKIE = "stratexec_token"
@@ -43,7 +46,8 @@ Executes business strategies with many agents. JSON keys are camelCase.
 
 **Authentication.** Every operation needs `Authorization: Bearer <token>` or the HttpOnly
 cookie `stratexec_token` (set when a dashboard page is opened with `?token=<token>`), except
-`GET /healthz`, `GET /api/openapi.json` and the dashboard's pages and static files.
+`GET /healthz`, `GET /api/openapi.json`, `GET /docs` (this reference) and the dashboard's
+pages and static files.
 
 **Errors** are `{"error": {"code", "message", "details"}}`: `bad_request` 400 (details.problems
 lists `{path, message}` for every problem, e.g. `body.items[3].level`), `unauthorized` 401
@@ -410,6 +414,10 @@ def operations_paths() -> dict[str, Any]:
         "/api/openapi.json": {"get": operation(
             "openapi", "operations", "This document",
             {"200": json_response("The OpenAPI 3.1 document.", any_object())}, public=True)},
+        "/docs": {"get": operation(
+            "docs", "operations", "This document as a page to read",
+            {"200": text_response("The API reference: Redoc (vendored under /static/vendor/) "
+                                  "renders /api/openapi.json.", "text/html")}, public=True)},
     }
 
 
@@ -477,3 +485,9 @@ def openapi_document() -> dict[str, Any]:
         "components": {"schemas": schemas(), "responses": error_responses(),
                        "securitySchemes": security_schemes()},
     }
+
+
+async def docs_page(request: web.Request) -> web.FileResponse:
+    """GET /docs: this document as a page to read (static/docs.html, which loads the
+    vendored Redoc and nothing from elsewhere)."""
+    return web.FileResponse(DOCS_PAGE)
