@@ -3,8 +3,9 @@
 A model checks a request body (`api.validation.read_json`), serialises an answer
 (`api.validation.answer`), and is a schema of `/api/openapi.json` under its class name
 (`api.openapi`). The strategy document itself is the domain's (`domain.strategy`): it is
-read from files and events too. Stream events are declared here for their schemas only: the
-stream's hot path encodes each frame once, by hand (api/streams.py).
+read from files and events too. Stream events and the WebSocket's command are declared here
+for their schemas only: the stream's hot path encodes each frame once, by hand, and reads a
+command by hand (api/streams.py, whose `COMMANDS` this uses).
 
 Answers are the read models' rows, checked against their model as they go out: a key the
 model does not declare is dropped, a missing or mistyped one is a bug (500). So the schemas
@@ -21,19 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
+from stratexec.api.streams import COMMANDS
 from stratexec.domain.execution import ExecutionStatus, TaskStatus
 from stratexec.domain.shapes import NonEmpty, OneOf
 from stratexec.domain.strategy import AGENT_TYPES, PRIORITIES, StrategyDocument
+from stratexec.projections.feed import MAPPERS
 
 EXECUTION_STATUSES = tuple(str(status) for status in ExecutionStatus)
 TASK_STATUSES = tuple(str(status) for status in TaskStatus)
 HEALTH_STATUSES = ("Excellent", "Good", "Degraded", "Critical")
-COMMANDS = ("pause", "resume", "cancel")
-FEED_EVENT_TYPES = (
-    "execution-started", "task-assigned", "task-progress", "task-completed", "task-failed",
-    "task-skipped", "health-update", "metrics-update", "execution-paused",
-    "execution-resumed", "execution-completed", "execution-cancelled",
-)
+FEED_EVENT_TYPES = tuple(dict.fromkeys(kind for kind, _ in MAPPERS.values()))
 
 Count = Annotated[int, Field(ge=0)]
 Position = Annotated[int, Field(ge=1)]

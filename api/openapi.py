@@ -25,7 +25,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from stratexec.api import models
-from stratexec.api.models import COMMANDS, EXECUTION_STATUSES
+from stratexec.api.models import EXECUTION_STATUSES
+from stratexec.api.streams import COMMANDS
 from stratexec.domain.strategy import StrategyDocument
 
 Schema = dict[str, Any]
