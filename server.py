@@ -25,7 +25,7 @@ from stratexec.api.auth import COOKIE, EVENT_APP, TOKENS, TokenCache, auth_middl
 from stratexec.api.errors import ApiError, error_middleware
 from stratexec.api.handlers import SERVICES, SETTINGS
 from stratexec.api.metrics import metrics
-from stratexec.api.openapi import openapi_document
+from stratexec.api.openapi import docs_page, openapi_document
 from stratexec.api.services import Services
 from stratexec.domain.strategy import parse_strategy
 from stratexec.settings import (
@@ -79,6 +79,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/docs", docs_page)
     app.router.add_get("/", page)
     app.router.add_get("/executions/{executionId}", page)
     if STATIC.is_dir():

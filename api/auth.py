@@ -20,7 +20,7 @@ from stratexec.domain.application import StratexecApp
 
 COOKIE = "stratexec_token"
 CACHE_SECONDS = 2.0
-PUBLIC_PATHS = frozenset({"/healthz", "/api/openapi.json", "/"})
+PUBLIC_PATHS = frozenset({"/healthz", "/api/openapi.json", "/docs", "/"})
 PUBLIC_PREFIXES = ("/static/", "/executions/")  # the dashboard's pages hold no data
 
 

@@ -45,8 +45,14 @@ class ApiError(Exception):
 
 def bad_request(path: str, message: str) -> ApiError:
     """400 naming where the input was wrong (`body.items[2].title`, `query.limit`, ...)."""
-    return ApiError(400, "bad_request", f"{path}: {message}",
-                    {"problems": [{"path": path, "message": message}]})
+    return bad_input([{"path": path, "message": message}])
+
+
+def bad_input(problems: list[dict[str, str]]) -> ApiError:
+    """400 listing every problem (`{"path", "message"}`); the message sums up the first five."""
+    summary = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return ApiError(400, "bad_request", summary + more, {"problems": problems})
 
 
 def not_found(what: str) -> ApiError:

@@ -17,20 +17,15 @@ from uuid import UUID
 from aiohttp import web
 
 from stratexec import usecases
+from stratexec.api import models
 from stratexec.api.auth import GRANT, require_workspace
 from stratexec.api.errors import bad_request, not_found
 from stratexec.api.services import Services
 from stratexec.api.streams import sse_response, websocket_response
-from stratexec.api.validation import (
-    START_EXECUTION,
-    STRATEGY_DOCUMENT,
-    query_choice,
-    query_int,
-    read_json,
-)
+from stratexec.api.validation import answer, query_choice, query_int, read_json
 from stratexec.domain.errors import NotFound
 from stratexec.domain.execution import ExecutionStatus
-from stratexec.domain.strategy import parse_strategy
+from stratexec.domain.strategy import StrategyDocument
 from stratexec.settings import ServerSettings
 
 SERVICES = web.AppKey("services", Services)
@@ -52,29 +47,30 @@ def _uuid(text: str, what: str) -> UUID:
 
 async def me(request: web.Request) -> web.Response:
     grant = request[GRANT]
-    return web.json_response({"user": grant.user, "workspaces": sorted(grant.workspaces)})
+    return answer(models.Me, {"user": grant.user, "workspaces": sorted(grant.workspaces)})
 
 
 # ------------------------------------------------------------------- strategies
 
 async def create_strategy(request: web.Request) -> web.Response:
     services = services_of(request)
-    document = await read_json(request, STRATEGY_DOCUMENT)
+    document = await read_json(request, StrategyDocument)
     grant = request[GRANT]
-    if "workspaceId" not in document:
+    workspace_id = document.workspace_id
+    if workspace_id is None:
         if len(grant.workspaces) != 1:
             raise bad_request("body.workspaceId",
                               "required when the token grants several workspaces")
-        document["workspaceId"] = next(iter(grant.workspaces))
-    require_workspace(request, document["workspaceId"], "workspace")
-    definition = await asyncio.to_thread(parse_strategy, document)
+        workspace_id = next(iter(grant.workspaces))
+    require_workspace(request, workspace_id, "workspace")
+    definition = await asyncio.to_thread(document.definition, workspace_id)
     engine = services.engine
     defined = await asyncio.to_thread(
         usecases.define_strategy, engine.app, definition, engine.rules)
     await services.reads_reach(defined.position)
     detail = await asyncio.to_thread(
         usecases.strategy_detail, engine.views, defined.strategy_id, defined.plan)
-    return web.json_response({"strategy": detail}, status=201)
+    return answer(models.StrategyAnswer, {"strategy": detail}, status=201)
 
 
 async def list_strategies(request: web.Request) -> web.Response:
@@ -82,7 +78,8 @@ async def list_strategies(request: web.Request) -> web.Response:
     limit, offset = _page(request)
     strategies = await asyncio.to_thread(
         usecases.list_strategies, views, _workspaces(request), limit, offset)
-    return web.json_response({"strategies": strategies, "limit": limit, "offset": offset})
+    return answer(models.StrategyPage,
+                  {"strategies": strategies, "limit": limit, "offset": offset})
 
 
 async def get_strategy(request: web.Request) -> web.Response:
@@ -91,23 +88,23 @@ async def get_strategy(request: web.Request) -> web.Response:
     detail = await asyncio.to_thread(
         usecases.strategy_detail, engine.views, strategy_id, None, engine.rules)
     require_workspace(request, detail["workspaceId"] if detail else None, "strategy")
-    return web.json_response({"strategy": detail})
+    return answer(models.StrategyAnswer, {"strategy": detail})
 
 
 # ------------------------------------------------------------------- executions
 
 async def start_execution(request: web.Request) -> web.Response:
     services = services_of(request)
-    body = await read_json(request, START_EXECUTION)
-    workspace_id = require_workspace(request, body["workspaceId"], "workspace")
-    strategy_id = _uuid(body["strategyId"], "strategy")
+    body = await read_json(request, models.StartExecution)
+    workspace_id = require_workspace(request, body.workspace_id, "workspace")
+    strategy_id = _uuid(body.strategy_id, "strategy")
     try:
         started = await asyncio.to_thread(
             usecases.start_execution, services.engine, strategy_id, workspace_id)
     except NotFound:
         raise not_found("strategy") from None
     await services.reads_reach(started.position)
-    return web.json_response({
+    return answer(models.ExecutionStarted, {
         "success": True, "executionId": str(started.id),
         "execution": {"id": str(started.id), "status": started.status,
                       "strategyId": str(started.strategy_id),
@@ -124,14 +121,17 @@ async def list_executions(request: web.Request) -> web.Response:
     executions = await asyncio.to_thread(
         usecases.list_executions, views, _workspaces(request), status=status,
         strategy_id=strategy_id, limit=limit, offset=offset)
-    return web.json_response({"executions": executions, "limit": limit, "offset": offset})
+    return answer(models.ExecutionPage,
+                  {"executions": executions, "limit": limit, "offset": offset})
 
 
 async def execution_status(request: web.Request) -> web.Response:
     execution = await _execution(request)
     body = await asyncio.to_thread(
         usecases.execution_status, services_of(request).engine.views, execution["id"])
-    return web.json_response(body)
+    if body is None:  # only a rebuild of the read models can remove an execution
+        raise not_found("execution")
+    return answer(models.ExecutionStatusAnswer, body)
 
 
 async def pause(request: web.Request) -> web.Response:
@@ -149,8 +149,8 @@ async def cancel(request: web.Request) -> web.Response:
 async def _command(request: web.Request, command: str) -> web.Response:
     execution = await _execution(request)
     status = await run_command(services_of(request), execution["id"], command)
-    return web.json_response({"success": True,
-                              "execution": {"id": execution["id"], "status": status}})
+    return answer(models.CommandDone, {"success": True,
+                                       "execution": {"id": execution["id"], "status": status}})
 
 
 async def run_command(services: Services, execution_id: str, command: str) -> str:
@@ -219,7 +219,8 @@ async def execution_history(request: web.Request) -> web.Response:
     events = await asyncio.to_thread(
         usecases.history, app, UUID(execution["id"]), after, limit)
     next_after = events[-1]["position"] if len(events) == limit else None
-    return web.json_response({"events": events, "nextAfter": next_after}, dumps=_dumps)
+    return answer(models.HistoryPage, {"events": events, "nextAfter": next_after},
+                  dumps=_dumps)
 
 
 async def execution_state(request: web.Request) -> web.Response:
@@ -230,7 +231,7 @@ async def execution_state(request: web.Request) -> web.Response:
     aggregate = await asyncio.to_thread(
         usecases.execution_at, app, UUID(execution["id"]), version)
     state = usecases.execution_state(aggregate) | {"latestVersion": latest}
-    return web.json_response({"state": state}, dumps=_dumps)
+    return answer(models.StateAnswer, {"state": state}, dumps=_dumps)
 
 
 async def execution_health(request: web.Request) -> web.Response:
@@ -238,7 +239,7 @@ async def execution_health(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", MAX_PAGE, 1, MAX_PAGE)
     snapshots = await asyncio.to_thread(
         usecases.health_snapshots, services_of(request).engine.views, execution["id"], limit)
-    return web.json_response({"snapshots": snapshots})
+    return answer(models.HealthSnapshots, {"snapshots": snapshots})
 
 
 # ---------------------------------------------------------------------- helpers

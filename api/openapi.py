@@ -1,33 +1,42 @@
 """The OpenAPI 3.1 document of the HTTP API: `openapi_document()`.
 
-Built from small pieces (schema shorthands, parameters, error responses) so that each shape
-of the contract is written once. Schemas are JSON Schema 2020-12: a nullable field has
-`type: [..., "null"]`, every object lists its required keys, and an object whose keys the
-contract fixes forbids any other, so that a test validating a response catches a stray key.
+Every schema under `components/schemas` is generated from the model that checks or
+serialises that shape (api/models.py, and the strategy document in domain/strategy.py), so
+that the contract and the code cannot drift apart. What is written here by hand is what is
+not a body: the paths and their operations, parameters, statuses and descriptions; the error
+responses, each narrowing the generated `Error` to its codes; and the two unions of the
+streams (`StreamEvent`, `WebSocketMessage`), around the generated event schemas.
+The schemas are JSON Schema 2020-12: a nullable field is `anyOf [..., {"type": "null"}]`,
+every object lists its required keys and forbids any other, so that a test validating a
+response catches a stray key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import copy
+import functools
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from stratexec.domain.execution import ExecutionStatus, TaskStatus
-from stratexec.domain.strategy import AGENT_TYPES, PRIORITIES
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
+
+from stratexec.api import models
+from stratexec.api.models import EXECUTION_STATUSES
+from stratexec.api.streams import COMMANDS
+from stratexec.domain.strategy import StrategyDocument
 
 Schema = dict[str, Any]
+Model = type[BaseModel]
 
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "static" / "docs.html"
 API_VERSION = "0.1.0"
 MAX_PAGE = 1000
 COOKIE = "stratexec_token"
-EXECUTION_STATUSES = tuple(str(status) for status in ExecutionStatus)
-TASK_STATUSES = tuple(str(status) for status in TaskStatus)
-HEALTH_STATUSES = ("Excellent", "Good", "Degraded", "Critical")
-COMMANDS = ("pause", "resume", "cancel")
-FEED_EVENT_TYPES = (
-    "execution-started", "task-assigned", "task-progress", "task-completed", "task-failed",
-    "task-skipped", "health-update", "metrics-update", "execution-paused",
-    "execution-resumed", "execution-completed", "execution-cancelled",
-)
+REF = "#/components/schemas/{model}"
 ERROR_RESPONSES = {
     400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed",
     409: "Conflict", 413: "PayloadTooLarge", 422: "UnprocessableEntity", 500: "InternalError",
@@ -38,13 +47,16 @@ Executes business strategies with many agents. JSON keys are camelCase.
 
 **Authentication.** Every operation needs `Authorization: Bearer <token>` or the HttpOnly
 cookie `stratexec_token` (set when a dashboard page is opened with `?token=<token>`), except
-`GET /healthz`, `GET /api/openapi.json` and the dashboard's pages and static files.
+`GET /healthz`, `GET /api/openapi.json`, `GET /docs` (this reference) and the dashboard's
+pages and static files.
 
 **Errors** are `{"error": {"code", "message", "details"}}`: `bad_request` 400 (details.problems
-lists `{path, message}`), `unauthorized` 401 (with `WWW-Authenticate: Bearer`), `not_found` 404
-(also for anything in a workspace the token does not grant), `method_not_allowed` 405 (any
-method not documented on a documented path), `invalid_transition` 409, `payload_too_large`
-413, `invalid_strategy` or `dependency_cycle` 422. `internal` 500 is never expected.
+lists `{path, message}` for every problem, e.g. `body.items[3].level`), `unauthorized` 401
+(with `WWW-Authenticate: Bearer`), `not_found` 404 (also for anything in a workspace the
+token does not grant), `method_not_allowed` 405 (any method not documented on a documented
+path), `invalid_transition` 409, `payload_too_large` 413, `invalid_strategy` or
+`dependency_cycle` 422 (a strategy of the right shape that breaks a rule: levels, parents,
+dependencies). `internal` 500 is never expected.
 """
 
 SSE_FORMAT = """\
@@ -70,11 +82,63 @@ Every server message is a `WebSocketMessage`.
 """
 
 
-# ------------------------------------------------------------------ schema shorthands
+# ------------------------------------------------------------------ generated schemas
 
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
+class OpenApiSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, less its noise: no titles (the component's name is its
+    title), and no `default: null` on a field that may be left out but is never null."""
 
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        result = super().model_schema(schema)
+        result.pop("title", None)
+        return result
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        result = super().default_schema(schema)
+        if result.get("default", ...) is None and not _allows_null(result):
+            del result["default"]
+        return result
+
+
+def _allows_null(schema: JsonSchemaValue) -> bool:
+    return {"type": "null"} in schema.get("anyOf", ()) or schema.get("type") == "null"
+
+
+MODELS: tuple[Model, ...] = (*models.REQUESTS, *models.ANSWERS, *models.STREAM_EVENTS)
+
+
+@functools.cache
+def _generated() -> dict[str, Schema]:
+    _, definitions = models_json_schema([(model, "validation") for model in MODELS],
+                                        ref_template=REF, schema_generator=OpenApiSchema)
+    generated: dict[str, Schema] = definitions["$defs"]
+    return generated
+
+
+def ref(model: Model | str) -> Schema:
+    return {"$ref": REF.format(model=model if isinstance(model, str) else model.__name__)}
+
+
+def one_of(*choices: Model | str, description: str) -> Schema:
+    return {"description": description, "oneOf": [ref(choice) for choice in choices]}
+
+
+def schemas() -> dict[str, Schema]:
+    return {
+        **copy.deepcopy(_generated()),
+        "StreamEvent": one_of(
+            models.FeedEvent, models.WorkspaceSnapshot, models.ExecutionSnapshot,
+            models.StreamError, description="The data of an SSE frame, or one WebSocket "
+            "message from the server."),
+        "WebSocketMessage": one_of("StreamEvent", models.CommandResult,
+                                   description="A message the server sends on the WebSocket."),
+    }
+
+
+# ------------------------------------------------------- parameter schema shorthands
 
 def string(**keywords: Any) -> Schema:
     return {"type": "string", **keywords}
@@ -85,270 +149,16 @@ def integer(minimum: int | None = 0, **keywords: Any) -> Schema:
     return {"type": "integer", **bound, **keywords}
 
 
-def number(**keywords: Any) -> Schema:
-    return {"type": "number", **keywords}
-
-
-def rate() -> Schema:
-    return number(minimum=0, maximum=1)
-
-
-def boolean() -> Schema:
-    return {"type": "boolean"}
-
-
-def array(items: Schema, **keywords: Any) -> Schema:
-    return {"type": "array", "items": items, **keywords}
-
-
 def enum(values: Iterable[str]) -> Schema:
     return {"type": "string", "enum": list(values)}
 
 
-def const(value: str | bool) -> Schema:
-    return {"type": "boolean" if isinstance(value, bool) else "string", "const": value}
+def const(value: str) -> Schema:
+    return {"type": "string", "const": value}
 
 
-def uuid() -> Schema:
-    return string(format="uuid")
-
-
-def timestamp() -> Schema:
-    return string(format="date-time")
-
-
-def any_object(description: str | None = None) -> Schema:
-    return {"type": "object"} | ({"description": description} if description else {})
-
-
-def nullable(schema: Schema) -> Schema:
-    if "type" not in schema:
-        return {"anyOf": [schema, {"type": "null"}]}
-    result = {**schema, "type": [schema["type"], "null"]}
-    if "enum" in result:
-        result["enum"] = [*result["enum"], None]
-    return result
-
-
-def obj(required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None,
-        description: str | None = None) -> Schema:
-    """A closed object: the listed keys, the first group required, no other key allowed."""
-    schema: Schema = {"type": "object"}
-    if description:
-        schema["description"] = description
-    schema["properties"] = {**required, **(optional or {})}
-    schema["required"] = list(required)
-    schema["additionalProperties"] = False
-    return schema
-
-
-def one_of(*names: str, description: str) -> Schema:
-    return {"description": description, "oneOf": [ref(name) for name in names]}
-
-
-# ------------------------------------------------------------------ component schemas
-
-def execution() -> Schema:
-    counts = {f"{status}Tasks": integer() for status in (
-        "pending", "assigned", "inProgress", "completed", "failed", "skipped", "cancelled")}
-    return obj({
-        "id": uuid(), "workspaceId": string(), "strategyId": uuid(), "strategyName": string(),
-        "status": enum(EXECUTION_STATUSES), "totalTasks": integer(), **counts,
-        "retries": integer(), "startedAt": timestamp(), "finishedAt": nullable(timestamp()),
-        "updatedAt": timestamp(), "version": integer(1),
-        "healthScore": nullable(integer(maximum=100)),
-        "healthStatus": nullable(enum(HEALTH_STATUSES)),
-    }, description="An execution of a strategy, as the read models hold it.")
-
-
-def task() -> Schema:
-    return obj({
-        "executionId": uuid(), "taskId": string(), "itemId": string(), "title": string(),
-        "agent": enum(AGENT_TYPES), "priority": enum(PRIORITIES), "dependsOn": array(string()),
-        "order": integer(), "status": enum(TASK_STATUSES), "attempt": integer(),
-        "failures": integer(), "progress": rate(), "errorKind": nullable(string()),
-        "errorMessage": nullable(string()), "retryAt": nullable(timestamp()),
-        "result": nullable(any_object()), "durationMs": nullable(number(minimum=0)),
-        "assignedAt": nullable(timestamp()), "startedAt": nullable(timestamp()),
-        "finishedAt": nullable(timestamp()),
-    }, description="One task of an execution: an item of the strategy for one agent type.")
-
-
-def agent_metrics() -> Schema:
-    counters = {name: integer() for name in (
-        "tasks", "completed", "failed", "skipped", "cancelled", "attempts", "failedAttempts",
-        "retries")}
-    return obj({
-        "agent": enum(AGENT_TYPES), **counters,
-        "successRate": nullable(rate()), "failureRate": nullable(rate()),
-        "retryRate": nullable(rate()), "meanDurationMs": nullable(number(minimum=0)),
-        "p95DurationMs": nullable(number(minimum=0)),
-    }, description="Counters and rates of one agent type in one execution; a rate with "
-                   "nothing to divide by is null.")
-
-
-def assessment_fields() -> dict[str, Schema]:
-    return {
-        "score": integer(maximum=100), "status": enum(HEALTH_STATUSES),
-        "completionRate": rate(), "errorRate": rate(), "avgTaskDurationMs": number(minimum=0),
-        "issues": array(string()),
-    }
-
-
-def health() -> Schema:
-    return obj({**assessment_fields(), "healthy": boolean(),
-                "recordedAt": nullable(timestamp())},
-               description="The latest health assessment (computed from the read models, "
-                           "with recordedAt null, before the first one is recorded).")
-
-
-def health_snapshot() -> Schema:
-    return obj({"position": integer(1), "executionId": uuid(), "workspaceId": string(),
-                **assessment_fields(), "recordedAt": timestamp()},
-               description="One recorded health assessment, at its log position.")
-
-
-def strategy_summary_fields() -> dict[str, Schema]:
-    return {
-        "id": uuid(), "workspaceId": string(), "name": string(), "itemCount": integer(),
-        "leafCount": integer(), "taskCount": nullable(integer()), "definedAt": timestamp(),
-    }
-
-
-def strategy_detail() -> Schema:
-    plan = obj({"tasks": array(ref("PlannedTask")),
-                "decisions": array(ref("PropagationDecision"))})
-    return obj({**strategy_summary_fields(), "document": ref("StrategyDocument"), "plan": plan},
-               description="A strategy with its document and the plan propagated from it.")
-
-
-def strategy_document() -> Schema:
-    return obj({"name": string(minLength=1), "items": array(ref("StrategyItem"))},
-               {"workspaceId": string()},
-               description="A strategy as users write it. `workspaceId` defaults to the "
-                           "token's only workspace; with several it is required.")
-
-
-def strategy_item() -> Schema:
-    return obj(
-        {"id": string(minLength=1), "level": integer(1, maximum=4), "title": string()},
-        {"parentId": nullable(string()), "description": string(), "dependsOn": array(string()),
-         "agents": array(enum(AGENT_TYPES)), "priority": enum(PRIORITIES)},
-        description="One item of the hierarchy (levels 1 to 4; tasks come from level 4). "
-                    "`agents` and `priority` override the propagation rules.")
-
-
-def planned_task() -> Schema:
-    return obj({"id": string(), "itemId": string(), "title": string(),
-                "agent": enum(AGENT_TYPES), "priority": enum(PRIORITIES),
-                "dependsOn": array(string()), "order": integer()})
-
-
-def propagation_decision() -> Schema:
-    return obj({"itemId": string(), "rule": string(), "keyword": nullable(string()),
-                "priority": enum(PRIORITIES), "taskIds": array(string())},
-               description="Why an item became the tasks it did.")
-
-
-def history_event() -> Schema:
-    return obj({
-        "position": integer(1), "version": integer(1), "timestamp": timestamp(),
-        "type": string(pattern=r"^[A-Z][A-Za-z]*\.[A-Z][A-Za-z]*$",
-                       examples=["Execution.TaskAssigned", "ExecutionHealth.Assessed"]),
-        "data": any_object("The event's own fields, named in camelCase."),
-    }, description="One recorded event of an execution or of its health, by log position.")
-
-
-def execution_state() -> Schema:
-    state_task = obj({"id": string(), "agent": enum(AGENT_TYPES),
-                      "status": enum(TASK_STATUSES), "attempt": integer(),
-                      "failures": integer(), "error": nullable(string()),
-                      "result": nullable(any_object())})
-    return obj({
-        "executionId": uuid(), "version": integer(1), "latestVersion": integer(1),
-        "status": enum(EXECUTION_STATUSES), "strategyId": uuid(), "workspaceId": string(),
-        "strategyName": string(),
-        "counts": obj({status: integer() for status in TASK_STATUSES}),
-        "tasks": array(state_task),
-    }, description="An execution as it was at `version`, rebuilt from the event log.")
-
-
-def feed_event() -> Schema:
-    return obj({"position": integer(1), "type": enum(FEED_EVENT_TYPES), "executionId": uuid(),
-                "workspaceId": string(), "recordedAt": timestamp(),
-                "data": any_object("What changed; its keys depend on the type.")},
-               description="A change to an execution, at its log position.")
-
-
-def workspace_snapshot() -> Schema:
-    return obj({"position": integer(), "type": const("snapshot"),
-                "executions": array(ref("Execution"))},
-               description="The first event of a workspace stream: every execution.")
-
-
-def execution_snapshot() -> Schema:
-    return obj({"position": integer(), "type": const("snapshot"), "execution": ref("Execution"),
-                "tasks": array(ref("Task")), "health": ref("Health")},
-               description="The first event of an execution stream: its whole state.")
-
-
-def stream_error() -> Schema:
-    return obj({"type": const("error"), "error": ref("ErrorBody")},
-               description="Sent before the server closes the stream (a slow subscriber).")
-
-
-def service_status() -> Schema:
-    return obj({
-        "status": enum(("ok", "degraded")),
-        "store": obj({"kind": enum(("sqlite", "postgres")), "ok": const(True),
-                      "position": integer()}),
-        "projections": obj({"position": integer(), "lag": integer(),
-                            "error": nullable(string())}),
-        "subscribers": integer(),
-    }, description="`degraded` when the projections stopped on an error.")
-
-
-def service_unavailable() -> Schema:
-    return obj({"status": const("unavailable"),
-                "store": obj({"kind": enum(("sqlite", "postgres")), "ok": const(False),
-                              "error": string()})},
-               description="The event store cannot be read.")
-
-
-def schemas() -> dict[str, Schema]:
-    return {
-        "Execution": execution(),
-        "Task": task(),
-        "AgentMetrics": agent_metrics(),
-        "Health": health(),
-        "HealthSnapshot": health_snapshot(),
-        "StrategySummary": obj(strategy_summary_fields(),
-                               description="A strategy without its document."),
-        "StrategyDetail": strategy_detail(),
-        "StrategyDocument": strategy_document(),
-        "StrategyItem": strategy_item(),
-        "PlannedTask": planned_task(),
-        "PropagationDecision": propagation_decision(),
-        "StartExecution": obj({"strategyId": string(), "workspaceId": string()}),
-        "HistoryEvent": history_event(),
-        "ExecutionState": execution_state(),
-        "StreamEvent": one_of("FeedEvent", "WorkspaceSnapshot", "ExecutionSnapshot",
-                              "StreamError", description="The data of an SSE frame, or one "
-                              "WebSocket message from the server."),
-        "FeedEvent": feed_event(),
-        "WorkspaceSnapshot": workspace_snapshot(),
-        "ExecutionSnapshot": execution_snapshot(),
-        "StreamError": stream_error(),
-        "WebSocketCommand": obj({"command": enum(COMMANDS)}),
-        "CommandResult": obj({"type": const("command-result"), "command": enum(COMMANDS),
-                              "status": enum(EXECUTION_STATUSES)}),
-        "WebSocketMessage": one_of("StreamEvent", "CommandResult",
-                                   description="A message the server sends on the WebSocket."),
-        "ServiceStatus": service_status(),
-        "ServiceUnavailable": service_unavailable(),
-        "Error": obj({"error": ref("ErrorBody")}),
-        "ErrorBody": obj({"code": string(), "message": string(), "details": any_object()}),
-    }
+def any_object() -> Schema:
+    return {"type": "object"}
 
 
 # ------------------------------------------------------------------------- responses
@@ -374,7 +184,7 @@ def error_schema(codes: tuple[str, ...], details: Schema | None = None) -> Schem
     """The Error schema, narrowed to these codes and (if given) this shape of details."""
     code = const(codes[0]) if len(codes) == 1 else enum(codes)
     narrowed = {"code": code} | ({"details": details} if details else {})
-    return {"allOf": [ref("Error"),
+    return {"allOf": [ref(models.Error),
                       {"properties": {"error": {"properties": narrowed}}}]}
 
 
@@ -384,21 +194,14 @@ def error_response(description: str, *codes: str, details: Schema | None = None,
     return response | ({"headers": headers} if headers else {})
 
 
-def problems(with_item: bool) -> Schema:
-    problem = {"path": string(), "message": string()}
-    if with_item:
-        problem["itemId"] = nullable(string())
-    return array(obj(problem), minItems=1)
-
-
 def error_responses() -> dict[str, Any]:
-    empty = obj({})
     return {
         "BadRequest": error_response(
             "Malformed JSON, a wrong type, an unknown field or a bad query parameter.",
-            "bad_request", details=obj({"problems": problems(with_item=False)})),
+            "bad_request", details=ref(models.BadRequestDetails)),
         "Unauthorized": error_response(
-            "No token, or an unknown or revoked one.", "unauthorized", details=empty,
+            "No token, or an unknown or revoked one.", "unauthorized",
+            details=ref(models.NoDetails),
             headers={"WWW-Authenticate": {"schema": const("Bearer")}}),
         "NotFound": error_response(
             "Not found, or in a workspace the token does not grant.", "not_found"),
@@ -406,13 +209,12 @@ def error_responses() -> dict[str, Any]:
             "The path exists but not with this method.", "method_not_allowed"),
         "Conflict": error_response(
             "The execution's status forbids the command.", "invalid_transition",
-            details=obj({"status": enum(EXECUTION_STATUSES), "command": enum(COMMANDS)})),
+            details=ref(models.ConflictDetails)),
         "PayloadTooLarge": error_response("The body is too large.", "payload_too_large"),
         "UnprocessableEntity": error_response(
             "The strategy breaks a rule of the domain (levels, parents, dependencies).",
             "invalid_strategy", "dependency_cycle",
-            details=obj({"problems": problems(with_item=True)},
-                        {"cycle": array(string(), minItems=1)})),
+            details=ref(models.InvalidStrategyDetails)),
         "InternalError": error_response(
             "A bug: logged, answered without internals. Never expected.", "internal"),
     }
@@ -480,18 +282,17 @@ def operation(operation_id: str, tag: str, summary: str, responses: dict[str, An
 
 
 def strategy_paths() -> dict[str, Any]:
-    one = obj({"strategy": ref("StrategyDetail")})
+    one = ref(models.StrategyAnswer)
     return {
         "/api/strategies": {
             "post": operation(
                 "createStrategy", "strategies", "Define a strategy",
                 {"201": json_response("Defined.", one), **errors(400, 404, 413, 422)},
-                body=ref("StrategyDocument")),
+                body=ref(StrategyDocument)),
             "get": operation(
                 "listStrategies", "strategies", "List strategies, by name",
-                {"200": json_response("A page of strategies.", obj({
-                    "strategies": array(ref("StrategySummary")),
-                    "limit": integer(1), "offset": integer()})), **errors(400, 404)},
+                {"200": json_response("A page of strategies.", ref(models.StrategyPage)),
+                 **errors(400, 404)},
                 parameters=[workspace_filter(), *pagination()]),
         },
         "/api/strategies/{strategyId}": {
@@ -504,8 +305,7 @@ def strategy_paths() -> dict[str, Any]:
 
 
 def command_path(command: str) -> dict[str, Any]:
-    done = obj({"success": const(True),
-                "execution": obj({"id": uuid(), "status": enum(EXECUTION_STATUSES)})})
+    done = ref(models.CommandDone)
     return {"post": operation(
         f"{command}Execution", "executions", f"{command.capitalize()} an execution",
         {"200": json_response("Done; the new status.", done), **errors(404, 409)},
@@ -513,27 +313,17 @@ def command_path(command: str) -> dict[str, Any]:
 
 
 def execution_paths() -> dict[str, Any]:
-    started = obj({
-        "success": const(True), "executionId": uuid(),
-        "execution": obj({"id": uuid(), "status": enum(EXECUTION_STATUSES),
-                          "strategyId": uuid(), "totalTasks": integer(),
-                          "startedAt": timestamp()})})
-    status = obj({"execution": ref("Execution"), "health": ref("Health"),
-                  "tasks": array(ref("Task")),
-                  "metrics": obj({"agents": array(ref("AgentMetrics"))}),
-                  "position": integer(description=(
-                      "The log position these read models reflect: stream from it "
-                      "(`?lastEventId=`) to follow on without a gap."))})
+    started = ref(models.ExecutionStarted)
+    status = ref(models.ExecutionStatusAnswer)
     return {
         "/api/executions/start": {"post": operation(
             "startExecution", "executions", "Start an execution of a strategy",
             {"201": json_response("Started.", started), **errors(400, 404, 413, 422)},
-            body=ref("StartExecution"))},
+            body=ref(models.StartExecution))},
         "/api/executions": {"get": operation(
             "listExecutions", "executions", "List executions, newest first",
-            {"200": json_response("A page of executions.", obj({
-                "executions": array(ref("Execution")), "limit": integer(1),
-                "offset": integer()})), **errors(400, 404)},
+            {"200": json_response("A page of executions.", ref(models.ExecutionPage)),
+             **errors(400, 404)},
             parameters=[workspace_filter(),
                         query_param("status", enum(EXECUTION_STATUSES), "Only this status."),
                         query_param("strategyId", string(), "Only this strategy's."),
@@ -570,7 +360,7 @@ def stream_paths() -> dict[str, Any]:
             "(WebSocket)",
             {"101": {"description": WEBSOCKET_FORMAT,
                      "x-messages": {"server": ref("WebSocketMessage"),
-                                    "client": ref("WebSocketCommand")}},
+                                    "client": ref(models.WebSocketCommand)}},
              "400": json_response("Not a WebSocket upgrade, or a bad lastEventId.",
                                   error_schema(("bad_request",))),
              **errors(404)},
@@ -584,37 +374,35 @@ def audit_paths() -> dict[str, Any]:
         "/api/executions/{executionId}/history": {"get": operation(
             "getExecutionHistory", "audit", "Recorded events of an execution, by position",
             {"200": json_response("A page of events; `nextAfter` is null on the last page.",
-                                  obj({"events": array(ref("HistoryEvent")),
-                                       "nextAfter": nullable(integer())})),
+                                  ref(models.HistoryPage)),
              **errors(400, 404)},
             parameters=[EXECUTION_ID,
                         query_param("after", integer(default=0), "Only after this position."),
                         page_limit(500)])},
         "/api/executions/{executionId}/state": {"get": operation(
             "getExecutionState", "audit", "An execution as it was at a version",
-            {"200": json_response("The state.", obj({"state": ref("ExecutionState")})),
+            {"200": json_response("The state.", ref(models.StateAnswer)),
              **errors(400, 404)},
             parameters=[EXECUTION_ID, query_param(
                 "version", integer(1), "1 to the latest version (400 beyond); default latest.")])},
         "/api/executions/{executionId}/health": {"get": operation(
             "getExecutionHealth", "audit", "Recorded health assessments, oldest first",
             {"200": json_response("The most recent `limit` assessments.",
-                                  obj({"snapshots": array(ref("HealthSnapshot"))})),
+                                  ref(models.HealthSnapshots)),
              **errors(400, 404)},
             parameters=[EXECUTION_ID, page_limit(MAX_PAGE)])},
     }
 
 
 def operations_paths() -> dict[str, Any]:
-    me = obj({"user": string(), "workspaces": array(string())})
     return {
         "/api/me": {"get": operation(
             "me", "operations", "Who the token belongs to, and the workspaces it grants",
-            {"200": json_response("The token's user and workspaces.", me)})},
+            {"200": json_response("The token's user and workspaces.", ref(models.Me))})},
         "/healthz": {"get": operation(
             "healthz", "operations", "Liveness and readiness",
-            {"200": json_response("The store can be read.", ref("ServiceStatus")),
-             "503": json_response("The store cannot be read.", ref("ServiceUnavailable"))},
+            {"200": json_response("The store can be read.", ref(models.ServiceStatus)),
+             "503": json_response("The store cannot be read.", ref(models.ServiceUnavailable))},
             public=True)},
         "/metrics": {"get": operation(
             "metrics", "operations", "Prometheus metrics",
@@ -627,6 +415,10 @@ def operations_paths() -> dict[str, Any]:
         "/api/openapi.json": {"get": operation(
             "openapi", "operations", "This document",
             {"200": json_response("The OpenAPI 3.1 document.", any_object())}, public=True)},
+        "/docs": {"get": operation(
+            "docs", "operations", "This document as a page to read",
+            {"200": text_response("The API reference: Redoc (vendored under /static/vendor/) "
+                                  "renders /api/openapi.json.", "text/html")}, public=True)},
     }
 
 
@@ -694,3 +486,9 @@ def openapi_document() -> dict[str, Any]:
         "components": {"schemas": schemas(), "responses": error_responses(),
                        "securitySchemes": security_schemes()},
     }
+
+
+async def docs_page(request: web.Request) -> web.FileResponse:
+    """GET /docs: this document as a page to read (static/docs.html, which loads the
+    vendored Redoc and nothing from elsewhere)."""
+    return web.FileResponse(DOCS_PAGE)

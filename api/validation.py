@@ -1,93 +1,65 @@
-"""Checks of request bodies and query strings: types and unknown fields, answered 400 with
-the path of what was wrong. Rules of the domain (levels, parents, cycles) are the domain's
-to check, and answer 422."""
+"""Requests in and answers out, through the models that declare them (api/models.py).
+
+`read_json(request, Model)` reads a body: a body of the wrong shape (malformed JSON, a wrong
+type, a missing or unknown field, a value outside a fixed list) is answered 400, listing
+every problem with its path (`body.items[3].level`). A strategy of the right shape whose
+only problems break rules of the domain (levels, blank titles, ...) is the domain's
+`InvalidStrategy` (422), as are the rules between its items, which the domain checks after.
+
+`answer(Model, body)` serialises an answer by its model. Query strings are checked by hand
+(`query_int`, `query_choice`); their schemas are the OpenAPI document's parameters.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from stratexec.api.errors import bad_request
-from stratexec.domain.propagation import PRIORITY_RANK
-from stratexec.domain.strategy import AGENT_TYPES
+from stratexec.api.errors import ApiError, bad_input, bad_request
+from stratexec.domain import shapes
+from stratexec.domain.errors import InvalidStrategy
+from stratexec.domain.strategy import document_problems
 
-
-@dataclass(frozen=True)
-class Field:
-    kind: type | tuple[type, ...]
-    required: bool = False
-    items: type | Mapping[str, Field] | None = None  # a list's element type, or object shape
-    choices: tuple[Any, ...] | None = None
+M = TypeVar("M", bound=BaseModel)
 
 
-NULLABLE_STR = (str, type(None))
-
-STRATEGY_ITEM = {
-    "id": Field(str, required=True),
-    "level": Field(int, required=True),
-    "parentId": Field(NULLABLE_STR),
-    "title": Field(str, required=True),
-    "description": Field(str),
-    "dependsOn": Field(list, items=str),
-    "agents": Field(list, items=str, choices=AGENT_TYPES),
-    "priority": Field(str, choices=tuple(PRIORITY_RANK)),
-}
-STRATEGY_DOCUMENT = {
-    "name": Field(str, required=True),
-    "workspaceId": Field(str),
-    "items": Field(list, required=True, items=STRATEGY_ITEM),
-}
-START_EXECUTION = {
-    "strategyId": Field(str, required=True),
-    "workspaceId": Field(str, required=True),
-}
-
-
-async def read_json(request: web.Request, shape: Mapping[str, Field]) -> dict[str, Any]:
-    """The body as a JSON object of the given shape, or a 400 naming the first problem."""
-    text = await request.text()
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """The body, checked by `model`; or a 400 listing every problem (see the module)."""
+    body = await request.read()
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise bad_request("body", f"malformed JSON: {error.msg} at line {error.lineno}, "
-                                  f"column {error.colno}") from None
-    check_object(body, shape, "body")
-    result: dict[str, Any] = body
-    return result
+        return shapes.read_json(model, body)
+    except ValidationError as error:
+        raise rejection(body, error) from None
 
 
-def check_object(value: Any, shape: Mapping[str, Field], path: str) -> None:
-    if not isinstance(value, dict):
-        raise bad_request(path, f"expected an object, got {_kind(value)}")
-    for key in value:
-        if key not in shape:
-            raise bad_request(f"{path}.{key}", "unknown field")
-    for key, field in shape.items():
-        if key not in value:
-            if field.required:
-                raise bad_request(f"{path}.{key}", "required")
-            continue
-        check_value(value[key], field, f"{path}.{key}")
+def rejection(body: bytes, error: ValidationError) -> ApiError | InvalidStrategy:
+    errors = error.errors(include_url=False)
+    malformed = [e for e in errors if not shapes.is_rule(e)]
+    if malformed:
+        return bad_input([{"path": body_path(e), "message": shapes.describe(e, shapes.json_kind)}
+                          for e in malformed])
+    # Only rules of the domain are broken, and only a strategy document declares them.
+    return InvalidStrategy(document_problems(json.loads(body), error))
 
 
-def check_value(value: Any, field: Field, path: str) -> None:
-    if isinstance(value, bool) and bool not in _as_tuple(field.kind):
-        raise bad_request(path, f"expected {_names(field.kind)}, got a boolean")
-    if not isinstance(value, field.kind):
-        raise bad_request(path, f"expected {_names(field.kind)}, got {_kind(value)}")
-    if isinstance(value, list) and field.items is not None:
-        for index, element in enumerate(value):
-            where = f"{path}[{index}]"
-            if isinstance(field.items, Mapping):
-                check_object(element, field.items, where)
-            else:
-                check_value(element, Field(field.items, choices=field.choices), where)
-    elif field.choices is not None and value not in field.choices:
-        raise bad_request(path, f"must be one of {', '.join(map(str, field.choices))}")
+def body_path(error: ErrorDetails) -> str:
+    """`body`, `body.name`, `body.items[3].level`: where in the body, in one format."""
+    return "body" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
+                            for part in error["loc"])
+
+
+def answer(model: type[BaseModel], body: Mapping[str, Any], status: int = 200,
+           dumps: Callable[[Any], str] | None = None) -> web.Response:
+    """`body` as `model` declares it: checked (a key the model does not declare is dropped),
+    then serialised by the same declaration (by `dumps` if given, from Python values)."""
+    shaped = model.model_validate(body, extra="ignore")
+    text = shaped.model_dump_json() if dumps is None else dumps(shaped.model_dump())
+    return web.Response(text=text, status=status, content_type="application/json")
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -108,18 +80,3 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> s
     if value is not None and value not in choices:
         raise bad_request(f"query.{name}", f"must be one of {', '.join(choices)}")
     return value
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _names(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", list: "a list", dict: "an object",
-             type(None): "null", bool: "a boolean", float: "a number"}
-    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
-
-
-def _kind(value: Any) -> str:
-    return _names(type(value)) if type(value) in (str, int, list, dict, type(None), bool,
-                                                   float) else type(value).__name__

@@ -1,62 +1,114 @@
 """A strategy: a workspace's hierarchy of items (L1..L4) and the dependencies between L4 items.
 
-`parse_strategy` checks a strategy document (the JSON users write) and either returns a
-`StrategyDefinition` or raises `InvalidStrategy` listing every problem with its path, so a
-user fixes the whole file in one go. The `Strategy` aggregate records a definition once.
+The strategy document (the JSON users write) is declared once, here: `StrategyDocument` and
+its `StrategyItem`s are pydantic models. The same declaration checks an HTTP body, a file
+given to the CLI, the examples seeded at the first start and the items every
+`Strategy.Defined` event records; and api/openapi.py generates the document's JSON Schema
+from it. The models live in domain/, not in api/, because the document is the domain's input
+whichever way it arrives: in api/ it would serve HTTP alone, and the domain would keep a
+second, hand-written reader for the rest. pydantic is pure computation (no I/O, no
+framework), so domain/ still imports nothing from aiohttp, pykka or the stores; what is
+HTTP's (the `body.` paths, the 400 answer, the OpenAPI document) stays in api/.
+
+`parse_strategy` checks a document and either returns a `StrategyDefinition` or raises
+`InvalidStrategy` listing every problem with its path (`items[3] (l4-a).level`), so a user
+fixes the whole file in one go. A problem of shape (a wrong type, a missing or unknown field,
+an unknown agent type or priority) and a broken rule (a blank title, a level outside 1..4, an
+unknown parent, ...) are both listed; the HTTP API answers the first kind itself, 400, and
+the second through `InvalidStrategy`, 422 (see domain/shapes.py). The `Strategy` aggregate
+records a definition once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 from stratexec.domain.errors import InvalidStrategy, StrategyProblem
+from stratexec.domain.shapes import NO_NULL, NonEmpty, OneOf, Unique, describe, read, rule
 
 DEFAULT_WORKSPACE = "default"
 LEAF_LEVEL = 4
 AGENT_TYPES = ("email", "content", "research", "scheduling", "analysis", "coordination")
 PRIORITIES = ("high", "medium", "low")
 
-_ITEM_FIELDS = {
-    "id", "level", "parentId", "title", "description", "dependsOn", "agents", "priority",
-}
-_DOCUMENT_FIELDS = {"name", "workspaceId", "items"}
+AgentType = Annotated[str, OneOf(AGENT_TYPES)]
+Priority = Annotated[str, OneOf(PRIORITIES)]
+Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1),
+                 rule("required, a non-empty string")]
+ItemId = Annotated[str, Strict(), Field(pattern=r"\S"), rule("required, a non-empty string")]
+Level = Annotated[int, Strict(), Field(ge=1, le=LEAF_LEVEL),
+                  rule(f"must be an integer from 1 to {LEAF_LEVEL}, got {{value}}")]
+ItemIds = Annotated[tuple[Annotated[str, Strict(), Field(min_length=1)], ...], Unique(),
+                    rule("must be a list of non-empty strings")]
+Agents = Annotated[tuple[AgentType, ...], Unique(), NonEmpty("an L4 item needs at least one agent")]
+Workspace = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1),
+                      rule("must be a non-empty string")]
 
 
-@dataclass(frozen=True)
-class StrategyItem:
-    """One item of the hierarchy. `agents` and `priority` override the propagation rules."""
+def _empty(value: Any) -> bool:
+    return not value
 
-    id: str
-    level: int
-    parent_id: str | None
-    title: str
-    description: str = ""
-    depends_on: tuple[str, ...] = ()
-    agents: tuple[str, ...] | None = None
-    priority: str | None = None
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+class _Document(BaseModel):
+    """camelCase keys, nothing else accepted; immutable. Code builds one by Python names
+    (`parent_id=`); a document from outside is read by its JSON keys (`shapes.read`)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_alias=True,
+                              validate_by_name=True, serialize_by_alias=True,
+                              extra="forbid", frozen=True)
+
+
+class StrategyItem(_Document):
+    """One item of the hierarchy (levels 1 to 4; tasks come from level 4). `agents` and
+    `priority` override the propagation rules."""
+
+    id: ItemId
+    level: Level
+    parent_id: Annotated[str, Strict()] | None = None
+    title: Text
+    description: Annotated[str, Strict(), StringConstraints(strip_whitespace=True)] = Field(
+        default="", exclude_if=_empty)
+    depends_on: ItemIds = Field(default=(), exclude_if=_empty)
+    agents: Annotated[Agents | None, NO_NULL] = Field(default=None, exclude_if=_absent)
+    priority: Annotated[Priority | None, NO_NULL] = Field(default=None, exclude_if=_absent)
 
     @property
     def is_leaf(self) -> bool:
         return self.level == LEAF_LEVEL
 
     def as_document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "id": self.id, "level": self.level, "parentId": self.parent_id, "title": self.title,
-        }
-        if self.description:
-            doc["description"] = self.description
-        if self.depends_on:
-            doc["dependsOn"] = list(self.depends_on)
-        if self.agents is not None:
-            doc["agents"] = list(self.agents)
-        if self.priority is not None:
-            doc["priority"] = self.priority
-        return doc
+        """The item as users write it (what `Strategy.Defined` records)."""
+        return self.model_dump(mode="json")
+
+
+class StrategyDocument(_Document):
+    """A strategy as users write it. `workspaceId` defaults to the caller's workspace (over
+    HTTP: the token's only one; with several it is required)."""
+
+    name: Text
+    workspace_id: Annotated[Workspace | None, NO_NULL] = Field(default=None, exclude_if=_absent)
+    items: Annotated[tuple[StrategyItem, ...], NonEmpty("required, a non-empty list of items")]
+
+    def definition(self, default_workspace: str = DEFAULT_WORKSPACE) -> StrategyDefinition:
+        """The definition, if the items agree with each other; else `InvalidStrategy`."""
+        problems: list[StrategyProblem] = []
+        _check_hierarchy(self.items, problems)
+        if problems:
+            raise InvalidStrategy(problems)
+        return StrategyDefinition(self.name, self.workspace_id or default_workspace,
+                                  self.items)
 
 
 @dataclass(frozen=True)
@@ -72,101 +124,52 @@ class StrategyDefinition:
 
 def parse_strategy(document: Any, default_workspace: str = DEFAULT_WORKSPACE) -> StrategyDefinition:
     """Check a strategy document and return its definition, or raise `InvalidStrategy`."""
-    problems: list[StrategyProblem] = []
-    if not isinstance(document, Mapping):
-        raise InvalidStrategy([StrategyProblem("$", "the document must be a JSON object")])
-    for key in sorted(set(document) - _DOCUMENT_FIELDS):
-        problems.append(StrategyProblem(key, "unknown field"))
-    name = document.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append(StrategyProblem("name", "required, a non-empty string"))
-    workspace = document.get("workspaceId", default_workspace)
-    if not isinstance(workspace, str) or not workspace.strip():
-        problems.append(StrategyProblem("workspaceId", "must be a non-empty string"))
-    raw_items = document.get("items")
-    if not isinstance(raw_items, list) or not raw_items:
-        problems.append(StrategyProblem("items", "required, a non-empty list of items"))
-        raise InvalidStrategy(problems)
-    items = [_parse_item(raw, index, problems) for index, raw in enumerate(raw_items)]
-    parsed = [item for item in items if item is not None]
-    _check_hierarchy(parsed, problems)
-    if problems:
-        raise InvalidStrategy(problems)
-    assert isinstance(name, str)
-    assert isinstance(workspace, str)
-    return StrategyDefinition(name.strip(), workspace.strip(), tuple(parsed))
+    try:
+        shaped = read(StrategyDocument, document)
+    except ValidationError as error:
+        raise InvalidStrategy(document_problems(document, error)) from None
+    return shaped.definition(default_workspace)
 
 
-def _parse_item(raw: Any, index: int, problems: list[StrategyProblem]) -> StrategyItem | None:
-    where = f"items[{index}]"
-    if not isinstance(raw, Mapping):
-        problems.append(StrategyProblem(where, "each item must be an object"))
-        return None
-    item_id = raw.get("id")
-    if isinstance(item_id, str) and item_id.strip():
-        where = f"items[{index}] ({item_id})"
-    else:
-        problems.append(StrategyProblem(f"{where}.id", "required, a non-empty string"))
-        item_id = None
-    count_before = len(problems)
-
-    def problem(field: str, message: str) -> None:
-        problems.append(StrategyProblem(f"{where}.{field}", message, item_id))
-
-    for key in sorted(set(raw) - _ITEM_FIELDS):
-        problem(key, "unknown field")
-    level = raw.get("level")
-    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= LEAF_LEVEL:
-        problem("level", f"must be an integer from 1 to {LEAF_LEVEL}, got {level!r}")
-    parent_id = raw.get("parentId")
-    if parent_id is not None and not isinstance(parent_id, str):
-        problem("parentId", "must be a string or null")
-    title = raw.get("title")
-    if not isinstance(title, str) or not title.strip():
-        problem("title", "required, a non-empty string")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        problem("description", "must be a string")
-    depends_on = _string_list(raw.get("dependsOn", []), "dependsOn", problem)
-    agents = None
-    if "agents" in raw:
-        agents = _string_list(raw["agents"], "agents", problem)
-        if agents is not None:
-            _check_agents(agents, problem)
-    priority = raw.get("priority")
-    if priority is not None and priority not in PRIORITIES:
-        problem("priority", f"must be one of {', '.join(PRIORITIES)}, got {priority!r}")
-    if len(problems) > count_before or item_id is None:
-        return None
-    assert isinstance(level, int)
-    assert isinstance(title, str)
-    assert isinstance(description, str)
-    return StrategyItem(
-        id=item_id, level=level, parent_id=parent_id, title=title.strip(),
-        description=description.strip(), depends_on=tuple(depends_on or ()),
-        agents=None if agents is None else tuple(agents), priority=priority,
-    )
+def document_problems(document: Any, error: ValidationError) -> list[StrategyProblem]:
+    """Every problem of a document that did not validate: each error, where it is, then
+    the rules between the items that did validate."""
+    raw_items = document.get("items") if isinstance(document, Mapping) else None
+    raw_items = raw_items if isinstance(raw_items, list) else []
+    errors = error.errors(include_url=False)
+    problems = [_problem(e, raw_items) for e in errors]
+    broken = {e["loc"][1] for e in errors if len(e["loc"]) > 1 and e["loc"][0] == "items"}
+    fine = [read(StrategyItem, raw)
+            for index, raw in enumerate(raw_items) if index not in broken]
+    _check_hierarchy(fine, problems)
+    return problems
 
 
-def _string_list(value: Any, field: str, problem: Any) -> list[str] | None:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        problem(field, "must be a list of non-empty strings")
-        return None
-    if len(set(value)) != len(value):
-        problem(field, "lists the same value twice")
-        return None
-    return list(value)
+def _problem(error: ErrorDetails, raw_items: list[Any]) -> StrategyProblem:
+    """Where (`name`, `items[3]`, `items[3] (l4-a).level`) and what, in the domain's words."""
+    loc = error["loc"]
+    message = describe(error)
+    if not loc:
+        return StrategyProblem("$", "the document must be a JSON object"
+                               if error["type"] == "model_type" else message)
+    if loc[0] != "items" or len(loc) < 2 or not isinstance(loc[1], int):
+        return StrategyProblem(str(loc[0]), message)
+    where = f"items[{loc[1]}]"
+    if len(loc) == 2:
+        return StrategyProblem(where, message)
+    item_id = _usable_id(raw_items[loc[1]]) if loc[1] < len(raw_items) else None
+    if item_id is None:
+        return StrategyProblem(f"{where}.{loc[2]}", message)
+    return StrategyProblem(f"{where} ({item_id}).{loc[2]}", message, item_id)
 
 
-def _check_agents(agents: list[str], problem: Any) -> None:
-    if not agents:
-        problem("agents", "an L4 item needs at least one agent")
-    for agent in agents:
-        if agent not in AGENT_TYPES:
-            problem("agents", f"unknown agent type {agent!r}; known: {', '.join(AGENT_TYPES)}")
+def _usable_id(raw: Any) -> str | None:
+    item_id = raw.get("id") if isinstance(raw, Mapping) else None
+    return item_id if isinstance(item_id, str) and item_id.strip() else None
 
 
-def _check_hierarchy(items: list[StrategyItem], problems: list[StrategyProblem]) -> None:
+def _check_hierarchy(items: Sequence[StrategyItem], problems: list[StrategyProblem]
+                     ) -> None:
     by_id: dict[str, StrategyItem] = {}
     for item in items:
         if item.id in by_id:

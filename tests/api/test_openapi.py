@@ -51,10 +51,12 @@ CONTRACT_OPERATIONS = [
     ("get", "/healthz", {"200", "503"}),
     ("get", "/metrics", {"200", "401"}),
     ("get", "/api/openapi.json", {"200"}),
+    ("get", "/docs", {"200"}),
     ("get", "/", {"200", "303"}),
     ("get", "/executions/{executionId}", {"200", "303"}),
 ]
-PUBLIC = {"/healthz", "/api/openapi.json", "/", "/executions/{executionId}", "/static/{file}"}
+PUBLIC = {"/healthz", "/api/openapi.json", "/docs", "/", "/executions/{executionId}",
+          "/static/{file}"}
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +265,7 @@ def test_media_types_of_streams_pages_and_metrics(document: dict[str, Any]) -> N
     socket = paths["/api/executions/{executionId}/ws"]["get"]["responses"]["101"]
     assert "WebSocket" in socket["description"]
     assert "text/plain; version=0.0.4" in paths["/metrics"]["get"]["responses"]["200"]["content"]
-    for page in ("/", "/executions/{executionId}"):
+    for page in ("/", "/executions/{executionId}", "/docs"):
         assert "text/html" in paths[page]["get"]["responses"]["200"]["content"]
 
 

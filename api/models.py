@@ -1,0 +1,463 @@
+"""Every wire shape of the HTTP API, declared once as a pydantic model.
+
+A model checks a request body (`api.validation.read_json`), serialises an answer
+(`api.validation.answer`), and is a schema of `/api/openapi.json` under its class name
+(`api.openapi`). The strategy document itself is the domain's (`domain.strategy`): it is
+read from files and events too. Stream events and the WebSocket's command are declared here
+for their schemas only: the stream's hot path encodes each frame once, by hand, and reads a
+command by hand (api/streams.py, whose `COMMANDS` this uses).
+
+Answers are the read models' rows, checked against their model as they go out: a key the
+model does not declare is dropped, a missing or mistyped one is a bug (500). So the schemas
+list every key as required, with null where a value may be missing; and timestamps stay the
+strings the read models hold (`format: date-time`), so that they go out unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
+
+from stratexec.api.streams import COMMANDS
+from stratexec.domain.execution import ExecutionStatus, TaskStatus
+from stratexec.domain.shapes import NonEmpty, OneOf
+from stratexec.domain.strategy import AGENT_TYPES, PRIORITIES, StrategyDocument
+from stratexec.projections.feed import MAPPERS
+
+EXECUTION_STATUSES = tuple(str(status) for status in ExecutionStatus)
+TASK_STATUSES = tuple(str(status) for status in TaskStatus)
+HEALTH_STATUSES = ("Excellent", "Good", "Degraded", "Critical")
+FEED_EVENT_TYPES = tuple(dict.fromkeys(kind for kind, _ in MAPPERS.values()))
+
+Count = Annotated[int, Field(ge=0)]
+Position = Annotated[int, Field(ge=1)]
+Version = Annotated[int, Field(ge=1)]
+Rate = Annotated[float, Field(ge=0, le=1)]
+Duration = Annotated[float, Field(ge=0)]
+Score = Annotated[int, Field(ge=0, le=100)]
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+Object = dict[str, Any]
+Agent = Annotated[str, OneOf(AGENT_TYPES)]
+Priority = Annotated[str, OneOf(PRIORITIES)]
+Status = Annotated[str, OneOf(EXECUTION_STATUSES)]
+TaskState = Annotated[str, OneOf(TASK_STATUSES)]
+HealthStatus = Annotated[str, OneOf(HEALTH_STATUSES)]
+Command = Annotated[str, OneOf(COMMANDS)]
+StoreKind = Annotated[str, OneOf(("sqlite", "postgres"))]
+JsonText = Annotated[str, Strict()]  # a request's string: never a number or null
+
+
+class Wire(BaseModel):
+    """camelCase keys, and no key the model does not declare."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_alias=True,
+                              validate_by_name=True, serialize_by_alias=True, extra="forbid")
+
+
+# --------------------------------------------------------------------- requests
+
+class StartExecution(Wire):
+    strategy_id: JsonText
+    workspace_id: JsonText
+
+
+class WebSocketCommand(Wire):
+    command: Command
+
+
+# ------------------------------------------------------------------ read models
+
+class Execution(Wire):
+    """An execution of a strategy, as the read models hold it."""
+
+    id: UUID
+    workspace_id: str
+    strategy_id: UUID
+    strategy_name: str
+    status: Status
+    total_tasks: Count
+    pending_tasks: Count
+    assigned_tasks: Count
+    in_progress_tasks: Count
+    completed_tasks: Count
+    failed_tasks: Count
+    skipped_tasks: Count
+    cancelled_tasks: Count
+    retries: Count
+    started_at: Timestamp
+    finished_at: Timestamp | None
+    updated_at: Timestamp
+    version: Version
+    health_score: Score | None
+    health_status: HealthStatus | None
+
+
+class Task(Wire):
+    """One task of an execution: an item of the strategy for one agent type."""
+
+    execution_id: UUID
+    task_id: str
+    item_id: str
+    title: str
+    agent: Agent
+    priority: Priority
+    depends_on: list[str]
+    order: Count
+    status: TaskState
+    attempt: Count
+    failures: Count
+    progress: Rate
+    error_kind: str | None
+    error_message: str | None
+    retry_at: Timestamp | None
+    result: Object | None
+    duration_ms: Duration | None
+    assigned_at: Timestamp | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+
+
+class AgentMetrics(Wire):
+    """Counters and rates of one agent type in one execution; a rate with nothing to divide
+    by is null."""
+
+    agent: Agent
+    tasks: Count
+    completed: Count
+    failed: Count
+    skipped: Count
+    cancelled: Count
+    attempts: Count
+    failed_attempts: Count
+    retries: Count
+    success_rate: Rate | None
+    failure_rate: Rate | None
+    retry_rate: Rate | None
+    mean_duration_ms: Duration | None
+    p95_duration_ms: Duration | None
+
+
+class Assessment(Wire):
+    score: Score
+    status: HealthStatus
+    completion_rate: Rate
+    error_rate: Rate
+    avg_task_duration_ms: Duration
+    issues: list[str]
+
+
+class Health(Assessment):
+    """The latest health assessment (computed from the read models, with recordedAt null,
+    before the first one is recorded)."""
+
+    healthy: bool
+    recorded_at: Timestamp | None
+
+
+class HealthSnapshot(Assessment):
+    """One recorded health assessment, at its log position."""
+
+    position: Position
+    execution_id: UUID
+    workspace_id: str
+    recorded_at: Timestamp
+
+
+class StrategySummary(Wire):
+    """A strategy without its document."""
+
+    id: UUID
+    workspace_id: str
+    name: str
+    item_count: Count
+    leaf_count: Count
+    task_count: Count | None
+    defined_at: Timestamp
+
+
+class PlannedTask(Wire):
+    id: str
+    item_id: str
+    title: str
+    agent: Agent
+    priority: Priority
+    depends_on: list[str]
+    order: Count
+
+
+class PropagationDecision(Wire):
+    """Why an item became the tasks it did."""
+
+    item_id: str
+    rule: str
+    keyword: str | None
+    priority: Priority
+    task_ids: list[str]
+
+
+class Plan(Wire):
+    tasks: list[PlannedTask]
+    decisions: list[PropagationDecision]
+
+
+class StrategyDetail(StrategySummary):
+    """A strategy with its document and the plan propagated from it."""
+
+    document: StrategyDocument
+    plan: Plan
+
+
+class HistoryEvent(Wire):
+    """One recorded event of an execution or of its health, by log position."""
+
+    position: Position
+    version: Version
+    timestamp: Timestamp
+    type: str = Field(pattern=r"^[A-Z][A-Za-z]*\.[A-Z][A-Za-z]*$",
+                      examples=["Execution.TaskAssigned", "ExecutionHealth.Assessed"])
+    data: Object = Field(description="The event's own fields, named in camelCase.")
+
+
+TaskCounts = create_model(  # keyed by task status, as the domain spells them
+    "TaskCounts", __base__=Wire,
+    **{status: (Count, Field(alias=status)) for status in TASK_STATUSES})  # type: ignore[call-overload]
+
+
+class StateTask(Wire):
+    id: str
+    agent: Agent
+    status: TaskState
+    attempt: Count
+    failures: Count
+    error: str | None
+    result: Object | None
+
+
+class ExecutionState(Wire):
+    """An execution as it was at `version`, rebuilt from the event log."""
+
+    execution_id: UUID
+    version: Version
+    latest_version: Version
+    status: Status
+    strategy_id: UUID
+    workspace_id: str
+    strategy_name: str
+    counts: TaskCounts  # type: ignore[valid-type]
+    tasks: list[StateTask]
+
+
+# ----------------------------------------------------------------------- errors
+
+class ErrorBody(Wire):
+    code: str
+    message: str
+    details: Object
+
+
+class Error(Wire):
+    error: ErrorBody
+
+
+class Problem(Wire):
+    """Where the request was wrong (`body.items[3].level`, `query.limit`), and how."""
+
+    path: str
+    message: str
+
+
+class BadRequestDetails(Wire):
+    problems: Annotated[list[Problem], NonEmpty("lists every problem")]
+
+
+class RuleProblem(Wire):
+    """A broken rule of the domain: where (`items (l4-a).parentId`), what, which item."""
+
+    path: str
+    message: str
+    item_id: str | None
+
+
+class InvalidStrategyDetails(Wire):
+    problems: Annotated[list[RuleProblem], NonEmpty("lists every broken rule")]
+    cycle: Annotated[list[str], NonEmpty("names the items")] | SkipJsonSchema[None] = Field(
+        default=None, description="The items of a dependency cycle, in order, back to the first.")
+
+
+class ConflictDetails(Wire):
+    status: Status
+    command: Command
+
+
+class NoDetails(Wire):
+    pass
+
+
+# ---------------------------------------------------------------------- streams
+
+class FeedEvent(Wire):
+    """A change to an execution, at its log position."""
+
+    position: Position
+    type: Annotated[str, OneOf(FEED_EVENT_TYPES)]
+    execution_id: UUID
+    workspace_id: str
+    recorded_at: Timestamp
+    data: Object = Field(description="What changed; its keys depend on the type.")
+
+
+class WorkspaceSnapshot(Wire):
+    """The first event of a workspace stream: every execution."""
+
+    position: Count
+    type: Literal["snapshot"]
+    executions: list[Execution]
+
+
+class ExecutionSnapshot(Wire):
+    """The first event of an execution stream: its whole state."""
+
+    position: Count
+    type: Literal["snapshot"]
+    execution: Execution
+    tasks: list[Task]
+    health: Health
+
+
+class StreamError(Wire):
+    """Sent before the server closes the stream (a slow subscriber)."""
+
+    type: Literal["error"]
+    error: ErrorBody
+
+
+class CommandResult(Wire):
+    type: Literal["command-result"]
+    command: Command
+    status: Status
+
+
+# ------------------------------------------------------------------- operations
+
+class StoreStatus(Wire):
+    kind: StoreKind
+    ok: Literal[True]
+    position: Count
+
+
+class ProjectionStatus(Wire):
+    position: Count
+    lag: Count
+    error: str | None
+
+
+class ServiceStatus(Wire):
+    """`degraded` when the projections stopped on an error."""
+
+    status: Annotated[str, OneOf(("ok", "degraded"))]
+    store: StoreStatus
+    projections: ProjectionStatus
+    subscribers: Count
+
+
+class StoreFailure(Wire):
+    kind: StoreKind
+    ok: Literal[False]
+    error: str
+
+
+class ServiceUnavailable(Wire):
+    """The event store cannot be read."""
+
+    status: Literal["unavailable"]
+    store: StoreFailure
+
+
+class Me(Wire):
+    """Who the token belongs to, and the workspaces it grants."""
+
+    user: str
+    workspaces: list[str]
+
+
+# ---------------------------------------------------------------------- answers
+
+class StrategyAnswer(Wire):
+    strategy: StrategyDetail
+
+
+class StrategyPage(Wire):
+    strategies: list[StrategySummary]
+    limit: Position
+    offset: Count
+
+
+class StartedExecution(Wire):
+    id: UUID
+    status: Status
+    strategy_id: UUID
+    total_tasks: Count
+    started_at: Timestamp
+
+
+class ExecutionStarted(Wire):
+    success: Literal[True]
+    execution_id: UUID
+    execution: StartedExecution
+
+
+class ExecutionPage(Wire):
+    executions: list[Execution]
+    limit: Position
+    offset: Count
+
+
+class ExecutionMetrics(Wire):
+    agents: list[AgentMetrics]
+
+
+class ExecutionStatusAnswer(Wire):
+    execution: Execution
+    health: Health
+    tasks: list[Task]
+    metrics: ExecutionMetrics
+    position: Count = Field(description=(
+        "The log position these read models reflect: stream from it (`?lastEventId=`) to "
+        "follow on without a gap."))
+
+
+class CommandedExecution(Wire):
+    id: UUID
+    status: Status
+
+
+class CommandDone(Wire):
+    success: Literal[True]
+    execution: CommandedExecution
+
+
+class HistoryPage(Wire):
+    events: list[HistoryEvent]
+    next_after: Position | None
+
+
+class StateAnswer(Wire):
+    state: ExecutionState
+
+
+class HealthSnapshots(Wire):
+    snapshots: list[HealthSnapshot]
+
+
+REQUESTS: tuple[type[BaseModel], ...] = (StrategyDocument, StartExecution, WebSocketCommand)
+ANSWERS: tuple[type[BaseModel], ...] = (
+    StrategyAnswer, StrategyPage, ExecutionStarted, ExecutionPage, ExecutionStatusAnswer,
+    CommandDone, HistoryPage, StateAnswer, HealthSnapshots, Me, ServiceStatus,
+    ServiceUnavailable, Error, BadRequestDetails, InvalidStrategyDetails, ConflictDetails,
+    NoDetails)
+STREAM_EVENTS: tuple[type[BaseModel], ...] = (
+    FeedEvent, WorkspaceSnapshot, ExecutionSnapshot, StreamError, CommandResult)
