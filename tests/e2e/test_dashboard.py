@@ -16,14 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from api_support import ROOT, ServerProcess, free_port
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 LAUNCH = "Launch Acme Insights 2.0"
 LAUNCH_TASKS = 38
 LIVE = ("--demo-duration", "0.1:0.3", "--demo-failure-rate", "0", "--health-interval", "0.2")
@@ -38,20 +33,6 @@ UNFINISHED = ("pending", "assigned", "in_progress")
 
 
 # ------------------------------------------------------------------ fixtures and helpers
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[BrowserContext]:
-    """Chromium with a fresh profile; Playwright's own browser download is not used."""
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile", executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(20_000)
-        try:
-            yield context
-        finally:
-            context.close()
-
 
 @contextmanager
 def serving(data_dir: Path, *options: str, port: int = 0) -> Iterator[ServerProcess]:

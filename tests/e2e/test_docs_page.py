@@ -11,25 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from api_support import ServerProcess
-from playwright.sync_api import BrowserContext, Request, Response, sync_playwright
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[BrowserContext]:
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile", executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(20_000)
-        try:
-            yield context
-        finally:
-            context.close()
+from playwright.sync_api import BrowserContext, Request, Response
 
 
 @pytest.fixture
