@@ -25,7 +25,7 @@ from uuid import UUID
 
 import pykka
 
-from stratexec.actors.agents.base import AgentError, AgentHandler, TaskContext
+from stratexec.actors.agents.base import AgentError, AgentHandler, AgentLimits, TaskContext
 from stratexec.actors.messages import (
     AgentTask,
     RecordTaskFailure,
@@ -126,10 +126,13 @@ class AttemptSlots:
 
 
 class AgentActor(pykka.ThreadingActor):
-    def __init__(self, handler: AgentHandler, concurrency: int = 4) -> None:
+    def __init__(self, handler: AgentHandler, limits: AgentLimits | int = 4) -> None:
+        """`limits` may be a bare concurrency."""
         super().__init__()
         self.handler = handler
         self.agent_type = handler.agent_type
+        self.limits = limits if isinstance(limits, AgentLimits) else AgentLimits(limits)
+        concurrency = self.limits.concurrency
         self._slots = AttemptSlots(concurrency)
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}"

@@ -20,7 +20,11 @@ from stratexec.domain.health import HealthInputs
 
 @dataclass(frozen=True)
 class AgentTask:
-    """What an agent is asked to do: one attempt at one task of one execution."""
+    """What an agent is asked to do: one attempt at one task of one execution.
+
+    `inputs` is the strategy item's own `inputs` object (every task of the item gets it);
+    `upstream` holds the result of each task this one depends on, by task id: this is how a
+    content task's draft reaches the email task that sends it."""
 
     execution_id: UUID
     workspace_id: str
@@ -31,7 +35,9 @@ class AgentTask:
     priority: str
     order: int
     attempt: int
-    inputs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""  # the strategy item's
+    inputs: dict[str, Any] = field(default_factory=dict)  # the item's `inputs`
+    upstream: dict[str, Any] = field(default_factory=dict)  # task id -> result, per dependency
 
     @property
     def idempotency_key(self) -> str:

@@ -24,7 +24,7 @@ from uuid import UUID
 import pykka
 
 from stratexec.actors.agent import AgentActor
-from stratexec.actors.agents.base import AgentHandler
+from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.clock import Clock
 from stratexec.actors.execution import ExecutionActor
 from stratexec.actors.health import HealthMonitorActor
@@ -60,16 +60,19 @@ class Runtime:
     def __init__(
         self, app: StratexecApp, handlers: Mapping[str, AgentHandler],
         options: EngineOptions | None = None, pace: Callable[[int], None] | None = None,
+        limits: Mapping[str, AgentLimits] | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
         position of its last save: it may block to keep the engine from running ahead of
-        its readers (backpressure)."""
+        its readers (backpressure). `limits` are per agent type; a type without them runs
+        `options.concurrency` attempts at once, with no timeout."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
         self.app = app
         self.options = options or EngineOptions()
         self._handlers = handlers
+        self._limits = dict(limits or {})
         self._clock = Clock()
         self._rng = random.Random(self.options.seed)
         self._lock = threading.Lock()
@@ -85,7 +88,8 @@ class Runtime:
     def start(self) -> Runtime:
         self._clock.start()
         self._agents = {
-            agent_type: AgentActor.start(handler, self.options.concurrency)
+            agent_type: AgentActor.start(handler, self._limits.get(
+                agent_type, AgentLimits(self.options.concurrency)))
             for agent_type, handler in self._handlers.items()
         }
         self._monitor = HealthMonitorActor.start(

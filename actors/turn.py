@@ -177,6 +177,7 @@ class ExecutionTurn:
             execution_id=execution.id, workspace_id=execution.workspace_id,
             task_id=planned.id, item_id=planned.item_id, title=planned.title,
             agent=planned.agent, priority=planned.priority, order=planned.order,
-            attempt=task.attempt,
-            inputs={dependency: execution.tasks[dependency].result
-                    for dependency in planned.depends_on})
+            attempt=task.attempt, description=planned.description,
+            inputs=dict(planned.inputs or {}),
+            upstream={dependency: execution.tasks[dependency].result
+                      for dependency in planned.depends_on})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,12 +75,21 @@ class PlannedTask:
     priority: str
     depends_on: tuple[str, ...]
     order: int = 0
+    description: str = ""  # the item's, for agents that write from it
+    inputs: Mapping[str, Any] | None = None  # the item's `inputs`, handed to every task of it
 
     def as_record(self) -> dict[str, Any]:
-        return {
+        """The task as `Execution.Started` records it; the item's description and inputs
+        only when it has them (most items have neither, and a plan can hold 100,000 tasks)."""
+        record = {
             "id": self.id, "itemId": self.item_id, "title": self.title, "agent": self.agent,
             "priority": self.priority, "dependsOn": list(self.depends_on), "order": self.order,
         }
+        if self.description:
+            record["description"] = self.description
+        if self.inputs is not None:
+            record["inputs"] = dict(self.inputs)
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> PlannedTask:
@@ -88,6 +97,7 @@ class PlannedTask:
             id=record["id"], item_id=record["itemId"], title=record["title"],
             agent=record["agent"], priority=record["priority"],
             depends_on=tuple(record["dependsOn"]), order=record["order"],
+            description=record.get("description", ""), inputs=record.get("inputs"),
         )
 
 
@@ -157,6 +167,7 @@ def propagate(items: Sequence[StrategyItem], rules: PropagationRules | None = No
             planned = PlannedTask(
                 id=task_id(item.id, agent), item_id=item.id, title=item.title, agent=agent,
                 priority=priority, depends_on=previous, order=len(tasks),
+                description=item.description, inputs=item.inputs,
             )
             tasks.append(planned)
             ids.append(planned.id)

@@ -72,7 +72,7 @@ class _Document(BaseModel):
 
 class StrategyItem(_Document):
     """One item of the hierarchy (levels 1 to 4; tasks come from level 4). `agents` and
-    `priority` override the propagation rules."""
+    `priority` override the propagation rules; `inputs` is handed to the item's tasks."""
 
     id: ItemId
     level: Level
@@ -83,6 +83,9 @@ class StrategyItem(_Document):
     depends_on: ItemIds = Field(default=(), exclude_if=_empty)
     agents: Annotated[Agents | None, NO_NULL] = Field(default=None, exclude_if=_absent)
     priority: Annotated[Priority | None, NO_NULL] = Field(default=None, exclude_if=_absent)
+    inputs: Annotated[dict[str, Any] | None, Strict(), NO_NULL] = Field(
+        default=None, exclude_if=_absent,
+        description="A JSON object handed to every task of this L4 item (its agents' input).")
 
     @property
     def is_leaf(self) -> bool:
@@ -196,6 +199,9 @@ def _check_hierarchy(items: Sequence[StrategyItem], problems: list[StrategyProbl
         if item.depends_on and not item.is_leaf:
             problems.append(StrategyProblem(f"{where}.dependsOn",
                                             "only L4 items may have dependencies", item.id))
+        if item.inputs is not None and not item.is_leaf:
+            problems.append(StrategyProblem(f"{where}.inputs", "only L4 items have inputs",
+                                            item.id))
         if item.agents is not None and not item.is_leaf:
             problems.append(StrategyProblem(f"{where}.agents", "only L4 items have agents",
                                             item.id))

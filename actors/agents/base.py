@@ -1,5 +1,10 @@
 """The interface an agent implements: one synchronous call per attempt.
 
+A handler class is built once per agent type at start-up as `Handler(agent_type, options)`,
+where `options` is the type's `[agents.<type>.options]` table of the config file (a plain
+mapping of TOML values); it checks them there and raises `OptionError(key, problem)` for a
+missing or mistyped one, so a bad configuration stops start-up instead of failing attempts.
+
 A real email, content or research agent is a class with an `agent_type` and a `run` method.
 `run` gets the attempt (`AgentTask`, with an idempotency key so that a retried or
 re-delivered attempt can be recognised by the outside world) and a `TaskContext` to report
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stratexec.actors.messages import AgentTask
@@ -24,6 +30,24 @@ class AgentError(Exception):
         self.kind = kind
         self.message = message
         self.retryable = retryable
+
+
+class OptionError(ValueError):
+    """A handler's option is missing or wrong: `key` names it within the type's options."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class AgentLimits:
+    """How one agent type runs, beside which handler runs it."""
+
+    concurrency: int = 4  # attempts at once
+    timeout: float | None = None  # seconds an attempt may run, start to end
+    heartbeat_timeout: float | None = None  # with it, a progress report extends the deadline
 
 
 class TaskContext:

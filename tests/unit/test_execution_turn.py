@@ -84,7 +84,7 @@ def test_a_chain_dispatches_in_order_and_finishes() -> None:
     succeed(turn, first.dispatch[0])
     second = end(turn)
     assert ids(second) == [("b:research", 1)]
-    assert second.dispatch[0].inputs == {"a:research": {"done": "a:research"}}
+    assert second.dispatch[0].upstream == {"a:research": {"done": "a:research"}}
 
     succeed(turn, second.dispatch[0])
     succeed(turn, end(turn).dispatch[0])
