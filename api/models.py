@@ -51,6 +51,10 @@ StoreKind = Annotated[str, OneOf(("sqlite", "postgres"))]
 JsonText = Annotated[str, Strict()]  # a request's string: never a number or null
 
 
+def _absent(value: Any) -> bool:
+    return value is None
+
+
 class Wire(BaseModel):
     """camelCase keys, and no key the model does not declare."""
 
@@ -187,6 +191,11 @@ class PlannedTask(Wire):
     priority: Priority
     depends_on: list[str]
     order: Count
+    description: str | None = Field(
+        default=None, exclude_if=_absent, description="The item's description, if any.")
+    inputs: Object | None = Field(
+        default=None, exclude_if=_absent,
+        description="The item's inputs, handed to the task, if it has them.")
 
 
 class PropagationDecision(Wire):
