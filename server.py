@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -172,11 +173,23 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 # ----------------------------------------------------------------------- main
 
+def freeze_startup_objects() -> None:
+    """Leave what the imports and the start-up made out of every later garbage collection.
+
+    Those objects (about 70,000: pydantic's schemas, the route table, the recovered engine)
+    live as long as the process, yet each full collection walked them all, and a full
+    collection stops the event loop mid-stream: 11.6 ms instead of 8.8 ms before pydantic
+    came in, which showed as a worse 100-subscriber p99 in the benchmark."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(settings: ServerSettings) -> None:
     """Serve until SIGINT or SIGTERM; print the dashboard link once listening."""
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
+    freeze_startup_objects()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     stop = asyncio.Event()

@@ -33,7 +33,7 @@ from stratexec.domain.strategy import parse_strategy
 from stratexec.projections import queries
 from stratexec.projections.store import ViewStore
 from stratexec.projections.verify import rebuild
-from stratexec.server import DASHBOARD_SECRET, create_app
+from stratexec.server import DASHBOARD_SECRET, create_app, freeze_startup_objects
 from stratexec.settings import EngineOptions, ServerSettings, StoreSettings
 
 INSTANT = EngineOptions(demo_duration=(0.0, 0.0), demo_failure_rate=0.0, seed=1,
@@ -81,6 +81,7 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    freeze_startup_objects()  # as `stratexec serve` does
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
