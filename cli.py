@@ -182,7 +182,7 @@ def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
     progress = ProgressBar(sys.stderr)
     try:
         for execution_id in execution_ids:
-            while not running.runtime.wait(execution_id, timeout=0.2):
+            while not usecases.wait_finished(running, execution_id, timeout=0.2):
                 progress.draw(running.views, execution_id)
     except KeyboardInterrupt:
         progress.done()

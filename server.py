@@ -115,7 +115,7 @@ def bootstrap(services: Services) -> str:
     first_start = not path.exists()
     if not first_start:
         secret = path.read_text().strip()
-        if engine.app.find_token(secret) is not None:
+        if usecases.find_token(engine.app, secret) is not None:
             return secret
     _, secret = usecases.issue_token(engine.app, DEMO_USER, [DEMO_WORKSPACE], label="dashboard")
     path.touch(mode=0o600)

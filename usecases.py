@@ -93,6 +93,12 @@ def continue_executions(engine: Engine, execution_ids: list[UUID] | None = None
     return recovered
 
 
+def wait_finished(engine: Engine, execution_id: UUID, timeout: float | None = None) -> bool:
+    """Block until the execution has finished and the engine holds nothing of it (True),
+    or until `timeout` passed (False)."""
+    return engine.runtime.wait(execution_id, timeout)
+
+
 def pause_all(engine: Engine, execution_ids: list[UUID]) -> list[UUID]:
     """Pause the executions that can still be paused (Ctrl-C); the ids paused."""
     paused = []
@@ -109,6 +115,11 @@ def issue_token(app: StratexecApp, user: str, workspaces: list[str], label: str 
                 ) -> tuple[AccessToken, str]:
     """A new token and its secret, shown once. `ValueError` for a bad user or workspace."""
     return app.issue_token(user, workspaces, label)
+
+
+def find_token(app: StratexecApp, secret: str) -> AccessToken | None:
+    """The live token with this secret, or None (unknown or revoked)."""
+    return app.find_token(secret)
 
 
 def revoke_token(app: StratexecApp, token_or_secret: str) -> AccessToken:

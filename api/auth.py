@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from stratexec import usecases
 from stratexec.api.errors import ApiError, Handler, not_found
 from stratexec.domain.application import StratexecApp
 
@@ -46,7 +47,7 @@ class TokenCache:
         cached = self._entries.get(secret)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        token = await asyncio.to_thread(app.find_token, secret)
+        token = await asyncio.to_thread(usecases.find_token, app, secret)
         grant = None if token is None else Grant(token.user, frozenset(token.workspaces))
         if len(self._entries) > 10_000:
             self._entries.clear()
