@@ -28,8 +28,14 @@ from stratexec.domain.strategy import document_problems
 M = TypeVar("M", bound=BaseModel)
 
 
+JSON_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")  # JSON is UTF-8 (RFC 8259)
+
+
 async def read_json(request: web.Request, model: type[M]) -> M:
     """The body, checked by `model`; or a 400 listing every problem (see the module)."""
+    charset = request.charset
+    if charset is not None and charset.lower() not in JSON_CHARSETS:
+        raise bad_request("body", f"JSON is UTF-8; the charset {charset!r} is not accepted")
     body = await request.read()
     try:
         return shapes.read_json(model, body)

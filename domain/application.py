@@ -154,7 +154,10 @@ class StratexecApp(Application[UUID]):
         return token, secret
 
     def find_token(self, secret: str) -> AccessToken | None:
-        """The live token with this secret, or None (unknown or revoked)."""
+        """The live token with this secret, or None (unknown, revoked, or not a secret at
+        all: a token is printable ASCII, and a header need not be)."""
+        if not (secret.isascii() and secret.isprintable()):
+            return None
         try:
             token: AccessToken = self.repository.get(token_id(secret))
         except AggregateNotFoundError:
