@@ -51,6 +51,10 @@ StoreKind = Annotated[str, OneOf(("sqlite", "postgres"))]
 JsonText = Annotated[str, Strict()]  # a request's string: never a number or null
 
 
+def _absent(value: Any) -> bool:
+    return value is None
+
+
 class Wire(BaseModel):
     """camelCase keys, and no key the model does not declare."""
 
@@ -180,6 +184,8 @@ class StrategySummary(Wire):
 
 
 class PlannedTask(Wire):
+    """A task of the plan; the item's description and inputs only when it has them."""
+
     id: str
     item_id: str
     title: str
@@ -187,6 +193,8 @@ class PlannedTask(Wire):
     priority: Priority
     depends_on: list[str]
     order: Count
+    description: str | SkipJsonSchema[None] = Field(default=None, exclude_if=_absent)
+    inputs: Object | SkipJsonSchema[None] = Field(default=None, exclude_if=_absent)
 
 
 class PropagationDecision(Wire):

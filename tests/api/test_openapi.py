@@ -119,7 +119,9 @@ def strategy_summary() -> dict[str, Any]:
 
 
 def strategy_detail() -> dict[str, Any]:
-    definition = parse_strategy(strategy_document())
+    document = strategy_document()
+    document["items"][3]["inputs"] = {"audience": "customers"}  # its tasks carry it
+    definition = parse_strategy(document)
     plan = propagate(definition.items)
     document = {"name": definition.name, "workspaceId": definition.workspace_id,
                 "items": [item.as_document() for item in definition.items]}
