@@ -330,7 +330,7 @@ def test_every_field_has_a_type(document: dict[str, Any], name: str) -> None:
     ("Execution", ["id"], "not-a-uuid"),
     ("Execution", ["healthScore"], 101),
     ("Task", ["progress"], 1.5),
-    ("Task", ["agent"], "plumber"),
+    ("Task", ["agent"], "Plumber!"),
     ("Task", ["dependsOn"], ["a", 2]),
     ("Health", ["score"], 85.5),
     ("Health", ["healthy"], "yes"),
