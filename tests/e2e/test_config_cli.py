@@ -315,3 +315,32 @@ def test_serve_says_which_agents_are_real(project: Path) -> None:
         process.terminate()
         process.communicate(timeout=30)
     assert f"(agents: research=handlers:Greeter; {DEMO_REST}); open the dashboard" in line
+
+
+def readme_block(section: str, language: str) -> str:
+    """The first `language` code block of a README section."""
+    text = (ROOT / "README.md").read_text()
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return body.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_example_handler_runs_by_import_path(project: Path) -> None:
+    (project / "acme_agents.py").write_text(readme_block("Writing an agent handler", "python"))
+    write(project / "stratexec.toml", LEGAL_RULES + """
+        [agents.legal]
+        handler = "acme_agents:LegalReview"
+        options = {firm = "Dewey & Co"}
+    """)
+    document = json.loads((project / "legal.json").read_text())
+    document["items"][3]["inputs"] = {"documents": ["nda.pdf", "annex.pdf"]}
+    (project / "legal.json").write_text(json.dumps(document))
+
+    stderr, events = run_to_the_end(project, project / "legal.json", "--demo-failure-rate", "0")
+
+    assert "(agents: legal=acme_agents:LegalReview; demo: email, " in stderr
+    nda = results(events)["l4-nda:legal"]
+    assert (nda["reviewedBy"], nda["documents"]) == ("Dewey & Co", 2)
+    assert results(events)["l4-file:legal"]["documents"] == 1
+    progress = [e["data"]["message"] for e in events if e["type"] == "Execution.TaskProgressed"
+                and e["data"]["taskId"] == "l4-nda:legal"]
+    assert progress == ["read nda.pdf", "read annex.pdf"]
