@@ -21,10 +21,11 @@ from uuid import UUID
 
 from stratexec import server, usecases
 from stratexec.bench import report
+from stratexec.config import Config, ConfigError, add_config_argument, load_config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, InvalidStrategy, NotFound
 from stratexec.domain.execution import Execution
-from stratexec.domain.propagation import propagate
+from stratexec.domain.propagation import PropagationRules, check_agent_types, propagate
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine, agent_handlers
 from stratexec.projections.store import ViewStore
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.command(args))
-    except UsageError as error:
+    except (UsageError, ConfigError) as error:
         print(f"stratexec: {error}", file=sys.stderr)
         return EXIT_INVALID
 
@@ -56,19 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------- commands
 
 def cmd_run(args: argparse.Namespace) -> int:
-    definition = load_strategy_file(Path(args.file))
-    with engine(args) as running:
+    config = load_config(args)
+    definition = load_strategy_file(Path(args.file), config.rules)
+    with engine(args, config) as running:
         defined = usecases.define_strategy(running.app, definition, running.rules)
         execution = usecases.start_execution(running, defined.strategy_id,
                                              defined.workspace_id)
         print(f"execution {execution.id}: {execution.total_tasks} tasks "
-              f"from {definition.name!r} (demo agents)", file=sys.stderr)
+              f"from {definition.name!r} {config.describe_agents()}", file=sys.stderr)
         return follow(running, [execution.id], args.json)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     wanted = None if args.execution_id is None else [_uuid(args.execution_id)]
-    with engine(args) as running:
+    with engine(args, load_config(args)) as running:
         if wanted is not None:
             _require_execution(running.app, wanted[0])
         recovered = usecases.continue_executions(running, wanted)
@@ -113,6 +115,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return server.run(server.settings_from(args))
 
 
+def cmd_agents(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    options = engine_options(args)
+    agent_handlers(options, config)  # each handler checks its options
+    rows = config.listing(options.concurrency, options.retry)
+    if args.json:
+        print(json.dumps({"config": config.file, "agents": rows}))
+        return EXIT_OK
+    print(f"config: {config.file}" if config.file else
+          "config: none (every agent type runs the demo agent)", file=sys.stderr)
+    table = [("TYPE", "HANDLER", "SOURCE", "CONCURRENCY", "TIMEOUT", "HEARTBEAT TIMEOUT",
+              "MAX ATTEMPTS")]
+    for row in rows:
+        source = row["source"] if row["distribution"] is None else (
+            f"{row['source']} ({row['distribution']} {row['version']})")
+        table.append((row["type"], row["handler"], source, str(row["concurrency"]),
+                      _seconds(row["timeout"]), _seconds(row["heartbeatTimeout"]),
+                      str(row["maxAttempts"])))
+    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)
+                        ).rstrip())
+    return EXIT_OK
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} s"
+
+
 def cmd_token_create(args: argparse.Namespace) -> int:
     app = StoreSettings.from_environment(args.data_dir).open_app()
     try:
@@ -142,8 +173,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------- plumbing
 
-def load_strategy_file(path: Path) -> StrategyDefinition:
-    """Read and check a strategy file; every problem names the file and the item."""
+def load_strategy_file(path: Path, rules: PropagationRules | None = None
+                       ) -> StrategyDefinition:
+    """Read and check a strategy file (against the config file's rules, when given); every
+    problem names the file and the item."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -155,7 +188,8 @@ def load_strategy_file(path: Path) -> StrategyDefinition:
                          f"column {error.colno}") from None
     try:
         definition = parse_strategy(document)
-        propagate(definition.items)
+        check_agent_types(definition.items, rules)
+        propagate(definition.items, rules)
     except InvalidStrategy as error:
         lines = "\n".join(f"  {problem}" for problem in error.problems)
         raise UsageError(f"{path}: invalid strategy:\n{lines}") from None
@@ -163,12 +197,11 @@ def load_strategy_file(path: Path) -> StrategyDefinition:
 
 
 @contextmanager
-def engine(args: argparse.Namespace) -> Iterator[Engine]:
+def engine(args: argparse.Namespace, config: Config) -> Iterator[Engine]:
     """The engine on the data directory, stopped (and settled) on the way out."""
-    options = engine_options(args)
     try:
-        running = Engine.start(StoreSettings.from_environment(args.data_dir), options,
-                               agent_handlers(options))
+        running = Engine.configured(StoreSettings.from_environment(args.data_dir),
+                                    engine_options(args), config)
     except DataDirInUse as error:
         raise UsageError(str(error)) from None
     try:
@@ -303,6 +336,7 @@ def _parser() -> argparse.ArgumentParser:
     def add_engine_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true",
                          help="print a JSON summary as the last line of stdout")
+        add_config_argument(sub)
         add_engine_arguments(sub)
 
     run = command("run", cmd_run, "run a strategy file to the end")
@@ -322,6 +356,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help=server.SERVE_HELP, description=server.SERVE_HELP)
     serve.set_defaults(command=cmd_serve)
     server.add_arguments(serve)
+    agents_help = "list the agent types: their handler, where it came from, and its limits"
+    agents = commands.add_parser("agents", help=agents_help, description=agents_help)
+    agents.set_defaults(command=cmd_agents)
+    agents.add_argument("--json", action="store_true", help="print them as one JSON object")
+    add_config_argument(agents)
+    add_engine_arguments(agents)
     bench = commands.add_parser(
         "bench", help="measure throughput, stream latency, replay and memory",
         description="Measure the engine against baselines taken in the same run.")

@@ -6,13 +6,13 @@ holds one beside its stream hub."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import IO, Self
+from dataclasses import dataclass, replace
+from typing import IO, Any, Self
 
-from stratexec.actors.agents.base import AgentHandler
-from stratexec.actors.agents.demo import demo_agents
+from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.memory import share_malloc_arenas
 from stratexec.actors.runtime import Runtime
+from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
 from stratexec.projections.runner import ProjectionRunner
@@ -22,9 +22,18 @@ from stratexec.settings import EngineOptions, StoreSettings
 SETTLE_TIMEOUT = 60.0
 
 
-def agent_handlers(options: EngineOptions) -> Mapping[str, AgentHandler]:
-    """The handler of every agent type: the demo agents, with the options' timing."""
-    return demo_agents(options.demo_duration, options.demo_failure_rate, options.seed)
+def agent_handlers(options: EngineOptions, config: Config | None = None
+                   ) -> Mapping[str, AgentHandler]:
+    """The handler of every agent type the config knows: the one it names, else the demo
+    agent, with the options' timing. `config.ConfigError` when one cannot be built."""
+    return (config or Config()).handlers(demo_options(options))
+
+
+def demo_options(options: EngineOptions) -> dict[str, Any]:
+    """The demo agent's options from the command line (--demo-duration, ...)."""
+    chosen = {"duration": options.demo_duration, "failure_rate": options.demo_failure_rate,
+              "seed": options.seed}
+    return {key: value for key, value in chosen.items() if value is not None}
 
 
 @dataclass
@@ -40,7 +49,8 @@ class Engine:
     @classmethod
     def start(cls, store: StoreSettings, options: EngineOptions,
               handlers: Mapping[str, AgentHandler],
-              rules: PropagationRules | None = None) -> Self:
+              rules: PropagationRules | None = None,
+              limits: Mapping[str, AgentLimits] | None = None) -> Self:
         """Raises `settings.DataDirInUse` when another engine holds the directory."""
         lock = store.lock()
         share_malloc_arenas()  # before the engine's threads start
@@ -48,9 +58,19 @@ class Engine:
         views = store.open_views()
         runner = ProjectionRunner(app, views)
         runner.start()
-        runtime = Runtime(app, handlers, options, pace=runner.keep_up)
+        runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits)
         runtime.start()
         return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock)
+
+    @classmethod
+    def configured(cls, store: StoreSettings, options: EngineOptions, config: Config) -> Self:
+        """`start` with what the config file says: each type's handler, limits and retry
+        policy, and the rules. `config.ConfigError` (before the directory is claimed) when
+        a handler cannot be built or a type's retry settings contradict the options'."""
+        options = replace(options, agent_retry=config.retry_policies(options.retry))
+        handlers = agent_handlers(options, config)
+        return cls.start(store, options, handlers, config.rules,
+                         config.limits(options.concurrency))
 
     def settle(self) -> None:
         """Stop the actors (the health monitor records its last assessments) and let the

@@ -28,6 +28,7 @@ from stratexec.api.handlers import SERVICES, SETTINGS
 from stratexec.api.metrics import metrics
 from stratexec.api.openapi import docs_page, openapi_document
 from stratexec.api.services import Services
+from stratexec.config import ConfigError, add_config_argument, load_config
 from stratexec.domain.strategy import parse_strategy
 from stratexec.settings import (
     DataDirInUse,
@@ -197,9 +198,9 @@ async def serve(settings: ServerSettings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     port = runner.addresses[0][1]
-    print(f"stratexec is serving http://{settings.host}:{port} (demo agents); open the "
-          f"dashboard: http://{settings.host}:{port}/?token={app[DASHBOARD_SECRET]}",
-          flush=True)
+    print(f"stratexec is serving http://{settings.host}:{port} "
+          f"{settings.config.describe_agents()}; open the dashboard: "
+          f"http://{settings.host}:{port}/?token={app[DASHBOARD_SECRET]}", flush=True)
     await stop.wait()
     print("stratexec: stopping; running executions continue at the next start",
           file=sys.stderr, flush=True)
@@ -214,19 +215,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=default["port"].default,
                         help=f"port to listen on (default {default['port'].default})")
     add_store_arguments(parser)
+    add_config_argument(parser)
     add_engine_arguments(parser)
 
 
 def settings_from(args: argparse.Namespace) -> ServerSettings:
+    """`config.ConfigError` for a mistake in the config file."""
     return ServerSettings(store=StoreSettings.from_environment(args.data_dir),
-                          engine=engine_options(args), host=args.host, port=args.port)
+                          engine=engine_options(args), config=load_config(args),
+                          host=args.host, port=args.port)
 
 
 def run(settings: ServerSettings) -> int:
-    """Serve until stopped; 0, or 2 when the data directory is in use."""
+    """Serve until stopped; 0, or 2 when the data directory is in use or an agent handler
+    cannot be built."""
     try:
         asyncio.run(serve(settings))
-    except DataDirInUse as error:
+    except (DataDirInUse, ConfigError) as error:
         print(f"stratexec: {error}", file=sys.stderr)
         return EXIT_INVALID
     return 0
@@ -237,7 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stratexec serve", description=SERVE_HELP)
     add_arguments(parser)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run(settings_from(parser.parse_args(argv)))
+    try:
+        settings = settings_from(parser.parse_args(argv))
+    except ConfigError as error:
+        print(f"stratexec: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    return run(settings)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
 from stratexec.projections.store import ViewStore
@@ -31,10 +33,12 @@ class DataDirInUse(Exception):
 class EngineOptions:
     """How the engine runs: attempts per agent type at once, the retry policy, the health
     timer, and the demo agents. The CLI's flags and their help take their defaults from
-    here."""
+    here. `agent_retry` holds the policies of the agent types the config file gives their
+    own (`engine.Engine.configured` fills it in)."""
 
     concurrency: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    agent_retry: Mapping[str, RetryPolicy] = field(default_factory=dict)
     health_interval: float = 5.0
     seed: int | None = None
     demo_duration: tuple[float, float] = (0.2, 1.5)
@@ -109,6 +113,7 @@ class ServerSettings:
 
     store: StoreSettings = field(default_factory=StoreSettings.from_environment)
     engine: EngineOptions = field(default_factory=EngineOptions)
+    config: Config = field(default_factory=Config)  # the config file's agents and rules
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1024 * 1024

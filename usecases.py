@@ -21,7 +21,7 @@ from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, NotFound
 from stratexec.domain.execution import Execution
-from stratexec.domain.propagation import Plan, PropagationRules, propagate
+from stratexec.domain.propagation import Plan, PropagationRules, check_agent_types, propagate
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine
 from stratexec.projections import audit, queries
@@ -44,7 +44,9 @@ class StrategyDefined:
 
 def define_strategy(app: StratexecApp, definition: StrategyDefinition,
                     rules: PropagationRules | None = None) -> StrategyDefined:
-    """Record a strategy; `InvalidStrategy` (nothing recorded) when it has no plan."""
+    """Record a strategy; `InvalidStrategy` (nothing recorded) when it has no plan or names
+    an agent type the engine does not run."""
+    check_agent_types(definition.items, rules)
     plan = propagate(definition.items, rules)
     strategy, position = app.define_strategy(definition, plan)
     return StrategyDefined(strategy.id, strategy.workspace_id, plan, position)
@@ -53,11 +55,15 @@ def define_strategy(app: StratexecApp, definition: StrategyDefinition,
 def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str
                     ) -> StartedExecution:
     """Start an execution of the workspace's strategy: the strategy is read once, from the
-    log, and planned once. `NotFound` when the workspace holds no such strategy."""
+    log, and planned once. `NotFound` when the workspace holds no such strategy;
+    `InvalidStrategy` when it names an agent type this engine does not run (it was defined
+    on an engine configured otherwise)."""
     strategy = engine.app.get_strategy(strategy_id)
     if strategy.workspace_id != workspace_id:
         raise NotFound(f"no strategy {strategy_id}")
-    plan = propagate(strategy.definition.items, engine.rules)
+    items = strategy.definition.items
+    check_agent_types(items, engine.rules)
+    plan = propagate(items, engine.rules)
     return engine.runtime.start_execution(strategy, plan)
 
 

@@ -123,7 +123,8 @@ class Runtime:
                         ) -> StartedExecution:
         """Record a new execution of the strategy (with its plan, when the caller computed
         it already) and start running it."""
-        execution, position = self.app.create_execution(strategy, plan, self.options.retry)
+        execution, position = self.app.create_execution(
+            strategy, plan, self.options.retry, self.options.agent_retry)
         started = StartedExecution(
             execution.id, execution.strategy_id, execution.workspace_id,
             str(execution.status), execution.total_tasks, execution.created_on, position)

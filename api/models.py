@@ -25,7 +25,7 @@ from pydantic.json_schema import SkipJsonSchema
 from stratexec.api.streams import COMMANDS
 from stratexec.domain.execution import ExecutionStatus, TaskStatus
 from stratexec.domain.shapes import NonEmpty, OneOf
-from stratexec.domain.strategy import AGENT_TYPES, PRIORITIES, StrategyDocument
+from stratexec.domain.strategy import PRIORITIES, AgentType, StrategyDocument
 from stratexec.projections.feed import MAPPERS
 
 EXECUTION_STATUSES = tuple(str(status) for status in ExecutionStatus)
@@ -41,7 +41,7 @@ Duration = Annotated[float, Field(ge=0)]
 Score = Annotated[int, Field(ge=0, le=100)]
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Object = dict[str, Any]
-Agent = Annotated[str, OneOf(AGENT_TYPES)]
+Agent = AgentType  # any name: the engine's configuration may add types to the built-in six
 Priority = Annotated[str, OneOf(PRIORITIES)]
 Status = Annotated[str, OneOf(EXECUTION_STATUSES)]
 TaskState = Annotated[str, OneOf(TASK_STATUSES)]
@@ -184,6 +184,8 @@ class StrategySummary(Wire):
 
 
 class PlannedTask(Wire):
+    """A task of the plan; the item's description and inputs only when it has them."""
+
     id: str
     item_id: str
     title: str
@@ -191,9 +193,9 @@ class PlannedTask(Wire):
     priority: Priority
     depends_on: list[str]
     order: Count
-    description: str | None = Field(
+    description: str | SkipJsonSchema[None] = Field(
         default=None, exclude_if=_absent, description="The item's description, if any.")
-    inputs: Object | None = Field(
+    inputs: Object | SkipJsonSchema[None] = Field(
         default=None, exclude_if=_absent,
         description="The item's inputs, handed to the task, if it has them.")
 

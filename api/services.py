@@ -1,7 +1,7 @@
 """The running parts the HTTP handlers use, started and stopped together.
 
-`Services.start` starts the engine (`engine.Engine`) with the agent handlers its options
-name, adds the stream hub and the append timer, and recovers unfinished executions; `stop`
+`Services.start` starts the engine (`engine.Engine`) with the agent handlers its config file
+names, adds the stream hub and the append timer, and recovers unfinished executions; `stop`
 undoes it in reverse. Both block, so the server calls them from a worker thread. Handlers
 reach the engine only through `stratexec.usecases`.
 """
@@ -15,7 +15,7 @@ from prometheus_client import Histogram
 
 from stratexec import usecases
 from stratexec.api.streams import StreamHub
-from stratexec.engine import Engine, agent_handlers
+from stratexec.engine import Engine
 from stratexec.settings import ServerSettings
 
 APPEND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -34,7 +34,7 @@ class Services:
 
     @classmethod
     def start(cls, settings: ServerSettings) -> Services:
-        engine = Engine.start(settings.store, settings.engine, agent_handlers(settings.engine))
+        engine = Engine.configured(settings.store, settings.engine, settings.config)
         services = cls(engine, StreamHub(engine.runner, engine.views,
                                          queue_size=settings.stream_queue_size))
         engine.app.save_observers.append(services.append_seconds.observe)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -120,12 +120,15 @@ class StratexecApp(Application[UUID]):
     def create_execution(
         self, strategy: Strategy, plan: Plan | None = None,
         retry_policy: RetryPolicy | None = None,
+        agent_retry_policies: Mapping[str, RetryPolicy] | None = None,
     ) -> tuple[Execution, int]:
         """Record a new execution of `strategy` with its plan (computed with the default
-        rules when not given); the execution and the log position reached."""
+        rules when not given) and its retry policies (`agent_retry_policies` per agent type,
+        over `retry_policy`); the execution and the log position reached."""
         execution = Execution.start(
             strategy.id, strategy.workspace_id, strategy.name,
-            plan or propagate(strategy.definition.items), retry_policy or RetryPolicy())
+            plan or propagate(strategy.definition.items), retry_policy or RetryPolicy(),
+            agent_retry_policies)
         return execution, self.record(execution)
 
     def get_execution(self, execution_id: UUID, version: int | None = None) -> Execution:

@@ -18,7 +18,7 @@ by replaying the events and never stored.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -96,11 +96,16 @@ class Execution(Aggregate):
         tasks: list[dict[str, Any]],
         decisions: list[dict[str, Any]],
         retry_policy: dict[str, Any],
+        agent_retry_policies: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.strategy_id = strategy_id
         self.workspace_id = workspace_id
         self.strategy_name = strategy_name
         self.retry_policy = RetryPolicy.from_record(retry_policy)
+        # Per agent type, where the configuration overrides the engine's policy (events
+        # recorded before there were any lack the field).
+        self.agent_retry_policies = {agent: RetryPolicy.from_record(record)
+                                     for agent, record in (agent_retry_policies or {}).items()}
         self.status = ExecutionStatus.PENDING
         self.tasks: dict[str, TaskState] = {}
         self.counts = dict.fromkeys(TaskStatus, 0)
@@ -132,8 +137,11 @@ class Execution(Aggregate):
     @classmethod
     def start(
         cls, strategy_id: UUID, workspace_id: str, strategy_name: str, plan: Plan,
-        retry_policy: RetryPolicy,
+        retry_policy: RetryPolicy, agent_retry_policies: Mapping[str, RetryPolicy] | None = None,
     ) -> Execution:
+        """`agent_retry_policies` replace `retry_policy` for the tasks of their agent types
+        (only those of the plan's types are recorded)."""
+        agents = {task.agent for task in plan.tasks}
         return cls(
             strategy_id=strategy_id,
             workspace_id=workspace_id,
@@ -141,6 +149,9 @@ class Execution(Aggregate):
             tasks=[task.as_record() for task in plan.tasks],
             decisions=[decision.as_record() for decision in plan.decisions],
             retry_policy=retry_policy.as_record(),
+            agent_retry_policies={agent: policy.as_record()
+                                  for agent, policy in (agent_retry_policies or {}).items()
+                                  if agent in agents} or None,
         )
 
     # ----------------------------------------------------------------- queries
@@ -158,6 +169,9 @@ class Execution(Aggregate):
             return self.tasks[task_id]
         except KeyError:
             raise UnknownTask(f"no task {task_id!r} in execution {self.id}") from None
+
+    def retry_policy_for(self, agent: str) -> RetryPolicy:
+        return self.agent_retry_policies.get(agent, self.retry_policy)
 
     def is_current_attempt(self, task_id: str, attempt: int) -> bool:
         """True when `attempt` is the task's live attempt (a late or stale reply is not)."""
@@ -239,8 +253,9 @@ class Execution(Aggregate):
         task = self._check_attempt(task_id, attempt, ACTIVE_TASK)
         failures = task.failures + 1
         retry_at = None
-        if self.retry_policy.should_retry(failures, error_kind, retryable):
-            retry_at = now + timedelta(seconds=self.retry_policy.delay(failures, random_unit))
+        policy = self.retry_policy_for(task.plan.agent)
+        if policy.should_retry(failures, error_kind, retryable):
+            retry_at = now + timedelta(seconds=policy.delay(failures, random_unit))
         self._task_failed(
             task_id=task_id, attempt=attempt, error_kind=error_kind,
             error_message=error_message, duration_ms=duration_ms, retry_at=retry_at)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratexec.domain.errors import DependencyCycle, InvalidStrategy, StrategyProblem
-from stratexec.domain.strategy import StrategyItem
+from stratexec.domain.strategy import AGENT_TYPES, StrategyItem
 
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
 
@@ -64,6 +64,14 @@ class PropagationRules:
 
     rules: tuple[PropagationRule, ...] = DEFAULT_RULES
     default: PropagationRule | None = DEFAULT_RULE
+
+    @property
+    def agent_types(self) -> tuple[str, ...]:
+        """The agent types an engine with these rules runs: the built-in ones, then the
+        others the rules name, in order."""
+        named = [agent for rule in (*self.rules, *filter(None, [self.default]))
+                 for agent in rule.agents]
+        return tuple(dict.fromkeys((*AGENT_TYPES, *named)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,19 @@ def choose_rule(
             item.id)])
     default = rules.default
     return default.name, None, default.agents, item.priority or default.priority
+
+
+def check_agent_types(items: Sequence[StrategyItem], rules: PropagationRules | None = None
+                      ) -> None:
+    """`InvalidStrategy` when an item names an agent type the rules do not know (a document
+    may name any; the engine it runs on decides which it runs)."""
+    known = (rules or PropagationRules()).agent_types
+    problems = [
+        StrategyProblem(f"items ({item.id}).agents",
+                        f"unknown agent type {agent!r} (known: {', '.join(known)})", item.id)
+        for item in items for agent in item.agents or () if agent not in known]
+    if problems:
+        raise InvalidStrategy(problems)
 
 
 def propagate(items: Sequence[StrategyItem], rules: PropagationRules | None = None) -> Plan:

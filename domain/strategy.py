@@ -13,14 +13,15 @@ HTTP's (the `body.` paths, the 400 answer, the OpenAPI document) stays in api/.
 `parse_strategy` checks a document and either returns a `StrategyDefinition` or raises
 `InvalidStrategy` listing every problem with its path (`items[3] (l4-a).level`), so a user
 fixes the whole file in one go. A problem of shape (a wrong type, a missing or unknown field,
-an unknown agent type or priority) and a broken rule (a blank title, a level outside 1..4, an
-unknown parent, ...) are both listed; the HTTP API answers the first kind itself, 400, and
-the second through `InvalidStrategy`, 422 (see domain/shapes.py). The `Strategy` aggregate
-records a definition once.
+an unknown priority) and a broken rule (a blank title, a level outside 1..4, an unknown
+parent, a malformed agent type name, ...) are both listed; the HTTP API answers the first
+kind itself, 400, and the second through `InvalidStrategy`, 422 (see domain/shapes.py). The
+`Strategy` aggregate records a definition once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -37,9 +38,15 @@ from stratexec.domain.shapes import NO_NULL, NonEmpty, OneOf, Unique, describe, 
 DEFAULT_WORKSPACE = "default"
 LEAF_LEVEL = 4
 AGENT_TYPES = ("email", "content", "research", "scheduling", "analysis", "coordination")
+# Any such name is an agent type to a document; which ones an engine runs is the use-case
+# layer's check (domain.propagation.check_agent_types), against its rules' agent types.
+AGENT_TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+AGENT_TYPE_RULE = ("is not an agent type name (a lower-case letter, then lower-case letters, "
+                   "digits, - or _; 40 at most)")
 PRIORITIES = ("high", "medium", "low")
 
-AgentType = Annotated[str, OneOf(AGENT_TYPES)]
+AgentType = Annotated[str, Strict(), Field(pattern=f"^{AGENT_TYPE_NAME.pattern}$"),
+                      rule(f"{{value}} {AGENT_TYPE_RULE}")]
 Priority = Annotated[str, OneOf(PRIORITIES)]
 Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1),
                  rule("required, a non-empty string")]

@@ -5,15 +5,20 @@ fails now and then if asked to, and otherwise returns a small made-up result sha
 a real agent of its type would produce. Every result carries `"demo": True` so that nobody
 mistakes it for real work. With a `seed`, each attempt's draws depend only on the seed and
 the attempt's idempotency key, so a run is reproducible whatever the thread timing.
+
+It is built as every handler is, `DemoAgent(agent_type, options)`, with the options
+`duration = [min, max]` (seconds), `failure_rate` (0 to 1) and `seed`; an agent type of the
+configuration's own gets a generic made-up result.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from stratexec.actors.agents import options as read
 from stratexec.actors.agents.base import AgentError, TaskContext
 from stratexec.actors.messages import AgentTask
 from stratexec.domain.strategy import AGENT_TYPES
@@ -83,6 +88,11 @@ _RESULTS: dict[str, Callable[[AgentTask, random.Random], Result]] = {
     "coordination": _coordination,
 }
 
+def _other(task: AgentTask, rng: random.Random) -> Result:
+    return {"demo": True, "agent": task.agent, "task": task.title,
+            "itemsProcessed": rng.randint(1, 50)}
+
+
 _FAILURES = {
     "email": "SMTP relay timed out (demo)",
     "content": "language model quota exceeded (demo)",
@@ -93,24 +103,20 @@ _FAILURES = {
 }
 
 
+OPTIONS = ("duration", "failure_rate", "seed")
+
+
 class DemoAgent:
     """A DEMO handler for one agent type: sleeps, maybe fails, returns a made-up result."""
 
-    def __init__(
-        self,
-        agent_type: str,
-        duration: tuple[float, float] = (0.2, 1.0),
-        failure_rate: float = 0.0,
-        seed: int | None = None,
-    ) -> None:
-        if agent_type not in _RESULTS:
-            raise ValueError(f"no demo agent for {agent_type!r}; known: {', '.join(AGENT_TYPES)}")
-        if not 0.0 <= failure_rate <= 1.0:
-            raise ValueError(f"failure_rate must be within [0, 1], got {failure_rate}")
+    def __init__(self, agent_type: str, options: Mapping[str, Any] | None = None) -> None:
+        """`OptionError` for an unknown or wrong option."""
+        options = options or {}
+        read.check_known(options, OPTIONS)
         self.agent_type = agent_type
-        self.duration = duration
-        self.failure_rate = failure_rate
-        self.seed = seed
+        self.duration = read.number_range(options, "duration", (0.2, 1.0))
+        self.failure_rate = read.number(options, "failure_rate", 0.0, minimum=0, maximum=1)
+        self.seed = read.optional_integer(options, "seed")
 
     def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
         rng = random.Random(
@@ -124,8 +130,9 @@ class DemoAgent:
             if context.wait_cancelled(half):
                 raise AgentError("cancelled", "attempt cancelled", retryable=False)
         if fails:
-            raise AgentError("demo_failure", _FAILURES[self.agent_type], retryable=True)
-        return _RESULTS[self.agent_type](task, rng)
+            raise AgentError("demo_failure", _FAILURES.get(
+                self.agent_type, f"{self.agent_type} agent failed (demo)"), retryable=True)
+        return _RESULTS.get(self.agent_type, _other)(task, rng)
 
 
 def demo_agents(
@@ -133,5 +140,7 @@ def demo_agents(
     failure_rate: float = 0.0,
     seed: int | None = None,
 ) -> dict[str, DemoAgent]:
-    """A DEMO handler for every agent type."""
-    return {t: DemoAgent(t, duration, failure_rate, seed) for t in AGENT_TYPES}
+    """A DEMO handler for every built-in agent type."""
+    options = {"duration": duration, "failure_rate": failure_rate, "seed": seed}
+    return {t: DemoAgent(t, {k: v for k, v in options.items() if v is not None})
+            for t in AGENT_TYPES}

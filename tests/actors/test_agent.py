@@ -11,7 +11,7 @@ import pytest
 from helpers import Collector, Inbox
 
 from stratexec.actors.agent import AgentActor, AgentStats
-from stratexec.actors.agents.base import AgentError, TaskContext
+from stratexec.actors.agents.base import AgentError, OptionError, TaskContext
 from stratexec.actors.agents.demo import AGENT_TYPES, DemoAgent, demo_agents
 from stratexec.actors.messages import (
     AgentTask,
@@ -287,14 +287,16 @@ def test_demo_agents_return_labelled_results(agent_type: str) -> None:
 def test_seeded_demo_runs_are_deterministic() -> None:
     for agent_type in AGENT_TYPES:
         task = make_task("t1", agent=agent_type)
-        first = run_demo(DemoAgent(agent_type, FAST, 0.5, seed=7), task)
-        assert run_demo(DemoAgent(agent_type, FAST, 0.5, seed=7), task) == first
+        options = {"duration": FAST, "failure_rate": 0.5, "seed": 7}
+        first = run_demo(DemoAgent(agent_type, options), task)
+        assert run_demo(DemoAgent(agent_type, options), task) == first
 
 
 def test_seeded_demo_failures_are_deterministic() -> None:
     def outcome(seed: int, task: AgentTask) -> str:
         try:
-            run_demo(DemoAgent("research", FAST, 0.5, seed=seed), task)
+            options = {"duration": FAST, "failure_rate": 0.5, "seed": seed}
+            run_demo(DemoAgent("research", options), task)
         except AgentError as e:
             return e.kind
         return "ok"
@@ -306,7 +308,8 @@ def test_seeded_demo_failures_are_deterministic() -> None:
 
 
 def test_demo_failure_rate_one_always_fails_and_zero_never() -> None:
-    always, never = DemoAgent("email", FAST, 1.0), DemoAgent("email", FAST, 0.0)
+    always = DemoAgent("email", {"duration": FAST, "failure_rate": 1.0})
+    never = DemoAgent("email", {"duration": FAST, "failure_rate": 0.0})
     for i in range(20):
         task = make_task(f"t{i}")
         with pytest.raises(AgentError) as failure:
@@ -316,18 +319,42 @@ def test_demo_failure_rate_one_always_fails_and_zero_never() -> None:
         assert run_demo(never, task)["demo"] is True
 
 
+def test_a_demo_agent_of_a_type_of_its_own_returns_a_labelled_result() -> None:
+    result = run_demo(DemoAgent("legal", {"duration": FAST}), make_task("t1", agent="legal"))
+    assert (result["demo"], result["agent"]) == (True, "legal")
+    with pytest.raises(AgentError) as failure:
+        run_demo(DemoAgent("legal", {"duration": FAST, "failure_rate": 1}),
+                 make_task("t1", agent="legal"))
+    assert failure.value.message == "legal agent failed (demo)"
+
+
+@pytest.mark.parametrize(("options", "key", "problem"), [
+    ({"duration": [2, 1]}, "duration", "need 0 <= min <= max, got [2, 1]"),
+    ({"duration": "fast"}, "duration", "expected [min, max], two numbers, got 'fast'"),
+    ({"failure_rate": 2}, "failure_rate", "must be at most 1, got 2"),
+    ({"seed": 1.5}, "seed", "expected an integer, got 1.5"),
+    ({"speed": 1}, "speed", "unknown key (known: duration, failure_rate, seed)"),
+])
+def test_a_demo_agent_checks_its_options(options: dict[str, Any], key: str, problem: str
+                                         ) -> None:
+    with pytest.raises(OptionError) as raised:
+        DemoAgent("email", options)
+    assert (raised.value.key, raised.value.problem) == (key, problem)
+
+
 def test_a_cancelled_demo_attempt_stops_early() -> None:
     context = TaskContext(lambda fraction, text: None)
     context.cancel_event.set()
     with pytest.raises(AgentError) as failure:
-        DemoAgent("content", (30.0, 30.0)).run(make_task("t1", agent="content"), context)
+        DemoAgent("content", {"duration": [30.0, 30.0]}).run(make_task("t1", agent="content"),
+                                                             context)
     assert (failure.value.kind, failure.value.retryable) == ("cancelled", False)
 
 
 def test_demo_agent_runs_in_an_agent_actor(
     inbox: Inbox, reply_to: pykka.ActorRef[Collector]
 ) -> None:
-    agent = AgentActor.start(DemoAgent("analysis", FAST, seed=1), 2)
+    agent = AgentActor.start(DemoAgent("analysis", {"duration": FAST, "seed": 1}), 2)
     for i in range(4):
         agent.tell(RunTask(make_task(f"t{i}", agent="analysis"), reply_to))
     inbox.wait_until(count(RecordTaskSuccess, 4))

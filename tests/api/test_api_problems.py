@@ -35,7 +35,7 @@ async def test_one_strategy_document_gets_every_problem_of_shape_back_with_its_p
     document["owner"] = "me"
     items = document["items"]
     items[1]["colour"] = "red"
-    items[2]["agents"] = ["research", "robot"]
+    items[2]["agents"] = ["research", 7]
     items[3]["level"] = "4"
     items[4]["dependsOn"] = "l4-research-topics"
     items[5]["priority"] = None
@@ -50,8 +50,7 @@ async def test_one_strategy_document_gets_every_problem_of_shape_back_with_its_p
             "body.workspaceId": "expected a string, got an integer",
             "body.owner": "unknown field",
             "body.items[1].colour": "unknown field",
-            "body.items[2].agents[1]": "must be one of email, content, research, scheduling, "
-                                       "analysis, coordination, got 'robot'",
+            "body.items[2].agents[1]": "expected a string, got an integer",
             "body.items[3].level": "expected an integer, got a string",
             "body.items[4].dependsOn": "expected a list, got a string",
             "body.items[5].priority": "may be left out, but not null",
@@ -84,6 +83,24 @@ async def test_a_document_of_the_right_shape_gets_every_broken_rule_back_as_422(
         only_between = await api.post("/api/strategies", fixed)
         assert only_between.status == 422
         assert list(problems_of(only_between.body)) == ["items (l4-write-newsletter).parentId"]
+
+
+async def test_an_agent_type_the_engine_does_not_run_is_a_broken_rule(tmp_path: Path) -> None:
+    document = small_demo()
+    document["items"][3]["agents"] = ["research", "robot"]  # a name, but no type it runs
+    document["items"][4]["agents"] = ["Robot!"]
+    async with running_server(tmp_path) as (api, _):
+        answer = await api.post("/api/strategies", document)
+        assert (answer.status, answer.body["error"]["code"]) == (422, "invalid_strategy")
+        assert problems_of(answer.body) == {
+            "items[4] (l4-write-newsletter).agents": "'Robot!' is not an agent type name (a "
+            "lower-case letter, then lower-case letters, digits, - or _; 40 at most)"}
+        del document["items"][4]["agents"]
+        answer = await api.post("/api/strategies", document)
+        assert answer.status == 422
+        assert problems_of(answer.body) == {
+            "items (l4-research-topics).agents": "unknown agent type 'robot' (known: email, "
+            "content, research, scheduling, analysis, coordination)"}
 
 
 async def test_every_body_reports_every_problem_in_the_same_format(tmp_path: Path) -> None:

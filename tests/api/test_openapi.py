@@ -119,7 +119,9 @@ def strategy_summary() -> dict[str, Any]:
 
 
 def strategy_detail() -> dict[str, Any]:
-    definition = parse_strategy(strategy_document())
+    document = strategy_document()
+    document["items"][3]["inputs"] = {"audience": "customers"}  # its tasks carry it
+    definition = parse_strategy(document)
     plan = propagate(definition.items)
     document = {"name": definition.name, "workspaceId": definition.workspace_id,
                 "items": [item.as_document() for item in definition.items]}
@@ -328,7 +330,7 @@ def test_every_field_has_a_type(document: dict[str, Any], name: str) -> None:
     ("Execution", ["id"], "not-a-uuid"),
     ("Execution", ["healthScore"], 101),
     ("Task", ["progress"], 1.5),
-    ("Task", ["agent"], "plumber"),
+    ("Task", ["agent"], "Plumber!"),
     ("Task", ["dependsOn"], ["a", 2]),
     ("Health", ["score"], 85.5),
     ("Health", ["healthy"], "yes"),

@@ -416,6 +416,34 @@ def test_maximum_attempts_failures_fail_the_task_for_good() -> None:
     assert assign(execution, now + timedelta(days=1)) == []
 
 
+def test_an_agent_types_own_policy_replaces_the_executions_for_its_tasks() -> None:
+    execution = Execution.start(
+        strategy_id=uuid4(), workspace_id="w", strategy_name="s",
+        plan=propagate([leaf("a", "email"), leaf("b", "research")]),
+        retry_policy=RetryPolicy(maximum_attempts=3),
+        agent_retry_policies={"email": RetryPolicy(maximum_attempts=1),
+                              "scheduling": RetryPolicy(maximum_attempts=9)})
+    assign(execution)
+
+    assert fail(execution, "a:email") is None
+    assert fail(execution, "b:research") is not None
+    assert execution.task("a:email").status is TaskStatus.FAILED
+    assert execution.retry_policy_for("research") == RetryPolicy(maximum_attempts=3)
+    assert set(execution.agent_retry_policies) == {"email"}  # only the plan's types
+    assert_same_state(replay(list(execution.collect_events())), execution)
+
+
+def test_a_started_event_recorded_before_per_agent_policies_still_loads() -> None:
+    execution = start(leaf("a"), policy=RetryPolicy(maximum_attempts=2))
+    started, *_ = execution.collect_events()
+    assert vars(started).pop("agent_retry_policies") is None  # as an older release stored it
+
+    rebuilt = replay([started])
+
+    assert rebuilt.agent_retry_policies == {}
+    assert rebuilt.retry_policy_for("email") == RetryPolicy(maximum_attempts=2)
+
+
 def test_a_non_retryable_kind_fails_at_once() -> None:
     execution = start(leaf("a"), policy=RetryPolicy(non_retryable=frozenset({"auth"})))
     assign(execution)
@@ -691,6 +719,7 @@ def assert_same_state(rebuilt: Execution, execution: Execution) -> None:
     assert rebuilt.version == execution.version
     assert rebuilt.status is execution.status
     assert rebuilt.retry_policy == execution.retry_policy
+    assert rebuilt.agent_retry_policies == execution.agent_retry_policies
     for task_id, task in execution.tasks.items():
         copy = rebuilt.tasks[task_id]
         assert (copy.status, copy.attempt, copy.failures, copy.retry_at, copy.progress) == (

@@ -15,6 +15,7 @@ from stratexec.domain.propagation import (
     PlannedTask,
     PropagationRule,
     PropagationRules,
+    check_agent_types,
     propagate,
     topological_order,
 )
@@ -173,6 +174,31 @@ def test_custom_rules_replace_the_table() -> None:
     assert [(t.id, t.priority) for t in plan.tasks] == [
         ("l4-a:analysis", "low"), ("l4-a:email", "low"), ("l4-b:research", "high")]
     assert [(d.rule, d.keyword) for d in plan.decisions] == [("legal", "nda"), ("triage", None)]
+
+
+def test_the_agent_types_of_rules_are_the_built_in_ones_then_those_they_name() -> None:
+    rules = PropagationRules(rules=(
+        PropagationRule("legal", ("nda",), ("legal", "email"), "low"),
+        PropagationRule("print", ("print",), ("printer", "legal"), "low")))
+
+    assert PropagationRules().agent_types == (
+        "email", "content", "research", "scheduling", "analysis", "coordination")
+    assert rules.agent_types[6:] == ("legal", "printer")
+
+
+def test_explicit_agents_the_rules_do_not_know_are_invalid() -> None:
+    rules = PropagationRules(rules=(PropagationRule("legal", ("nda",), ("legal",), "low"),))
+    items = [leaf("l4-a", agents=("legal", "email")), leaf("l4-b", agents=("robot", "printer"))]
+
+    check_agent_types(items[:1], rules)
+    with pytest.raises(InvalidStrategy) as raised:
+        check_agent_types(items, rules)
+
+    assert [(p.path, p.message[:28]) for p in raised.value.problems] == [
+        ("items (l4-b).agents", "unknown agent type 'robot' ("),
+        ("items (l4-b).agents", "unknown agent type 'printer'")]
+    with pytest.raises(InvalidStrategy):
+        check_agent_types(items[:1])  # "legal" is no built-in type
 
 
 # --------------------------------------------------------------- tasks and dependencies

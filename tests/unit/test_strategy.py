@@ -332,10 +332,18 @@ def test_a_leaf_with_an_explicit_empty_agent_list_is_rejected() -> None:
     assert "at least one agent" in problem.message
 
 
-def test_an_unknown_agent_type_is_rejected() -> None:
-    problem = the_problem_at(document(leaf(agents=["email", "robot"])), "items[3] (l4-a).agents")
+def test_a_malformed_agent_type_name_is_rejected() -> None:
+    problem = the_problem_at(document(leaf(agents=["email", "Robot!"])),
+                             "items[3] (l4-a).agents")
 
-    assert "'robot'" in problem.message
+    assert problem.message.startswith("'Robot!' is not an agent type name")
+
+
+def test_any_agent_type_name_is_one_to_a_document() -> None:
+    """Which types run is the engine's configuration (domain.propagation.check_agent_types)."""
+    definition = parse_strategy(document(leaf(agents=["email", "legal-review"])))
+
+    assert definition.leaves[0].agents == ("email", "legal-review")
 
 
 def test_a_strategy_without_leaves_is_rejected() -> None:
