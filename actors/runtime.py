@@ -132,7 +132,11 @@ class Runtime:
         return started
 
     def recover(self, execution_ids: list[UUID] | None = None) -> list[UUID]:
-        """Continue unfinished executions (all of them by default) after a stop or a crash."""
+        """Continue unfinished executions (all of them by default) after a stop or a crash.
+
+        One whose tasks need an agent type this engine does not run (the configuration
+        changed since it started) is left as it is, with an error in the log: it continues
+        once an engine runs that type again."""
         wanted = self.app.unfinished_execution_ids()
         if execution_ids is not None:
             wanted = [execution_id for execution_id in wanted if execution_id in execution_ids]
@@ -141,7 +145,14 @@ class Runtime:
             with self._lock:
                 if execution_id in self._live:
                     continue
-            self._spawn(self.app.get_execution(execution_id), recovering=True, saved_at=0)
+            execution = self.app.get_execution(execution_id)
+            missing = sorted(set(execution.agent_counts) - set(self._handlers))
+            if missing:
+                logger.error("execution %s needs agent types this engine does not run (%s); "
+                             "it stays unfinished until one does", execution_id,
+                             ", ".join(missing))
+                continue
+            self._spawn(execution, recovering=True, saved_at=0)
             recovered.append(execution_id)
         return recovered
 

@@ -21,6 +21,7 @@ from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import InvalidTransition
 from stratexec.domain.execution import Execution, TaskStatus
 from stratexec.domain.retry import RetryPolicy
+from stratexec.domain.strategy import parse_strategy
 from stratexec.projections.audit import aggregate_notifications
 from stratexec.projections.events import TASK_ASSIGNED, TASK_STARTED
 from stratexec.settings import EngineOptions
@@ -299,6 +300,21 @@ def test_recovery_gives_interrupted_attempts_a_new_attempt(
     assert recovered.tasks["a:research"].failures == 0
     history = aggregate_notifications(app, [execution.id])
     assert any(n.topic.endswith("TaskInterrupted") for n in history)
+
+
+def test_an_execution_needing_an_agent_type_the_engine_lacks_is_not_recovered(
+        app: StratexecApp, runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    """The configuration changed since it started: recovering it would crash its actor on
+    every dispatch, and restart it every second, for ever."""
+    document = chain_strategy(["a"]).items[3].as_document() | {"agents": ["translation"]}
+    definition = parse_strategy({"name": "custom", "workspaceId": "w", "items": [
+        *(item.as_document() for item in chain_strategy(["a"]).items[:3]), document]})
+    strategy, _ = app.define_strategy(definition)
+    execution = app.create_execution(strategy, retry_policy=FAST_RETRIES)[0]
+    assert runtime.recover() == []
+    assert not runtime.is_live(execution.id)
+    assert "needs agent types this engine does not run (translation)" in caplog.text
+    assert app.get_execution(execution.id).status == "pending"
 
 
 def test_health_is_recorded_for_a_finished_execution(app: StratexecApp, runtime: Runtime
