@@ -187,6 +187,9 @@ class PlannedTask(Wire):
     priority: Priority
     depends_on: list[str]
     order: Count
+    description: str = Field(description="The item's description (empty when it has none).")
+    inputs: Object | None = Field(description=(
+        "The item's `inputs`, handed to every task of it (null when it has none)."))
 
 
 class PropagationDecision(Wire):
