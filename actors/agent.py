@@ -25,6 +25,7 @@ from uuid import UUID
 
 import pykka
 
+from stratexec.actors import results
 from stratexec.actors.agents.base import AgentError, AgentHandler, AgentLimits, TaskContext
 from stratexec.actors.messages import (
     AgentTask,
@@ -212,7 +213,7 @@ def _outcome(
 ) -> RecordTaskSuccess | RecordTaskFailure:
     began = time.perf_counter()
     try:
-        result = handler.run(task, context)
+        result = results.checked(handler.run(task, context))
     except AgentError as e:
         kind, message, retryable = e.kind, e.message, e.retryable
     except Exception as e:
