@@ -1,9 +1,11 @@
 """What an AgentActor enforces on an attempt beside concurrency: a result that is a small
-JSON object."""
+JSON object, the agent type's timeout, and its heartbeat timeout (Temporal's semantics)."""
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
@@ -13,10 +15,12 @@ import pytest
 from helpers import Collector, Inbox
 
 from stratexec.actors.agent import AgentActor
-from stratexec.actors.agents.base import AgentLimits, TaskContext
+from stratexec.actors.agents.base import AgentError, AgentLimits, TaskContext
 from stratexec.actors.messages import (
     AgentTask,
     RecordTaskFailure,
+    RecordTaskProgress,
+    RecordTaskStarted,
     RecordTaskSuccess,
     RunTask,
 )
@@ -112,3 +116,104 @@ def test_a_result_that_is_not_a_json_object_is_a_final_failure(
     assert isinstance(failure, RecordTaskFailure)
     assert (failure.error_kind, failure.retryable) == ("result_invalid", False)
     assert failure.error_message.startswith(problem)
+
+
+# -------------------------------------------------------------------------- timeouts
+
+
+def wait_for_cancel(task: AgentTask, context: TaskContext) -> dict[str, Any]:
+    """A well-behaved handler that has nothing to do but wait: it stops when cancelled."""
+    if context.wait_cancelled(TIMEOUT):
+        raise AgentError("cancelled", "attempt cancelled", retryable=False)
+    return {"waited": True}
+
+
+def test_an_attempt_past_its_timeout_is_cancelled_and_fails_retryably(inbox: Inbox) -> None:
+    failure = run_one(inbox, wait_for_cancel, AgentLimits(1, timeout=0.2))
+    assert isinstance(failure, RecordTaskFailure)
+    assert (failure.task_id, failure.attempt, failure.error_kind, failure.retryable) == (
+        "t1", 1, "timeout", True)
+    assert "timeout of 0.2 s" in failure.error_message
+    assert failure.duration_ms >= 200
+    # The handler saw the cancellation and stopped: its own report comes second.
+    late = inbox.wait_until(outcomes(2))[-1]
+    assert isinstance(late, RecordTaskFailure)
+    assert late.error_kind == "cancelled"
+
+
+def test_an_attempt_within_its_timeout_succeeds(inbox: Inbox) -> None:
+    success = run_one(inbox, lambda task, context: {"quick": True}, AgentLimits(1, timeout=5))
+    assert isinstance(success, RecordTaskSuccess)
+
+
+def test_progress_reports_extend_the_deadline_by_the_heartbeat_timeout(inbox: Inbox) -> None:
+    def beating(task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        for step in range(20):  # 0.6 s in all, twice the heartbeat timeout
+            context.report_progress(step / 20, "working")
+            if context.wait_cancelled(0.03):
+                raise AgentError("cancelled", "attempt cancelled", retryable=False)
+        return {"beats": 20}
+
+    success = run_one(inbox, beating, AgentLimits(1, heartbeat_timeout=0.3))
+    assert isinstance(success, RecordTaskSuccess)
+    assert len(inbox.of(RecordTaskProgress)) == 20
+
+
+def test_an_attempt_that_stops_reporting_fails_with_heartbeat_timeout(inbox: Inbox) -> None:
+    def beats_once(task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        context.report_progress(0.1, "began")
+        return wait_for_cancel(task, context)
+
+    failure = run_one(inbox, beats_once, AgentLimits(1, timeout=5, heartbeat_timeout=0.2))
+    assert isinstance(failure, RecordTaskFailure)
+    assert (failure.error_kind, failure.retryable) == ("heartbeat_timeout", True)
+    assert "heartbeat timeout of 0.2 s" in failure.error_message
+
+
+def test_heartbeats_do_not_extend_the_timeout(inbox: Inbox) -> None:
+    def beats_until_cancelled(task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        while not context.wait_cancelled(0.02):
+            context.report_progress(0.5, "still working")
+        raise AgentError("cancelled", "attempt cancelled", retryable=False)
+
+    failure = run_one(inbox, beats_until_cancelled,
+                      AgentLimits(1, timeout=0.3, heartbeat_timeout=0.2))
+    assert isinstance(failure, RecordTaskFailure)
+    assert failure.error_kind == "timeout"
+    assert failure.duration_ms >= 300
+
+
+def test_a_handler_that_ignores_cancellation_keeps_its_slot_until_it_returns(
+        inbox: Inbox, caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+
+    def stubborn(task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        if task.task_id == "stubborn":
+            assert release.wait(TIMEOUT)
+        return {"done": task.task_id}
+
+    caplog.set_level(logging.INFO, logger="stratexec.actors.agent")
+    agent = AgentActor.start(FnHandler(stubborn), AgentLimits(1, timeout=0.1))
+    reply_to = Collector.start(inbox)
+    agent.tell(RunTask(make_task("stubborn"), reply_to))
+    agent.tell(RunTask(make_task("next"), reply_to))
+    [failure] = inbox.wait_until(outcomes(1))[1:]
+    assert isinstance(failure, RecordTaskFailure)
+    assert (failure.task_id, failure.error_kind) == ("stubborn", "timeout")
+    stats = agent.proxy().stats().get(timeout=TIMEOUT)
+    assert (stats.running, stats.queued) == (1, 1)  # never more than the limit at once
+    assert "its slot is taken until the handler returns" in caplog.text
+
+    release.set()
+    messages = inbox.wait_until(outcomes(3))
+    late, success = (m for m in messages if isinstance(m, RecordTaskSuccess))
+    assert (late.task_id, success.task_id) == ("stubborn", "next")
+    assert messages.index(late) < messages.index(RecordTaskStarted("next", 1))
+    assert "returned" in caplog.text
+
+
+@pytest.mark.parametrize("limits", [AgentLimits(1, timeout=0),
+                                    AgentLimits(1, heartbeat_timeout=-1)])
+def test_limits_must_be_positive(limits: AgentLimits) -> None:
+    with pytest.raises(ValueError, match="must be a positive number of seconds"):
+        AgentActor(FnHandler(wait_for_cancel), limits)
