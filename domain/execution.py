@@ -243,7 +243,7 @@ class Execution(Aggregate):
         task = self._check_attempt(task_id, attempt, ACTIVE_TASK)
         failures = task.failures + 1
         retry_at = None
-        if self.retry_policy.should_retry(failures + task.interruptions, error_kind, retryable):
+        if self.retry_policy.should_retry(self._attempts_used(task) + 1, error_kind, retryable):
             retry_at = now + timedelta(seconds=self.retry_policy.delay(failures, random_unit))
         self._task_failed(
             task_id=task_id, attempt=attempt, error_kind=error_kind,
@@ -373,8 +373,8 @@ class Execution(Aggregate):
         the attempt used up one of the task's attempts (it was lost in a crash); one
         handed back unstarted is not counted.
 
-        Version 1 (up to the base of branch `failures`) had no `counted`: every
-        interruption was free then, and `upcast_v1_v2` reads the stored ones as such."""
+        Version 1 (up to commit d4b801b) had no `counted`: every interruption was free
+        then, and `upcast_v1_v2` reads the stored ones as such."""
 
         TOPIC = "stratexec:Execution.TaskInterrupted"
         class_version = 2
