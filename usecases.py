@@ -148,8 +148,14 @@ def strategy_detail(views: ViewStore, strategy_id: UUID | str, plan: Plan | None
         return None
     if plan is None:
         plan = propagate(parse_strategy(row["document"]).items, rules)
-    return {**row, "plan": {"tasks": [task.as_record() for task in plan.tasks],
-                            "decisions": [d.as_record() for d in plan.decisions]}}
+    return {**row, "plan": plan_answer(plan)}
+
+
+def plan_answer(plan: Plan) -> dict[str, Any]:
+    """A plan as the strategy answers show it: its tasks (with their item's description
+    and inputs when it has them) and the rule decisions."""
+    return {"tasks": [task.as_record() for task in plan.tasks],
+            "decisions": [decision.as_record() for decision in plan.decisions]}
 
 
 def find_execution(views: ViewStore, execution_id: UUID | str) -> dict[str, Any] | None:

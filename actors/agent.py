@@ -5,6 +5,15 @@ that: the rest wait in `AttemptSlots`, ordered by priority, then plan order, the
 An attempt runs on a worker thread and talks to its execution directly (started, progress,
 success or failure); when it ends, the worker tells the actor, which frees the slot and starts
 the next queued attempt. Replies to an execution that has stopped are dropped.
+
+With a `timeout` or a `heartbeat_timeout` in its limits (see `actors.deadline`), the actor
+watches each running attempt on a clock of its own. An attempt past its deadline is
+cancelled (its handler sees `context.cancelled`) and recorded at once as a failed, retryable
+attempt of kind `timeout` or `heartbeat_timeout`; whatever the handler reports afterwards is
+about an attempt that is no longer live, and its execution drops it. A Python thread cannot
+be stopped from outside, so a timed-out attempt keeps its slot until its handler returns:
+the agent type never runs more than `concurrency` handlers at once, and a handler that
+ignores cancellation holds its slot (a warning says so) while the next attempts wait.
 """
 
 from __future__ import annotations
@@ -25,7 +34,10 @@ from uuid import UUID
 
 import pykka
 
+from stratexec.actors import results
 from stratexec.actors.agents.base import AgentError, AgentHandler, AgentLimits, TaskContext
+from stratexec.actors.clock import Cancel, Clock
+from stratexec.actors.deadline import Deadline, check_limits, watched
 from stratexec.actors.messages import (
     AgentTask,
     RecordTaskFailure,
@@ -59,11 +71,25 @@ class _AttemptFinished:
     seq: int
 
 
+@dataclass(frozen=True)
+class _CheckDeadline:
+    """From the actor's clock: the running attempt `seq` may be past its deadline."""
+
+    seq: int
+
+
 @dataclass(eq=False)
 class _Attempt:
     seq: int
     run: RunTask
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    deadline: Deadline | None = None  # when the agent type has timeouts
+    stop_watching: Cancel | None = None  # cancels the next _CheckDeadline
+    timed_out_at: float | None = None  # monotonic
+
+    def beat(self) -> None:
+        if self.deadline is not None:
+            self.deadline.beat()
 
 
 class AttemptSlots:
@@ -103,6 +129,9 @@ class AttemptSlots:
         self.max_running_seen = max(self.max_running_seen, len(self._running))
         return attempt
 
+    def running_attempt(self, seq: int) -> _Attempt | None:
+        return self._running.get(seq)
+
     def finish(self, seq: int) -> None:
         if self._running.pop(seq, None) is not None:
             self.finished += 1
@@ -132,11 +161,14 @@ class AgentActor(pykka.ThreadingActor):
         self.handler = handler
         self.agent_type = handler.agent_type
         self.limits = limits if isinstance(limits, AgentLimits) else AgentLimits(limits)
+        check_limits(self.limits)
         concurrency = self.limits.concurrency
         self._slots = AttemptSlots(concurrency)
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}"
         )
+        self._clock = (Clock(f"agent-{handler.agent_type}-deadlines")
+                       if watched(self.limits) else None)
 
     def stats(self) -> AgentStats:
         slots = self._slots
@@ -151,13 +183,20 @@ class AgentActor(pykka.ThreadingActor):
                 self._slots.enqueue(message)
                 self._start_ready()
             case _AttemptFinished(seq=seq):
+                self._unwatch(seq)
                 self._slots.finish(seq)
                 self._start_ready()
+            case _CheckDeadline(seq=seq):
+                self._check_deadline(seq)
             case WithdrawTasks():
                 self._withdraw(message)
             case _:
                 return super().on_receive(message)
         return None
+
+    def on_start(self) -> None:
+        if self._clock is not None:
+            self._clock.start()
 
     def on_stop(self) -> None:
         self._shut_down()
@@ -171,16 +210,65 @@ class AgentActor(pykka.ThreadingActor):
         self._shut_down()
 
     def _shut_down(self) -> None:
+        if self._clock is not None:
+            self._clock.stop()
         self._slots.drop_queue()
         self._slots.cancel_running()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _start_ready(self) -> None:
         while (attempt := self._slots.start_next()) is not None:
+            self._watch(attempt)
             self._executor.submit(
                 run_attempt, self.handler, attempt.run, attempt.cancel_event,
                 functools.partial(_tell, self.actor_ref, _AttemptFinished(attempt.seq)),
+                attempt.beat,
             )
+
+    # -------------------------------------------------------------- deadlines
+
+    def _watch(self, attempt: _Attempt) -> None:
+        """Start the attempt's deadline, if the agent type has one, and check it when due."""
+        if self._clock is None:
+            return
+        attempt.deadline = Deadline(self.limits)
+        self._check_at(attempt, attempt.deadline.due())
+
+    def _check_at(self, attempt: _Attempt, due: float) -> None:
+        assert self._clock is not None
+        attempt.stop_watching = self._clock.tell_later(
+            due - time.monotonic(), self.actor_ref, _CheckDeadline(attempt.seq))
+
+    def _check_deadline(self, seq: int) -> None:
+        attempt = self._slots.running_attempt(seq)
+        if attempt is None or attempt.deadline is None or attempt.timed_out_at is not None:
+            return  # it ended meanwhile
+        now = time.monotonic()
+        kind = attempt.deadline.expired(now)
+        if kind is None:  # a heartbeat came since the check was scheduled
+            self._check_at(attempt, attempt.deadline.due())
+            return
+        attempt.timed_out_at = now
+        task, message = attempt.run.task, attempt.deadline.describe(kind, now)
+        logger.warning("%s attempt %s: %s; its slot is taken until the handler returns",
+                       self.agent_type, task.idempotency_key, message)
+        # Recorded before the handler is cancelled, so that its execution hears of the
+        # timeout before anything the handler reports once it notices.
+        _tell(attempt.run.reply_to, RecordTaskFailure(
+            task.task_id, task.attempt, kind, message, True,
+            (now - attempt.deadline.began) * 1000.0))
+        attempt.cancel_event.set()
+
+    def _unwatch(self, seq: int) -> None:
+        attempt = self._slots.running_attempt(seq)
+        if attempt is None:
+            return
+        if attempt.stop_watching is not None:
+            attempt.stop_watching()
+        if attempt.timed_out_at is not None:
+            logger.info("%s attempt %s returned %.3g s after it timed out; its slot is free",
+                        self.agent_type, attempt.run.task.idempotency_key,
+                        time.monotonic() - attempt.timed_out_at)
 
     def _withdraw(self, message: WithdrawTasks) -> None:
         why = "cancelled" if message.cancel_running else "paused"
@@ -196,12 +284,15 @@ def run_attempt(
     run: RunTask,
     cancel_event: threading.Event,
     on_finished: Callable[[], None],
+    on_progress: Callable[[], None] = lambda: None,
 ) -> None:
-    """Run one attempt on the calling (worker) thread and report its outcome to `reply_to`."""
+    """Run one attempt on the calling (worker) thread and report its outcome to `reply_to`;
+    `on_progress` is called on each progress report (a heartbeat)."""
     task, reply_to = run.task, run.reply_to
     try:
         _tell(reply_to, RecordTaskStarted(task.task_id, task.attempt))
-        context = TaskContext(functools.partial(_report, reply_to, task), cancel_event)
+        context = TaskContext(functools.partial(_report, reply_to, task, on_progress),
+                              cancel_event)
         _tell(reply_to, _outcome(handler, task, context))
     finally:
         on_finished()
@@ -212,7 +303,7 @@ def _outcome(
 ) -> RecordTaskSuccess | RecordTaskFailure:
     began = time.perf_counter()
     try:
-        result = handler.run(task, context)
+        result = results.checked(handler.run(task, context))
     except AgentError as e:
         kind, message, retryable = e.kind, e.message, e.retryable
     except Exception as e:
@@ -225,7 +316,9 @@ def _outcome(
         task.task_id, task.attempt, kind, message, retryable, _ms_since(began))
 
 
-def _report(reply_to: pykka.ActorRef[Any], task: AgentTask, fraction: float, text: str) -> None:
+def _report(reply_to: pykka.ActorRef[Any], task: AgentTask, on_progress: Callable[[], None],
+            fraction: float, text: str) -> None:
+    on_progress()
     _tell(reply_to, RecordTaskProgress(task.task_id, task.attempt, fraction, text))
 
 

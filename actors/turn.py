@@ -52,7 +52,8 @@ INTERRUPTED_BY_RESTART = "interrupted: the process stopped while the attempt was
 
 @dataclass(frozen=True)
 class InterruptActiveTasks:
-    """After a restart: every attempt that was under way is lost, and goes back to pending."""
+    """After a restart: every attempt that was under way is lost; its task goes back to
+    pending, or fails for good when that was its last attempt."""
 
     reason: str = INTERRUPTED_BY_RESTART
 

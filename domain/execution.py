@@ -7,8 +7,10 @@ any more: `completed` when every task completed, `failed` when some task failed 
 Task states: pending -> assigned (handed to its agent, a new attempt) -> in_progress (the
 agent began) -> completed | failed (for good) ; skipped (a dependency failed for good) ;
 cancelled (the execution was cancelled first). A failed attempt with retries left goes back
-to pending with `retry_at` set; an interrupted attempt (worker lost in a crash, or handed
-back by its agent on pause) goes back to pending without using up a retry.
+to pending with `retry_at` set; an interrupted attempt goes back to pending at once, with no
+backoff. One handed back unstarted by its agent (on pause) costs nothing; one lost because
+the process stopped while it was under way uses up one of the task's attempts (see
+`interrupt_active_tasks`), so that a task that kills the process every time ends.
 
 Public commands check the state and raise domain errors; the `@event` methods only apply.
 The dependency bookkeeping (`_waiting`, `_dependents`, `_ready`) is derived: it is rebuilt
@@ -57,6 +59,7 @@ FINISHED_EXECUTION = frozenset(
 TERMINAL_TASK = frozenset(
     {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
 ACTIVE_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS})
+INTERRUPTED = "interrupted"  # the kind of a task's failure when its last attempt was lost
 
 
 @dataclass(slots=True)  # an execution holds one per task: 100,000 at N = 50,000
@@ -65,6 +68,7 @@ class TaskState:
     status: TaskStatus = TaskStatus.PENDING
     attempt: int = 0
     failures: int = 0
+    interruptions: int = 0  # attempts lost in a crash: they use up attempts too
     retry_at: datetime | None = None
     progress: float = 0.0
     error_kind: str | None = None
@@ -254,7 +258,7 @@ class Execution(Aggregate):
         failures = task.failures + 1
         retry_at = None
         policy = self.retry_policy_for(task.plan.agent)
-        if policy.should_retry(failures, error_kind, retryable):
+        if policy.should_retry(self._attempts_used(task) + 1, error_kind, retryable):
             retry_at = now + timedelta(seconds=policy.delay(failures, random_unit))
         self._task_failed(
             task_id=task_id, attempt=attempt, error_kind=error_kind,
@@ -270,10 +274,18 @@ class Execution(Aggregate):
         self._task_interrupted(task_id=task_id, attempt=attempt, reason=reason)
 
     def interrupt_active_tasks(self, reason: str) -> list[str]:
-        """After a crash: every attempt that was under way is lost and goes back to pending."""
+        """After a crash: every attempt that was under way is lost. It uses up one of its
+        task's attempts (the retry policy's `maximum_attempts`, shared with the failed
+        ones): the task goes back to pending if it has attempts left, and fails for good
+        (kind `interrupted`, its dependents skipped) if not."""
         active = [t for t in self.tasks.values() if t.status in ACTIVE_TASK]
         for task in active:
-            self._task_interrupted(task_id=task.id, attempt=task.attempt, reason=reason)
+            budget = self.retry_policy_for(task.plan.agent).maximum_attempts
+            if self._attempts_used(task) + 1 < budget:
+                self._task_interrupted(
+                    task_id=task.id, attempt=task.attempt, reason=reason, counted=True)
+            else:
+                self._fail_lost_attempt(task, reason)
         return [task.id for task in active]
 
     def pause(self) -> None:
@@ -349,7 +361,7 @@ class Execution(Aggregate):
     @event("TaskFailed", topic="stratexec:Execution.TaskFailed")
     def _task_failed(
         self, task_id: str, attempt: int, error_kind: str, error_message: str,
-        duration_ms: float, retry_at: datetime | None,
+        duration_ms: float | None, retry_at: datetime | None,
     ) -> None:
         task = self.tasks[task_id]
         task.failures += 1
@@ -372,10 +384,33 @@ class Execution(Aggregate):
         for task_id in task_ids:
             self._move(self.tasks[task_id], TaskStatus.SKIPPED)
 
-    @event("TaskInterrupted", topic="stratexec:Execution.TaskInterrupted")
-    def _task_interrupted(self, task_id: str, attempt: int, reason: str) -> None:
+    class TaskInterrupted(Aggregate.Event):
+        """An attempt ended with no outcome and its task went back to pending. `counted`:
+        the attempt used up one of the task's attempts (it was lost in a crash); one
+        handed back unstarted is not counted.
+
+        Version 1 (up to commit d4b801b) had no `counted`: every interruption was free
+        then, and `upcast_v1_v2` reads the stored ones as such."""
+
+        TOPIC = "stratexec:Execution.TaskInterrupted"
+        class_version = 2
+
+        task_id: str
+        attempt: int
+        reason: str
+        counted: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["counted"] = False
+
+    @event(TaskInterrupted)
+    def _task_interrupted(self, task_id: str, attempt: int, reason: str,
+                          counted: bool = False) -> None:
         task = self.tasks[task_id]
         self._move(task, TaskStatus.PENDING)
+        if counted:
+            task.interruptions += 1
         if self._waiting[task_id] == 0:
             heapq.heappush(self._ready, (task.rank, task_id))
 
@@ -421,6 +456,22 @@ class Execution(Aggregate):
                 f"cannot record attempt {attempt}",
                 {"taskId": task_id, "status": str(task.status), "attempt": task.attempt})
         return task
+
+    def _attempts_used(self, task: TaskState) -> int:
+        """The task's attempts that count against its retry policy's `maximum_attempts`."""
+        return task.failures + task.interruptions
+
+    def _fail_lost_attempt(self, task: TaskState, reason: str) -> None:
+        """The task's last attempt was lost in a crash: it fails for good, as a task that
+        stops the process whenever it runs would otherwise run at every restart."""
+        allowed = self.retry_policy_for(task.plan.agent).maximum_attempts
+        self._task_failed(
+            task_id=task.id, attempt=task.attempt, error_kind=INTERRUPTED,
+            error_message=f"{reason}; that used up its last attempt ({allowed} allowed)",
+            duration_ms=None, retry_at=None)
+        doomed = self._unfinished_dependents(task.id)
+        if doomed:
+            self._tasks_skipped(task_ids=doomed, failed_task_id=task.id)
 
     def _unfinished_dependents(self, task_id: str) -> list[str]:
         """Every task downstream of `task_id` that has not finished, in plan order."""

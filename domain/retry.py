@@ -3,8 +3,10 @@
 The default gives the seed's behaviour: up to 3 retries (4 attempts in all), the first one
 second after the failure, then exponential backoff (x2) capped at 60 s, with +/-10% jitter so
 that many tasks failing together do not retry in lockstep. Errors whose kind is listed in
-`non_retryable` fail the task at once. An interrupted attempt (the worker died in a crash)
-is not a failure and does not use up an attempt's retry budget.
+`non_retryable` fail the task at once. An attempt lost in a crash (the process stopped while
+it was under way) is not a failure, and its task runs again at once, but it uses up one of
+`maximum_attempts`: a task that stops the process whenever it runs ends after that many.
+One handed back unstarted (on pause) uses up nothing.
 """
 
 from __future__ import annotations

@@ -50,6 +50,10 @@ export const getMe = () => call("GET", "/api/me");
 export const listStrategies = (workspaceId) =>
   call("GET", `/api/strategies?workspaceId=${segment(workspaceId)}&limit=1000`);
 
+/** A strategy with its document (its items, their inputs) and its plan. */
+export const getStrategy = (strategyId) =>
+  call("GET", `/api/strategies/${segment(strategyId)}`);
+
 export const startExecution = (strategyId, workspaceId) =>
   call("POST", "/api/executions/start", { strategyId, workspaceId });
 

@@ -7,7 +7,7 @@
 // (mean and p95 durations) are re-read from /status, throttled, as tasks settle. Once the
 // execution has finished, a slider shows its state at any version (GET /state?version=N).
 
-import { getHistory, getStatus, sendCommand, workspaceEventsUrl } from "./api.js";
+import { getHistory, getStatus, getStrategy, sendCommand, workspaceEventsUrl } from "./api.js";
 import { DagView, dagLegend } from "./dag.js";
 import { byTestId, h, mount, setNav, setText, showConnection, showSignIn } from "./dom.js";
 import {
@@ -47,6 +47,8 @@ class ExecutionPage {
     this.metricsDirty = false;
     this.historyLoaded = false;
     this.heldBack = []; // live events that arrive before the history is in the timeline
+    this.inputsByItem = undefined; // the strategy's items' inputs, once the panel needs them
+    this.shownTask = null; // what the task panel shows now
     this.build();
   }
 
@@ -380,14 +382,47 @@ class ExecutionPage {
       ["Depends on", task.dependsOn.length ? task.dependsOn.join(", ") : "nothing"],
     ];
     if (!then && task.durationMs !== null) facts.push(["Last attempt", formatDuration(task.durationMs)]);
-    const error = then ? then.error : task.errorMessage;
-    if (error) facts.push(["Last error", error]);
-    const result = then ? then.result : task.result;
+    const data = this.taskData(task, then);
+    const key = JSON.stringify([taskId, facts, data.error]);
+    const shown = this.shownTask;
+    if (shown && shown.key === key && shown.inputs === data.inputs && shown.result === data.result) {
+      return; // unchanged: keep the panel, and where its boxes are scrolled to
+    }
+    this.shownTask = { key, inputs: data.inputs, result: data.result };
     this.taskPanel.replaceChildren(
       h("h3", {}, task.title),
       h("dl", {}, facts.map(([name, value]) => [h("dt", {}, name), h("dd", {}, String(value))])),
-      result ? h("details", {}, h("summary", {}, "Result"),
-        h("pre", {}, JSON.stringify(result, null, 2))) : null);
+      h("div", { class: "task-data" }, taskSections(data)));
+  }
+
+  /** What the panel shows of a task beside its facts: the inputs its item gives every
+   * task of it, its result, and its last failure (as of the past version, if one is shown). */
+  taskData(task, then) {
+    const kind = then ? null : task.errorKind;
+    const message = then ? then.error : task.errorMessage;
+    return {
+      inputs: this.itemInputs(task.itemId),
+      result: then ? then.result : task.result,
+      error: message ? (kind ? `${kind}: ${message}` : message) : null,
+    };
+  }
+
+  /** The inputs of the strategy's item (null when it has none, undefined while loading):
+   * read once from the strategy, when the panel first shows a task. */
+  itemInputs(itemId) {
+    if (this.inputsByItem === undefined) {
+      this.inputsByItem = null;
+      getStrategy(this.model.execution.strategyId).then(({ strategy }) => {
+        this.inputsByItem = new Map(strategy.document.items.map((item) =>
+          [item.id, item.inputs === undefined ? null : item.inputs]));
+      }, (error) => {
+        console.warn(`strategy: ${error.message}`);
+        this.inputsByItem = new Map();
+      }).then(() => {
+        if (this.dag.selected) this.showTask(this.dag.selected);
+      });
+    }
+    return this.inputsByItem ? (this.inputsByItem.get(itemId) ?? null) : undefined;
   }
 
   taskTitle(taskId) {
@@ -397,3 +432,23 @@ class ExecutionPage {
 }
 
 const label = (command) => command[0].toUpperCase() + command.slice(1);
+
+/** A JSON value, pretty-printed in a scrolling box (as text: nothing in it is markup). */
+const jsonBox = (value, testId) =>
+  h("pre", { class: "json-box", tabindex: "0", dataset: { testid: testId } },
+    JSON.stringify(value, null, 2));
+
+function taskSections({ inputs, result, error }) {
+  return [
+    h("h4", {}, "Inputs"),
+    inputs === undefined ? h("p", { class: "muted small" }, "Loading…")
+      : inputs === null ? h("p", { class: "muted small", dataset: { testid: "task-inputs" } },
+        "None: its item has no inputs.")
+        : jsonBox(inputs, "task-inputs"),
+    h("h4", {}, "Result"),
+    result ? jsonBox(result, "task-result")
+      : h("p", { class: "muted small", dataset: { testid: "task-result" } }, "None yet."),
+    error ? [h("h4", {}, "Last failure"),
+      h("p", { class: "error-text", dataset: { testid: "task-error" } }, error)] : null,
+  ];
+}

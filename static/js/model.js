@@ -72,7 +72,7 @@ export function applyEvent(model, event) {
       break;
     case "task-failed":
       if (!task) break;
-      if (data.errorKind === "interrupted") { // lost or handed back: not a failure
+      if (isInterruption(data)) { // lost or handed back, and runs again: not a failure
         move(task, "pending");
         break;
       }
@@ -123,6 +123,10 @@ export function applyEvent(model, event) {
 
 export const isFinished = (execution) => FINISHED.has(execution.status);
 
+/** Is a task-failed event's data an interruption (the task runs again, nothing failed)?
+ * A crash that took a task's last attempt is a failure of kind "interrupted" instead. */
+export const isInterruption = (data) => data.errorKind === "interrupted" && data.willRetry;
+
 // ------------------------------------------------------ every execution of a workspace
 
 /**
@@ -152,7 +156,7 @@ export function applyToList(executions, event) {
       execution.completedTasks += 1;
       return true;
     case "task-failed":
-      if (data.errorKind === "interrupted") return false;
+      if (isInterruption(data)) return false;
       if (data.willRetry) execution.retries += 1;
       else execution.failedTasks += 1;
       return true;

@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { formatClock, formatDuration, formatTime, plural } from "./format.js";
+import { isInterruption } from "./model.js";
 
 export const TIMELINE_CAP = 200;
 
@@ -63,7 +64,7 @@ export function describe(event, title) {
     case "task-completed":
       return `${task} completed in ${formatDuration(d.durationMs)}${attemptText(d)}`;
     case "task-failed":
-      if (d.errorKind === "interrupted") {
+      if (isInterruption(d)) {
         return `${task} attempt ${d.attempt} interrupted (${d.error}); it runs again`;
       }
       return d.willRetry
@@ -131,9 +132,9 @@ export class ErrorLog {
     for (const event of events) {
       if (event.type !== "task-failed") continue;
       const d = event.data;
-      const outcome = d.errorKind === "interrupted" ? "interrupted, runs again"
+      const outcome = isInterruption(d) ? "interrupted, runs again"
         : d.willRetry ? "will retry" : "failed for good";
-      const kind = d.errorKind === "interrupted" ? " interrupted" : d.willRetry ? "" : " final";
+      const kind = isInterruption(d) ? " interrupted" : d.willRetry ? "" : " final";
       this.list.prepend(h("li", { class: `error-entry${kind}` },
         h("time", { datetime: event.recordedAt }, formatClock(event.recordedAt)),
         h("strong", {}, this.title(d.taskId)),

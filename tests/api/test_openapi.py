@@ -25,6 +25,7 @@ from stratexec.domain.health import HealthInputs, assess
 from stratexec.domain.propagation import propagate
 from stratexec.domain.strategy import parse_strategy
 from stratexec.projections.wire import camel
+from stratexec.usecases import plan_answer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXECUTION_ID = "6f1c2a52-8a1e-4f7e-9c57-2d4b8d0f6a11"
@@ -125,9 +126,7 @@ def strategy_detail() -> dict[str, Any]:
     plan = propagate(definition.items)
     document = {"name": definition.name, "workspaceId": definition.workspace_id,
                 "items": [item.as_document() for item in definition.items]}
-    return strategy_summary() | {"document": document, "plan": {
-        "tasks": [t.as_record() for t in plan.tasks],
-        "decisions": [d.as_record() for d in plan.decisions]}}
+    return strategy_summary() | {"document": document, "plan": plan_answer(plan)}
 
 
 def history_event() -> dict[str, Any]:

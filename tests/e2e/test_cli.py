@@ -221,3 +221,45 @@ def test_one_engine_per_data_directory(tmp_path: Path) -> None:
     result = stratexec("run", str(ROOT / "examples" / "small-demo.json"), *FAST,
                        data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_task_under_way_at_every_kill_9_fails_for_good_after_its_attempts(
+        tmp_path: Path) -> None:
+    """A poison task: its attempt is under way whenever the process dies (here it takes a
+    minute and the process is killed a second in). Each lost attempt uses up one of its
+    two; the start after the second kill fails it for good instead of running it again."""
+    strategy = tmp_path / "stuck.json"
+    strategy.write_text(json.dumps({"name": "Stuck", "items": [
+        {"id": "goal", "level": 1, "parentId": None, "title": "Goal"},
+        {"id": "area", "level": 2, "parentId": "goal", "title": "Area"},
+        {"id": "plan", "level": 3, "parentId": "area", "title": "Plan"},
+        {"id": "stuck", "level": 4, "parentId": "plan", "title": "Stuck", "agents": ["research"]},
+        {"id": "after", "level": 4, "parentId": "plan", "title": "After", "agents": ["email"],
+         "dependsOn": ["stuck"]}]}))
+    data_dir = tmp_path / "data"
+    slow = ["--demo-duration", "60:60", "--demo-failure-rate", "0", "--health-interval", "0.2"]
+    process = start_stratexec("run", str(strategy), "--max-attempts", "2", *slow,
+                              data_dir=data_dir)
+    for attempt in (1, 2):
+        wait_for_events(data_dir, "TaskStarted", attempt, process)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(30) == -signal.SIGKILL
+        if attempt == 1:
+            process = start_stratexec("resume", *slow, data_dir=data_dir)
+
+    result = stratexec("resume", "--json", *slow, data_dir=data_dir)
+    assert result.returncode == 1, result.stderr
+    summary = summary_of(result)
+    assert (summary["status"], summary["failedTasks"], summary["skippedTasks"]) == (
+        "failed", 1, 1)
+    assert count_events(data_dir, "TaskStarted") == 2  # no third attempt ran
+    events = history(str(summary["executionId"]), data_dir)
+    assert [(e["data"]["attempt"], e["data"]["counted"]) for e in events
+            if e["type"] == "Execution.TaskInterrupted"] == [(1, True)]
+    assert [(e["data"]["attempt"], e["data"]["errorKind"], e["data"]["retryAt"])
+            for e in events if e["type"] == "Execution.TaskFailed"] == [
+        (2, "interrupted", None)]
+    verified = stratexec("replay", str(summary["executionId"]), "--verify", data_dir=data_dir)
+    assert verified.returncode == 0, verified.stderr
+    assert "identical" in verified.stderr
+    assert stratexec("resume", data_dir=data_dir).returncode == 0  # nothing left to run

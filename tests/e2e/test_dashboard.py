@@ -386,3 +386,51 @@ def test_a_token_for_several_workspaces_gets_a_workspace_selector(browser: Brows
         expect(page.get_by_test_id("strategies")).to_contain_text("No strategies")
         expect(page.get_by_test_id("connection")).to_have_text("connected")
         screenshot(page, tmp_path, "workspaces")
+
+
+def post(server: ServerProcess, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        server.url + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+PANEL_INPUTS = {"audience": "<i>beta</i> testers", "limits": {"max": 500}, "tags": ["a", "b"]}
+
+
+def test_the_task_panel_shows_a_finished_tasks_inputs_result_and_last_failure(
+        browser: BrowserContext, tmp_path: Path) -> None:
+    """Twenty tasks failing half their attempts: one of them completes after a failure."""
+    items: list[dict[str, Any]] = [
+        {"id": "goal", "level": 1, "parentId": None, "title": "Goal"},
+        {"id": "area", "level": 2, "parentId": "goal", "title": "Area"},
+        {"id": "plan", "level": 3, "parentId": "area", "title": "Plan"}]
+    items += [{"id": f"send-{n}", "level": 4, "parentId": "plan", "agents": ["email"],
+               "title": f"Invite <b>cohort {n}</b>", "inputs": PANEL_INPUTS}
+              for n in range(20)]
+    flaky = ("--demo-duration", "0.01:0.05", "--demo-failure-rate", "0.5",
+             "--max-attempts", "30", "--retry-interval", "0.01", "--health-interval", "0.2")
+    with serving(tmp_path / "data", *flaky) as server:
+        strategy = post(server, "/api/strategies", {"name": "Panel", "workspaceId": "demo",
+                                                   "items": items})["strategy"]
+        execution_id = post(server, "/api/executions/start", {
+            "strategyId": strategy["id"], "workspaceId": "demo"})["executionId"]
+        page = open_dashboard(browser, server)
+        page.goto(f"{server.url}/executions/{execution_id}")
+        expect(page.get_by_test_id("status")).to_have_text("completed", timeout=RUN_TIMEOUT)
+        tasks = api(server, f"/api/executions/{execution_id}/status")["tasks"]
+        task = next(t for t in tasks if t["failures"] and t["status"] == "completed")
+
+        dag_nodes(page).and_(page.locator(f'[data-task-id="{task["taskId"]}"]')).click()
+        panel = page.get_by_test_id("task-detail")
+        expect(panel.locator("h3")).to_have_text(task["title"])
+        expect(panel.get_by_test_id("task-result")).to_have_text(
+            json.dumps(task["result"], indent=2, ensure_ascii=False))
+        expect(panel.get_by_test_id("task-inputs")).to_have_text(
+            json.dumps(PANEL_INPUTS, indent=2, ensure_ascii=False))
+        expect(panel.get_by_test_id("task-error")).to_have_text(
+            f"{task['errorKind']}: {task['errorMessage']}")
+        assert "<b>cohort" in panel.get_by_test_id("task-result").inner_text()
+        expect(panel.locator("b, i")).to_have_count(0)  # shown as text, never as markup
+        screenshot(page, tmp_path, "task-panel")
