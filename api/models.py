@@ -180,6 +180,9 @@ class StrategySummary(Wire):
 
 
 class PlannedTask(Wire):
+    """A task as the plan records it; `description` and `inputs` are its item's, present
+    only when the item has them."""
+
     id: str
     item_id: str
     title: str
@@ -187,6 +190,8 @@ class PlannedTask(Wire):
     priority: Priority
     depends_on: list[str]
     order: Count
+    description: str = Field(default="", exclude_if=lambda value: not value)
+    inputs: Object | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class PropagationDecision(Wire):
