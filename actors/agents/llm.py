@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stratexec.actors.agents.base import AgentError, OptionError, TaskContext
-from stratexec.actors.agents.net import HttpCall, Redactor, http_url, json_bytes
+from stratexec.actors.agents.net import HttpCall, Redactor, excerpt, http_url, json_bytes
 from stratexec.actors.agents.options import Options
 from stratexec.actors.messages import AgentTask
 
@@ -87,7 +87,8 @@ class LlmAgent:
             text, model, usage = _completion(answer.body)
         except ValueError as problem:
             raise AgentError("llm_bad_response", self.redactor.text(
-                f"{self.call.where} answered {answer.status} but {problem}")) from None
+                f"{self.call.where} answered {answer.status} but {problem}"
+                f"{excerpt(answer.body)}")) from None
         result: dict[str, Any] = {"text": self.redactor.text(text), "model": model or self.model,
                                   "usage": usage}
         if self.prices is not None:

@@ -253,7 +253,7 @@ class HttpCall:
 
     def _check_status(self, answer: HttpAnswer, context: TaskContext) -> None:
         status, prefix, where = answer.status, self.prefix, self.where
-        said = f"{where} answered {status} {answer.reason}".rstrip() + _excerpt(answer.body)
+        said = f"{where} answered {status} {answer.reason}".rstrip() + excerpt(answer.body)
         if 200 <= status < 300:
             return
         if status == 429 or 500 <= status < 600:
@@ -285,7 +285,7 @@ class HttpCall:
         return f"{said}; waited {seconds:g} s as its Retry-After asked"
 
 
-def _excerpt(body: bytes, limit: int = 200) -> str:
+def excerpt(body: bytes, limit: int = 200) -> str:
     """The start of an error answer's body, on one line, for the message."""
     text = " ".join(body[:limit * 4].decode("utf-8", "replace").split())
     if not text:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stratexec.actors.agents.base import AgentError, TaskContext
-from stratexec.actors.agents.net import HttpCall, Redactor, http_url, json_bytes
+from stratexec.actors.agents.net import HttpCall, Redactor, excerpt, http_url, json_bytes
 from stratexec.actors.agents.options import Options
 from stratexec.actors.messages import AgentTask
 
@@ -68,8 +68,8 @@ class WebhookAgent:
         except ValueError:
             result = None
         if not isinstance(result, dict):
-            raise AgentError("webhook_bad_response",
-                             f"{self.call.where} answered {answer.status} with a body that is"
-                             " not a JSON object")
+            raise AgentError("webhook_bad_response", self.redactor.text(
+                f"{self.call.where} answered {answer.status} with a body that is not a JSON"
+                f" object{excerpt(answer.body)}"))
         redacted: dict[str, Any] = self.redactor.value(result)
         return redacted

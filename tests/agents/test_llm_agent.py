@@ -100,7 +100,7 @@ def test_garbage_is_a_retryable_bad_response(body: bytes, problem: str) -> None:
         agent(server.url("/v1")).run(task(), context())
     assert (raised.value.kind, raised.value.retryable) == ("llm_bad_response", True)
     assert raised.value.message == (f"http://127.0.0.1:{server.port}/v1/chat/completions"
-                                    f" answered 200 but {problem}")
+                                    f" answered 200 but {problem}: {body.decode()}")
 
 
 @pytest.mark.parametrize(("status", "kind", "retryable"), [

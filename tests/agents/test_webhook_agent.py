@@ -115,7 +115,7 @@ def test_a_2xx_answer_that_is_not_a_json_object_is_a_bad_response(body: bytes) -
         error = fail_with("webhook_bad_response", lambda: agent.run(task(), context()))
     assert error.retryable
     assert error.message == (f"http://127.0.0.1:{server.port}/ answered 200 with a body that"
-                             " is not a JSON object")
+                             f" is not a JSON object: {body.decode()}")
 
 
 def test_a_short_retry_after_is_waited_out_inside_the_attempt() -> None:
