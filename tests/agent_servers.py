@@ -11,12 +11,14 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +29,9 @@ from stratexec.actors.agents.base import TaskContext
 from stratexec.actors.messages import AgentTask
 
 EXECUTION = UUID("6a0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3")
+FIXTURES = Path(__file__).resolve().parent / "agents" / "fixtures"
+# Self-signed for 127.0.0.1 and localhost, valid until 2126 (openssl req -x509 -days 36500).
+CERTIFICATE = FIXTURES / "localhost-cert.pem"
 
 
 def free_port() -> int:
@@ -195,6 +200,7 @@ class Sent:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    tls: bool = False  # sent over STARTTLS
 
     @property
     def message(self) -> EmailMessage:
@@ -232,7 +238,8 @@ class Mailbox:
             return self.data_reply
         content = envelope.content
         assert isinstance(content, bytes)
-        self.sent.append(Sent(str(envelope.mail_from), list(envelope.rcpt_tos), content))
+        self.sent.append(Sent(str(envelope.mail_from), list(envelope.rcpt_tos), content,
+                              session.ssl is not None))
         return "250 2.0.0 Message accepted for delivery"
 
 
@@ -250,14 +257,19 @@ class Authenticator:
 
 
 @contextmanager
-def smtp_server(credentials: tuple[str, str] | None = None
+def smtp_server(credentials: tuple[str, str] | None = None, starttls: bool = False
                 ) -> Iterator[tuple[Mailbox, int]]:
-    """aiosmtpd in this process on a free port; AUTH (without TLS) with `credentials`."""
+    """aiosmtpd in this process on a free port; AUTH (without TLS) with `credentials`;
+    STARTTLS with a self-signed certificate for 127.0.0.1 (`CERTIFICATE`)."""
     mailbox = Mailbox()
     extra: dict[str, Any] = {}
     if credentials is not None:
         extra = {"authenticator": Authenticator(mailbox, *credentials),
                  "auth_require_tls": False}
+    if starttls:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(CERTIFICATE, FIXTURES / "localhost-key.pem")
+        extra["tls_context"] = tls
     port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port,
                             server_hostname="mail.test", ready_timeout=10, **extra)

@@ -118,7 +118,7 @@ class SmtpAgent:
 
     def _send(self, message: EmailMessage, recipients: list[str], context: TaskContext
               ) -> dict[str, Any]:
-        smtp = smtplib.SMTP(timeout=self.timeout, local_hostname=self.helo_name)
+        smtp = _Client(timeout=self.timeout, local_hostname=self.helo_name)
         watch = Watch(context, self.timeout, lambda: shut_down(smtp.sock))
         steps: list[str] = ["connect"]  # the conversation's last step, for messages
         try:
@@ -172,6 +172,9 @@ class SmtpAgent:
         where = f"{self.where}: {step}"
         if isinstance(error, smtplib.SMTPResponseException):
             return _reply_error(where, step, error.smtp_code, error.smtp_error)
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return AgentError("smtp_tls_failed", f"{where}: certificate not trusted"
+                              f" ({error.verify_message})", retryable=False)
         if isinstance(error, ssl.SSLError):
             return AgentError("smtp_tls_failed", f"{where}: TLS failed"
                               f" ({error.reason or type(error).__name__})", retryable=False)
@@ -183,6 +186,17 @@ class SmtpAgent:
             return AgentError("smtp_unreachable", f"{where}: {_describe(error)}")
         kind = "smtp_auth_failed" if step == "AUTH" else "smtp_permanent"
         return AgentError(kind, f"{where}: {error}", retryable=False)
+
+
+class _Client(smtplib.SMTP):
+    """smtplib's client, checking STARTTLS's certificate against the host it connects to:
+    smtplib only remembers a host given to its constructor (which connects at once, before
+    the attempt's watch could interrupt it) and would otherwise check none."""
+
+    def connect(self, host: str = "localhost", port: int = 0, source_address: Any = None
+                ) -> tuple[int, bytes]:
+        self._host = host
+        return super().connect(host, port, source_address)
 
 
 def _expect(answer: tuple[int, bytes], code: int) -> tuple[int, str]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agent_servers import Mailbox, context, free_port, smtp_server, task
+from agent_servers import CERTIFICATE, Mailbox, context, free_port, smtp_server, task
 
 from stratexec.actors.agents.base import AgentError, OptionError
 from stratexec.actors.agents.smtp import SmtpAgent, message_id
@@ -183,6 +183,17 @@ def test_starttls_required_but_not_offered(smtp: tuple[Mailbox, int]) -> None:
     assert error.message == (f"127.0.0.1:{port}: starttls is set but the server offers no"
                              " STARTTLS")
     assert mailbox.sent == []
+
+
+def test_starttls_needs_a_trusted_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    with smtp_server(starttls=True) as (mailbox, port):
+        error = fails("smtp_tls_failed", False, lambda: agent(port, starttls=True).run(
+            email_task(body="x"), context()))
+        assert error.message.startswith(
+            f"127.0.0.1:{port}: STARTTLS: certificate not trusted (self")
+        monkeypatch.setenv("SSL_CERT_FILE", str(CERTIFICATE))  # OpenSSL's own variable
+        agent(port, starttls=True).run(email_task(body="x"), context())
+    assert [sent.tls for sent in mailbox.sent] == [True]
 
 
 @pytest.mark.parametrize(("inputs", "problem"), [
