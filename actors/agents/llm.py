@@ -52,6 +52,9 @@ class LlmAgent:
         base = http_url("base_url", read.text("base_url", DEFAULT_BASE_URL) or "")
         self.model = read.required_text("model")
         self._api_key = read.environment("api_key_env")
+        if self._api_key is not None and not self._api_key.isprintable():
+            raise OptionError("api_key_env", "the variable's value holds a line break or"
+                                             " another control character")
         system = read.text("system_prompt", DEFAULT_SYSTEM_PROMPT) or ""
         self.temperature = read.number("temperature", None, maximum=2.0)
         self.max_tokens = read.integer("max_tokens", None, minimum=1)
@@ -63,7 +66,7 @@ class LlmAgent:
         self.system_prompt = system.replace("{agent}", agent_type)
         url = base._replace(path=base.path.rstrip("/") + "/chat/completions")
         self.redactor = Redactor([self._api_key])
-        self.call = HttpCall(url, "llm", timeout, wait or 0.0, self.redactor)
+        self.call = HttpCall(url, "llm", timeout, wait or 0.0)
 
     def __repr__(self) -> str:
         return f"LlmAgent({self.agent_type!r}, {self.model!r}, {self.call.where!r})"
@@ -79,6 +82,10 @@ class LlmAgent:
         return body
 
     def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        with self.redactor.guard(self.agent_type, task.idempotency_key):
+            return self._run(task, context)
+
+    def _run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
         headers = {"Idempotency-Key": task.idempotency_key}
         if self._api_key is not None:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -86,9 +93,8 @@ class LlmAgent:
         try:
             text, model, usage = _completion(answer.body)
         except ValueError as problem:
-            raise AgentError("llm_bad_response", self.redactor.text(
-                f"{self.call.where} answered {answer.status} but {problem}"
-                f"{excerpt(answer.body)}")) from None
+            raise AgentError("llm_bad_response", f"{self.call.where} answered {answer.status}"
+                             f" but {problem}{excerpt(answer.body)}") from None
         result: dict[str, Any] = {"text": self.redactor.text(text), "model": model or self.model,
                                   "usage": usage}
         if self.prices is not None:

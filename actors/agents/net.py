@@ -29,12 +29,15 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import math
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -44,6 +47,8 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from stratexec.actors.agents.base import AgentError, OptionError, TaskContext
+
+logger = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 1 << 20  # more is a bad response, not a result
 WATCH_INTERVAL = 0.05  # seconds between two looks at cancellation and the deadline
@@ -107,6 +112,21 @@ class Redactor:
 
     def error(self, error: AgentError) -> AgentError:
         return AgentError(error.kind, self.text(error.message), error.retryable)
+
+    @contextmanager
+    def guard(self, agent_type: str, idempotency_key: str) -> Iterator[None]:
+        """Around an attempt: its failure leaves with secrets masked, and an unexpected
+        exception becomes the engine's kind `exception` (retried), logged here with its
+        traceback masked (the engine would log it as it is)."""
+        try:
+            yield
+        except AgentError as error:
+            raise self.error(error) from None
+        except Exception as error:
+            logger.info("%s attempt %s raised:\n%s", agent_type, idempotency_key,
+                        self.text("".join(traceback.format_exception(error)).rstrip()))
+            raise AgentError("exception", self.text(f"{type(error).__name__}: {error}")
+                             ) from None
 
 
 # ------------------------------------------------------------------ deadline and cancellation
@@ -189,13 +209,12 @@ class HttpAnswer:
 
 @dataclass(frozen=True)
 class HttpCall:
-    """One handler's HTTP endpoint, how long a call may take, and what to keep secret."""
+    """One handler's HTTP endpoint, and how long a call may take."""
 
     url: SplitResult
     prefix: str  # of the failure kinds: "webhook", "llm"
     timeout: float
     retry_after_max: float
-    redactor: Redactor
 
     @property
     def where(self) -> str:
@@ -203,12 +222,10 @@ class HttpCall:
 
     def post_json(self, body: bytes, headers: Mapping[str, str], context: TaskContext
                   ) -> HttpAnswer:
-        """POST `body`; a 2xx answer is returned, anything else raises `AgentError`."""
-        try:
-            answer = self._post(body, headers, context)
-            self._check_status(answer, context)
-        except AgentError as error:
-            raise self.redactor.error(error) from None
+        """POST `body`; a 2xx answer is returned, anything else raises `AgentError` (whose
+        message may hold what the server said: run it in `Redactor.guard`)."""
+        answer = self._post(body, headers, context)
+        self._check_status(answer, context)
         return answer
 
     def _post(self, body: bytes, headers: Mapping[str, str], context: TaskContext

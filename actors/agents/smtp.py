@@ -50,12 +50,14 @@ def message_id(idempotency_key: str) -> str:
 
 
 def _address(text: str) -> str | None:
-    """The address of `text` ("Name <a@b>" or "a@b"), or None if it is not one."""
+    """The address of `text` ("Name <a@b>" or "a@b"), or None if it is not one (addresses
+    are ASCII: SMTPUTF8 is not used)."""
     if "\r" in text or "\n" in text:
         return None
     _, address = parseaddr(text)
     local, at, domain = address.rpartition("@")
-    return address if at and local and domain and " " not in address else None
+    usable = at and local and domain and " " not in address and address.isascii()
+    return address if usable else None
 
 
 class SmtpAgent:
@@ -110,11 +112,9 @@ class SmtpAgent:
         return message, recipients
 
     def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
-        message, recipients = self.message(task)
-        try:
+        with self.redactor.guard(self.agent_type, task.idempotency_key):
+            message, recipients = self.message(task)
             return self._send(message, recipients, context)
-        except AgentError as error:
-            raise self.redactor.error(error) from None
 
     def _send(self, message: EmailMessage, recipients: list[str], context: TaskContext
               ) -> dict[str, Any]:

@@ -50,12 +50,16 @@ class WebhookAgent:
         read.done()
         self.agent_type = agent_type
         self.redactor = Redactor([self._secret])
-        self.call = HttpCall(url, "webhook", timeout, wait or 0.0, self.redactor)
+        self.call = HttpCall(url, "webhook", timeout, wait or 0.0)
 
     def __repr__(self) -> str:
         return f"WebhookAgent({self.agent_type!r}, {self.call.where!r})"
 
     def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
+        with self.redactor.guard(self.agent_type, task.idempotency_key):
+            return self._run(task, context)
+
+    def _run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
         body = json_bytes(payload(task))
         headers = {IDEMPOTENCY_HEADER: task.idempotency_key}
         if self._secret is not None:
@@ -68,8 +72,8 @@ class WebhookAgent:
         except ValueError:
             result = None
         if not isinstance(result, dict):
-            raise AgentError("webhook_bad_response", self.redactor.text(
-                f"{self.call.where} answered {answer.status} with a body that is not a JSON"
-                f" object{excerpt(answer.body)}"))
+            raise AgentError("webhook_bad_response",
+                             f"{self.call.where} answered {answer.status} with a body that is"
+                             f" not a JSON object{excerpt(answer.body)}")
         redacted: dict[str, Any] = self.redactor.value(result)
         return redacted

@@ -24,6 +24,7 @@ from agent_servers import (
 from helpers import Collector, Inbox
 
 from stratexec.actors.agent import AgentActor
+from stratexec.actors.agents import webhook
 from stratexec.actors.agents.base import AgentHandler
 from stratexec.actors.agents.llm import LlmAgent
 from stratexec.actors.agents.smtp import SmtpAgent
@@ -134,3 +135,21 @@ def test_smtp(reports: list[str]) -> None:
         assert messages[-1].error_kind == "smtp_auth_failed"
     reports.append(repr(attempts(SmtpAgent("email", {**options, "port": free_port()}), 1,
                                  inputs)))
+
+
+def test_an_unexpected_exception_is_a_retryable_failure_with_the_secret_masked(
+        reports: list[str], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken(value: Any) -> bytes:
+        raise ValueError(f"cannot encode with {HOOK_SECRET}")
+
+    monkeypatch.setattr(webhook, "json_bytes", broken)
+    agent = WebhookAgent("coordination", {"url": "http://127.0.0.1:9/",
+                                          "secret_env": "TEST_HOOK_SECRET"})
+    messages = attempts(agent, 1)
+    reports.append(repr(messages))
+    failure = messages[-1]
+    assert (failure.error_kind, failure.retryable) == ("exception", True)
+    assert failure.error_message == "ValueError: cannot encode with ***"
+    assert "Traceback" in caplog.text
+    assert "ValueError: cannot encode with ***" in caplog.text

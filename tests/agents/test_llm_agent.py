@@ -137,6 +137,15 @@ def test_an_unreachable_endpoint_is_retryable() -> None:
                                     " connection refused")
 
 
+def test_an_api_key_with_a_line_break_is_refused_without_showing_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_LLM_KEY", API_KEY + "\n")
+    with pytest.raises(OptionError) as raised:
+        LlmAgent("content", {"model": "m", "api_key_env": "TEST_LLM_KEY"})
+    assert raised.value.key == "api_key_env"
+    assert API_KEY not in str(raised.value)
+
+
 def test_the_base_url_defaults_to_openai() -> None:
     assert LlmAgent("content", {"model": "gpt-4o-mini"}).call.where == (
         "https://api.openai.com:443/v1/chat/completions")

@@ -201,6 +201,7 @@ def test_starttls_needs_a_trusted_certificate(monkeypatch: pytest.MonkeyPatch) -
     ({"to": [], "body": "x"}, "inputs.to must be a list of email addresses"),
     ({"to": ["not an address"], "body": "x"}, "inputs.to holds something that is not an"),
     ({"to": ["a@b.test\r\nRCPT TO:<c@d.test>"], "body": "x"}, "inputs.to holds something"),
+    ({"to": ["jörg@b.test"], "body": "x"}, "inputs.to holds something"),  # no SMTPUTF8
     ({"to": ["a@b.test"], "subject": "two\nlines", "body": "x"},
      "inputs.subject must be a string on one line"),
     ({"to": ["a@b.test"]}, "no body: inputs.body is not set and no upstream result has a text"),
