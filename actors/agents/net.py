@@ -270,17 +270,18 @@ class HttpCall:
 
     def _check_status(self, answer: HttpAnswer, context: TaskContext) -> None:
         status, prefix, where = answer.status, self.prefix, self.where
-        said = f"{where} answered {status} {answer.reason}".rstrip() + excerpt(answer.body)
         if 200 <= status < 300:
             return
+        said = f"{where} answered {status} {answer.reason}".rstrip() + excerpt(answer.body)
         if status == 429 or 500 <= status < 600:
             kind = f"{prefix}_rate_limited" if status == 429 else f"{prefix}_http_5xx"
             raise AgentError(kind, self._wait(answer, said, context), retryable=True)
         if 400 <= status < 500:
             raise AgentError(f"{prefix}_http_4xx", said, retryable=False)
         if 300 <= status < 400:
-            location = answer.headers.get("Location")
-            moved = f" (to {endpoint(urlsplit(location))})" if location else ""
+            location = urlsplit(answer.headers.get("Location") or "")
+            target = endpoint(location) if location.hostname else location.path
+            moved = f" (to {target})" if target else ""
             raise AgentError(f"{prefix}_http_3xx",
                              f"{said}{moved}; redirects are not followed", retryable=False)
         raise AgentError(f"{prefix}_bad_response", said)

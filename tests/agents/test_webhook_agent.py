@@ -108,6 +108,15 @@ def test_statuses(status: int, kind: str, retryable: bool) -> None:
         assert "(to http://x.test:80/y); redirects are not followed" in error.message
 
 
+def test_a_relative_redirect_names_its_path() -> None:
+    with http_server(lambda request: Reply(308, b"", {"Location": "/v2/hook?key=1"})
+                     ) as server:
+        agent = WebhookAgent("email", {"url": server.url("/hook")})
+        error = fail_with("webhook_http_3xx", lambda: agent.run(task(), context()))
+    assert error.message.endswith("308 Permanent Redirect (to /v2/hook); redirects are not"
+                                  " followed")
+
+
 @pytest.mark.parametrize("body", [b"<html>oops</html>", b"[1, 2]", b'"text"', b"{broken"])
 def test_a_2xx_answer_that_is_not_a_json_object_is_a_bad_response(body: bytes) -> None:
     with http_server(lambda request: Reply(200, body)) as server:
