@@ -37,7 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
-from stratexec.actors.agents import options as read
+from stratexec import keys as read
 from stratexec.actors.agents.base import AgentHandler, AgentLimits, OptionError
 from stratexec.actors.agents.demo import DemoAgent
 from stratexec.domain.propagation import PropagationRule, PropagationRules

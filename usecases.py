@@ -25,6 +25,7 @@ from stratexec.domain.propagation import Plan, PropagationRules, check_agent_typ
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine
 from stratexec.projections import audit, queries
+from stratexec.projections.metrics import usage_total
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore, read_tracking
 from stratexec.projections.verify import compare, rebuild
@@ -181,7 +182,7 @@ def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, An
             "execution": execution,
             "health": queries.current_health(views, execution),
             "tasks": queries.list_tasks(views, execution_id),
-            "metrics": {"agents": metrics},
+            "metrics": {"agents": metrics, "usage": usage_total(metrics)},
             "position": views_position(cursor),
         }
 
@@ -232,6 +233,11 @@ def execution_progress(views: ViewStore, execution_id: UUID
 def operational_counts(views: ViewStore, workspaces: Collection[str]
                        ) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
     return queries.operational_counts(views, workspaces)
+
+
+def token_usage(views: ViewStore, workspaces: Collection[str]
+                ) -> dict[str, tuple[int, int, float]]:
+    return queries.token_usage(views, workspaces)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
@@ -47,6 +47,7 @@ def exposition(services: Services, workspaces: Collection[str], accept: str
     registry.register(WorkspaceCounts(services.engine.views, workspaces))
     registry.register(services.append_seconds)
     registry.register(EngineGauges(services))
+    registry.register(TokenUsage(services.engine.views, workspaces))
     encode, content_type = choose_encoder(accept)
     return encode(registry), content_type
 
@@ -90,6 +91,41 @@ class EngineGauges(Collector):
                   state.live_executions)
         for (name, documentation), value in zip(ENGINE_GAUGES, values, strict=True):
             yield GaugeMetricFamily(name, documentation, value=value)
+
+
+class TokenUsage(Collector):
+    """LLM tokens (prompt, completion) and their cost per agent type, in some workspaces."""
+
+    def __init__(self, views: ViewStore, workspaces: Collection[str]) -> None:
+        self.views = views
+        self.workspaces = workspaces
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield _tokens()
+        yield _cost()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        tokens, cost = _tokens(), _cost()
+        for agent, (prompt, completion, spent) in usecases.token_usage(
+                self.views, self.workspaces).items():
+            tokens.add_metric([agent, "prompt"], prompt)
+            tokens.add_metric([agent, "completion"], completion)
+            cost.add_metric([agent], spent)
+        yield tokens
+        yield cost
+
+
+def _tokens() -> CounterMetricFamily:
+    return CounterMetricFamily("stratexec_llm_tokens",
+                               "Tokens used by successful attempts, by agent type and kind"
+                               " (prompt, completion; the token's workspaces)",
+                               labels=["agent", "kind"])
+
+
+def _cost() -> CounterMetricFamily:
+    return CounterMetricFamily("stratexec_llm_cost",
+                               "Cost of those tokens by agent type, as priced by"
+                               " price_per_1k_tokens (the token's workspaces)", labels=["agent"])
 
 
 def _executions() -> GaugeMetricFamily:

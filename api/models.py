@@ -38,6 +38,8 @@ Position = Annotated[int, Field(ge=1)]
 Version = Annotated[int, Field(ge=1)]
 Rate = Annotated[float, Field(ge=0, le=1)]
 Duration = Annotated[float, Field(ge=0)]
+Cost = Annotated[float, Field(ge=0, description=(
+    "In the currency of the llm handler's `price_per_1k_tokens`; 0 when it is not set"))]
 Score = Annotated[int, Field(ge=0, le=100)]
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Object = dict[str, Any]
@@ -143,6 +145,18 @@ class AgentMetrics(Wire):
     retry_rate: Rate | None
     mean_duration_ms: Duration | None
     p95_duration_ms: Duration | None
+    prompt_tokens: Count = Field(description="Summed from successful attempts' results"
+                                             " (`usage.prompt_tokens`: the llm handler's)")
+    completion_tokens: Count
+    cost: Cost
+
+
+class TokenUsage(Wire):
+    """An execution's tokens and cost: the sum of its agent types'."""
+
+    prompt_tokens: Count
+    completion_tokens: Count
+    cost: Cost
 
 
 class Assessment(Wire):
@@ -429,6 +443,7 @@ class ExecutionPage(Wire):
 
 class ExecutionMetrics(Wire):
     agents: list[AgentMetrics]
+    usage: TokenUsage
 
 
 class ExecutionStatusAnswer(Wire):

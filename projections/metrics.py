@@ -8,6 +8,9 @@ agent's tasks are now (pending, assigned, in progress ...), which the health mon
 into the log (MetricsSampled) at its own pace; these count attempts, failed attempts and
 durations, which the rates need and the aggregate does not keep per agent. The counters
 both have (tasks, completed, failed, skipped, cancelled, retries) agree (a test checks).
+
+Token usage and cost are summed from successful attempts' results (`token_usage`): the llm
+handler's, or any agent's that reports them the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from stratexec.projections.batch import Batch
 from stratexec.projections.tasks import task
 
 COUNTERS = ("tasks", "completed", "failed", "skipped", "cancelled", "attempts",
-            "failed_attempts", "retries", "duration_sum_ms", "duration_count")
+            "failed_attempts", "retries", "duration_sum_ms", "duration_count",
+            "prompt_tokens", "completion_tokens", "cost")
 
 
 class MetricsView(View):
@@ -37,6 +41,8 @@ class MetricsView(View):
             cancelled INTEGER NOT NULL, attempts INTEGER NOT NULL,
             failed_attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
             duration_sum_ms DOUBLE PRECISION NOT NULL, duration_count INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+            cost DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (execution_id, agent))""",
     )
 
@@ -56,13 +62,41 @@ class MetricsView(View):
         for agent, n in sorted(per_agent.items()):
             batch.tables["agent_metrics"].add({
                 "execution_id": batch.origin, "agent": agent, "tasks": n,
-                **dict.fromkeys(COUNTERS[1:], 0), "duration_sum_ms": 0.0})
+                **dict.fromkeys(COUNTERS[1:], 0), "duration_sum_ms": 0.0, "cost": 0.0})
 
     def _succeeded(self, batch: Batch, event: Any) -> None:
         row = _row(batch, task(batch, event)["agent"])
         row["completed"] += 1
         row["duration_sum_ms"] += event.duration_ms
         row["duration_count"] += 1
+        prompt, completion, cost = token_usage(event.result)
+        if prompt or completion or cost:
+            row["prompt_tokens"] += prompt
+            row["completion_tokens"] += completion
+            row["cost"] += cost
+
+
+def token_usage(result: Any) -> tuple[int, int, float]:
+    """The tokens a successful attempt's result says it used, and what they cost: its
+    `usage.prompt_tokens` and `usage.completion_tokens` and its `cost`, as the llm handler
+    writes them (any agent's result may carry them). A missing or malformed value counts 0:
+    a result is whatever an agent returned, and must never make the event unprojectable."""
+    if not isinstance(result, Mapping):
+        return 0, 0, 0.0
+    usage = result.get("usage")
+    usage = usage if isinstance(usage, Mapping) else {}
+    return (_tokens(usage.get("prompt_tokens")), _tokens(usage.get("completion_tokens")),
+            _cost(result.get("cost")))
+
+
+def _tokens(value: Any) -> int:
+    return value if type(value) is int and 0 <= value < 2 ** 53 else 0
+
+
+def _cost(value: Any) -> float:
+    if type(value) not in (int, float) or not 0 <= value < 1e15:  # NaN is not within
+        return 0.0
+    return float(value)
 
 
 def _row(batch: Batch, agent: str) -> dict[str, Any]:
@@ -109,4 +143,13 @@ def agent_rates(row: Mapping[str, Any], completed_durations: list[float]) -> dic
         "retryRate": _ratio(row["retries"], finished_attempts),
         "meanDurationMs": _ratio(row["duration_sum_ms"], row["duration_count"]),
         "p95DurationMs": nearest_rank(completed_durations, 95),
+        "promptTokens": row["prompt_tokens"], "completionTokens": row["completion_tokens"],
+        "cost": row["cost"],
     }
+
+
+def usage_total(agents: list[dict[str, Any]]) -> dict[str, Any]:
+    """An execution's token usage and cost: the sum of its agents' (`agent_rates`)."""
+    return {"promptTokens": sum(a["promptTokens"] for a in agents),
+            "completionTokens": sum(a["completionTokens"] for a in agents),
+            "cost": math.fsum(a["cost"] for a in agents)}

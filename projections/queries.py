@@ -215,3 +215,17 @@ def operational_counts(store: ViewStore, workspace_ids: Collection[str]
             "SELECT t.agent, t.status, COUNT(*) FROM tasks t JOIN executions e ON "
             f"e.id = t.execution_id WHERE e.{where} GROUP BY t.agent, t.status", params)}
     return executions, tasks
+
+
+def token_usage(store: ViewStore, workspace_ids: Collection[str]
+                ) -> dict[str, tuple[int, int, float]]:
+    """Per agent type, the prompt and completion tokens and the cost of every execution in
+    some workspaces (/metrics); only agent types that reported any."""
+    where, params = _where_workspaces(workspace_ids)
+    with store.read() as cur:
+        return {row[0]: (row[1], row[2], row[3]) for row in cur.execute(
+            "SELECT m.agent, SUM(m.prompt_tokens), SUM(m.completion_tokens), SUM(m.cost)"
+            " FROM agent_metrics m JOIN executions e ON e.id = m.execution_id"
+            f" WHERE e.{where} GROUP BY m.agent"
+            " HAVING SUM(m.prompt_tokens) + SUM(m.completion_tokens) > 0 OR SUM(m.cost) > 0"
+            " ORDER BY m.agent", params)}

@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import parser as openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
+from stratexec.config import Config
 from stratexec.domain.retry import RetryPolicy
 from stratexec.server import DASHBOARD_SECRET, create_app
 from stratexec.settings import EngineOptions, ServerSettings, StoreSettings
@@ -166,11 +167,14 @@ def openmetrics_families(text: str) -> dict[str, Metric]:
 
 
 @asynccontextmanager
-async def running_server(data_dir: Path, options: EngineOptions = FAST
+async def running_server(data_dir: Path, options: EngineOptions = FAST,
+                         config: Config | None = None,
                          ) -> AsyncIterator[tuple[Api, TestServer]]:
-    """stratexec's app served on a free port, and a client holding the dashboard token."""
+    """stratexec's app served on a free port, and a client holding the dashboard token;
+    with `config`, its agents are the ones it configures."""
     settings = ServerSettings(store=StoreSettings(data_dir), engine=options, port=0,
-                              max_body_bytes=64 * 1024, ping_interval=1.0)
+                              max_body_bytes=64 * 1024, ping_interval=1.0,
+                              config=config or Config())
     app = create_app(settings)
     server = TestServer(app, port=0)
     await server.start_server()

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stratexec.actors.agents import options as read
 from stratexec.actors.agents.base import AgentError, TaskContext
+from stratexec.actors.agents.options import Options
 from stratexec.actors.messages import AgentTask
 from stratexec.domain.strategy import AGENT_TYPES
 
@@ -103,20 +103,18 @@ _FAILURES = {
 }
 
 
-OPTIONS = ("duration", "failure_rate", "seed")
-
 
 class DemoAgent:
     """A DEMO handler for one agent type: sleeps, maybe fails, returns a made-up result."""
 
     def __init__(self, agent_type: str, options: Mapping[str, Any] | None = None) -> None:
         """`OptionError` for an unknown or wrong option."""
-        options = options or {}
-        read.check_known(options, OPTIONS)
+        read = Options(options)
         self.agent_type = agent_type
-        self.duration = read.number_range(options, "duration", (0.2, 1.0))
-        self.failure_rate = read.number(options, "failure_rate", 0.0, minimum=0, maximum=1)
-        self.seed = read.optional_integer(options, "seed")
+        self.duration = read.number_range("duration", (0.2, 1.0))
+        self.failure_rate = read.number("failure_rate", 0.0, maximum=1.0) or 0.0
+        self.seed = read.integer("seed", None, minimum=-(2**63))
+        read.done()
 
     def run(self, task: AgentTask, context: TaskContext) -> dict[str, Any]:
         rng = random.Random(

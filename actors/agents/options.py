@@ -1,122 +1,138 @@
-"""Reading a handler's options, the `[agents.<type>.options]` table of the config file.
+"""Reading a handler's `[agents.<type>.options]` table: each option typed and checked once,
+at start-up, so that a bad configuration stops the engine instead of failing attempts.
 
-Each reader checks one key of a plain mapping of TOML values and returns it typed, or raises
-`OptionError(key, problem)` worded for the person who wrote the file ("expected an integer,
-got 'x'"); the config file reports it as `agents.<type>.options.<key>`. The config file's
-own keys are read with the same words (stratexec.config).
+`Options` hands out one option at a time (raising `OptionError(key, problem)`), and `done()`
+rejects the keys nobody asked for: a misspelt option is an error, not a silent default.
+A secret is never an option's value: the option names the environment variable that holds
+it (`secret_env = "HOOK_SECRET"`), read here; problems name the variable, never its value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Final
+import math
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from stratexec.actors.agents.base import OptionError
 
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-REQUIRED: Final = _Required()
+class Options:
+    def __init__(self, options: Mapping[str, Any] | None) -> None:
+        if options is None:
+            options = {}
+        if not isinstance(options, Mapping):
+            raise OptionError("options", f"must be a table, got {_kind(options)}")
+        self._options = dict(options)
+        self._asked: set[str] = set()
+
+    def raw(self, key: str) -> Any:
+        """The option as the file has it (None if absent), for a caller that checks it."""
+        self._asked.add(key)
+        return self._options.get(key)
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise OptionError(key, f"must be a non-empty string, got {_kind(value)}")
+        return value
+
+    def required_text(self, key: str) -> str:
+        value = self.text(key)
+        if value is None:
+            raise OptionError(key, "is required")
+        return value
+
+    def number(self, key: str, default: float | None, minimum: float = 0.0,
+               maximum: float = math.inf, positive: bool = False) -> float | None:
+        """A finite number within [minimum, maximum] (above minimum when `positive`)."""
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value):
+            raise OptionError(key, f"must be a number, got {_kind(value)}")
+        if value < minimum or (positive and value <= minimum) or value > maximum:
+            low = f"above {minimum:g}" if positive else f"at least {minimum:g}"
+            high = "" if maximum == math.inf else f" and at most {maximum:g}"
+            raise OptionError(key, f"must be {low}{high}, got {value:g}")
+        return float(value)
+
+    def seconds(self, key: str, default: float) -> float:
+        value = self.number(key, default, positive=True)
+        assert value is not None
+        return value
+
+    def integer(self, key: str, default: int | None, minimum: int = 0,
+                maximum: int | None = None) -> int | None:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OptionError(key, f"must be an integer, got {_kind(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            high = "" if maximum is None else f" and at most {maximum}"
+            raise OptionError(key, f"must be at least {minimum}{high}, got {value}")
+        return value
+
+    def number_range(self, key: str, default: tuple[float, float]) -> tuple[float, float]:
+        """`[min, max]`, two numbers with 0 <= min <= max."""
+        value = self.raw(key)
+        if value is None:
+            return default
+        if (not isinstance(value, list | tuple) or len(value) != 2 or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+            raise OptionError(key, f"must be [min, max], two numbers, got {_kind(value)}")
+        low, high = float(value[0]), float(value[1])
+        if not 0 <= low <= high:
+            raise OptionError(key, f"need 0 <= min <= max, got [{low:g}, {high:g}]")
+        return low, high
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise OptionError(key, f"must be true or false, got {_kind(value)}")
+        return value
+
+    def environment(self, key: str) -> str | None:
+        """The value of the environment variable that option `key` names (None when the
+        option is absent). A missing or empty variable is an error now, not at the first
+        attempt."""
+        name = self.text(key)
+        if name is None:
+            return None
+        if not _ENV_NAME.fullmatch(name):
+            raise OptionError(key, "must name an environment variable (letters, digits and _)")
+        value = os.environ.get(name)
+        if not value:
+            raise OptionError(key, f"the environment variable {name} is not set")
+        return value
+
+    def done(self) -> None:
+        """Every option given was read: an unknown one is a mistake in the file."""
+        unknown = sorted(set(self._options) - self._asked)
+        if unknown:
+            known = ", ".join(sorted(self._asked))
+            raise OptionError(unknown[0], f"unknown option; known: {known}")
 
 
-def check_known(options: Mapping[str, Any], known: Collection[str]) -> None:
-    """An option nobody reads is a typo: the first one is an error."""
-    for key in options:
-        if key not in known:
-            raise OptionError(key, f"unknown key (known: {', '.join(sorted(known))})"
-                              if known else "unknown key")
-
-
-def integer(options: Mapping[str, Any], key: str, default: int | _Required = REQUIRED,
-            minimum: int | None = None) -> int:
-    value = _value(options, key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise OptionError(key, f"expected an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise OptionError(key, f"must be at least {minimum}, got {value!r}")
-    return value
-
-
-def optional_integer(options: Mapping[str, Any], key: str, minimum: int | None = None
-                     ) -> int | None:
-    return None if key not in options else integer(options, key, minimum=minimum)
-
-
-def number(options: Mapping[str, Any], key: str, default: float | _Required = REQUIRED,
-           minimum: float | None = None, maximum: float | None = None,
-           above: float | None = None) -> float:
-    """A number (an integer is one too); `above` is an exclusive minimum."""
-    value = _value(options, key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise OptionError(key, f"expected a number, got {value!r}")
-    _check_range(key, value, minimum, maximum, above)
-    return float(value)
-
-
-def optional_number(options: Mapping[str, Any], key: str, minimum: float | None = None,
-                    above: float | None = None) -> float | None:
-    return None if key not in options else number(options, key, minimum=minimum, above=above)
-
-
-def string(options: Mapping[str, Any], key: str, default: str | _Required = REQUIRED,
-           choices: Sequence[str] = ()) -> str:
-    value = _value(options, key, default)
-    if not isinstance(value, str):
-        raise OptionError(key, f"expected a string, got {value!r}")
-    if choices and value not in choices:
-        raise OptionError(key, f"must be one of {', '.join(choices)}, got {value!r}")
-    if not choices and not value.strip():
-        raise OptionError(key, "must not be empty")
-    return value
-
-
-def strings(options: Mapping[str, Any], key: str,
-            default: Sequence[str] | _Required = REQUIRED) -> tuple[str, ...]:
-    """A list of non-empty strings."""
-    value = _value(options, key, default)
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(
-            isinstance(item, str) and item.strip() for item in value):
-        raise OptionError(key, f"expected a list of non-empty strings, got {value!r}")
-    return tuple(value)
-
-
-def table(options: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """A table (`[x.key]`, or `key = {...}`); empty when absent."""
-    value = _value(options, key, {})
-    if not isinstance(value, Mapping):
-        raise OptionError(key, f"expected a table, got {value!r}")
-    return value
-
-
-def number_range(options: Mapping[str, Any], key: str,
-                 default: tuple[float, float] | _Required = REQUIRED) -> tuple[float, float]:
-    """`[min, max]`, two numbers with 0 <= min <= max."""
-    value = _value(options, key, default)
-    if (isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
-        raise OptionError(key, f"expected [min, max], two numbers, got {value!r}")
-    low, high = float(value[0]), float(value[1])
-    if not 0 <= low <= high:
-        raise OptionError(key, f"need 0 <= min <= max, got {list(value)!r}")
-    return low, high
-
-
-def _value(options: Mapping[str, Any], key: str, default: Any) -> Any:
-    if key in options:
-        return options[key]
-    if default is REQUIRED:
-        raise OptionError(key, "required")
-    return default
-
-
-def _check_range(key: str, value: float, minimum: float | None, maximum: float | None,
-                 above: float | None) -> None:
-    if minimum is not None and value < minimum:
-        raise OptionError(key, f"must be at least {minimum:g}, got {value!r}")
-    if above is not None and value <= above:
-        raise OptionError(key, f"must be more than {above:g}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise OptionError(key, f"must be at most {maximum:g}, got {value!r}")
+def _kind(value: Any) -> str:
+    """What a TOML value is, for a problem's text (never the value: it might be a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value:g}"
+    if isinstance(value, str):
+        return "an empty string" if not value.strip() else "a string"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__

@@ -13,6 +13,7 @@ import { byTestId, h, mount, setNav, setText, showConnection, showSignIn } from 
 import {
   ALLOWED, bandOf, elapsed, formatDateTime, formatDuration, formatTime, percent, statusBadge,
 } from "./format.js";
+import { formatCost } from "./format.js";
 import { HistorySlider } from "./history.js";
 import { applyEvent, countTasks, executionModel, isFinished } from "./model.js";
 import { WorkspaceStream } from "./stream.js";
@@ -93,6 +94,10 @@ class ExecutionPage {
       h("p", { class: "muted" }, "Select a task in the graph to see its details."));
 
     this.agentBody = h("tbody");
+    // Tokens and cost: shown only once some agent reported any (the llm handler does).
+    this.usageHeads = ["Tokens", "Cost"].map((name) =>
+      h("th", { scope: "col", class: "num", hidden: true, dataset: { usage: name.toLowerCase() } },
+        name));
     this.failedList = h("ul", { class: "failed-tasks", dataset: { testid: "failed-tasks" } });
     this.errorList = h("ol", { class: "error-log", dataset: { testid: "error-log" } });
     this.errors = new ErrorLog(this.errorList, title);
@@ -133,7 +138,7 @@ class ExecutionPage {
           h("div", { class: "table-wrap" }, h("table", { class: "table", dataset: { testid: "agent-table" } },
             h("thead", {}, h("tr", {}, ["Agent", "Tasks", "Completed", "Failed", "Retries",
               "Mean", "p95"].map((name, i) =>
-              h("th", { scope: "col", class: i ? "num" : null }, name)))),
+              h("th", { scope: "col", class: i ? "num" : null }, name)), this.usageHeads)),
             this.agentBody))),
         h("section", { class: "card", "aria-labelledby": "errors-title" },
           h("h2", { id: "errors-title" }, "Errors"),
@@ -337,6 +342,12 @@ class ExecutionPage {
   renderAgents() {
     if (this.renderedAgents === this.model.agents) return;
     this.renderedAgents = this.model.agents;
+    const tokens = (agent) => (agent.promptTokens || 0) + (agent.completionTokens || 0);
+    const showTokens = this.model.agents.some((agent) => tokens(agent) > 0);
+    const showCost = this.model.agents.some((agent) => agent.cost > 0);
+    const [tokensHead, costHead] = this.usageHeads;
+    tokensHead.hidden = !showTokens;
+    costHead.hidden = !showCost;
     const rows = this.model.agents.map((agent) => h("tr", { dataset: { agent: agent.agent } },
       h("th", { scope: "row" }, agent.agent),
       h("td", { class: "num" }, agent.tasks),
@@ -344,9 +355,15 @@ class ExecutionPage {
       h("td", { class: "num" }, agent.failed),
       h("td", { class: "num" }, agent.retries),
       h("td", { class: "num" }, formatDuration(agent.meanDurationMs)),
-      h("td", { class: "num" }, formatDuration(agent.p95DurationMs))));
+      h("td", { class: "num" }, formatDuration(agent.p95DurationMs)),
+      showTokens && h("td", { class: "num", dataset: { usage: "tokens" },
+        title: `${agent.promptTokens || 0} prompt + ${agent.completionTokens || 0} completion` },
+      tokens(agent) ? tokens(agent).toLocaleString() : "—"),
+      showCost && h("td", { class: "num", dataset: { usage: "cost" } },
+        agent.cost > 0 ? formatCost(agent.cost) : "—")));
+    const columns = 7 + showTokens + showCost;
     this.agentBody.replaceChildren(...(rows.length ? rows
-      : [h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No agent has worked yet."))]));
+      : [h("tr", {}, h("td", { colspan: columns, class: "empty" }, "No agent has worked yet."))]));
   }
 
   renderFailed() {

@@ -79,6 +79,11 @@ export function formatDuration(ms) {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
 
+/** A cost in the currency of the prices set (none is named): 12.35, 0.0045. */
+export function formatCost(cost) {
+  return cost >= 1 ? cost.toFixed(2) : cost.toLocaleString("en", { maximumSignificantDigits: 3 });
+}
+
 /** How long an execution has run: to its end, or to now while it runs. */
 export function elapsed(startedAt, finishedAt) {
   if (!startedAt) return null;

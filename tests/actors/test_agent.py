@@ -330,10 +330,10 @@ def test_a_demo_agent_of_a_type_of_its_own_returns_a_labelled_result() -> None:
 
 @pytest.mark.parametrize(("options", "key", "problem"), [
     ({"duration": [2, 1]}, "duration", "need 0 <= min <= max, got [2, 1]"),
-    ({"duration": "fast"}, "duration", "expected [min, max], two numbers, got 'fast'"),
-    ({"failure_rate": 2}, "failure_rate", "must be at most 1, got 2"),
-    ({"seed": 1.5}, "seed", "expected an integer, got 1.5"),
-    ({"speed": 1}, "speed", "unknown key (known: duration, failure_rate, seed)"),
+    ({"duration": "fast"}, "duration", "must be [min, max], two numbers, got a string"),
+    ({"failure_rate": 2}, "failure_rate", "must be at least 0 and at most 1, got 2"),
+    ({"seed": 1.5}, "seed", "must be an integer, got the number 1.5"),
+    ({"speed": 1}, "speed", "unknown option; known: duration, failure_rate, seed"),
 ])
 def test_a_demo_agent_checks_its_options(options: dict[str, Any], key: str, problem: str
                                          ) -> None:

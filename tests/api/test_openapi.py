@@ -93,7 +93,12 @@ def agent_metrics() -> dict[str, Any]:
     return {"agent": "research", "tasks": 2, "completed": 1, "failed": 0, "skipped": 0,
             "cancelled": 0, "attempts": 2, "failedAttempts": 1, "retries": 1,
             "successRate": 1.0, "failureRate": 0.5, "retryRate": 0.5,
-            "meanDurationMs": 120.5, "p95DurationMs": None}
+            "meanDurationMs": 120.5, "p95DurationMs": None, "promptTokens": 0,
+            "completionTokens": 0, "cost": 0.0}
+
+
+def token_usage() -> dict[str, Any]:
+    return {"promptTokens": 1200, "completionTokens": 300, "cost": 0.0045}
 
 
 def health() -> dict[str, Any]:
@@ -177,6 +182,7 @@ def service_status() -> dict[str, Any]:
 
 SCHEMA_EXAMPLES = {
     "Execution": execution, "Task": task, "AgentMetrics": agent_metrics, "Health": health,
+    "TokenUsage": token_usage,
     "HealthSnapshot": health_snapshot, "StrategySummary": strategy_summary,
     "StrategyDetail": strategy_detail, "StrategyDocument": strategy_document,
     "HistoryEvent": history_event, "ExecutionState": execution_state,
@@ -391,7 +397,7 @@ def test_stream_events_are_told_apart(document: dict[str, Any]) -> None:
 def test_validate_response_accepts_documented_answers(document: dict[str, Any]) -> None:
     validate_response(document, "GET", "/api/executions/{executionId}/status", 200, {
         "execution": execution(), "health": health(), "tasks": [task()],
-        "metrics": {"agents": [agent_metrics()]}, "position": 12})
+        "metrics": {"agents": [agent_metrics()], "usage": token_usage()}, "position": 12})
     validate_response(document, "POST", "/api/strategies", 201,
                       {"strategy": strategy_detail()})
     validate_response(document, "POST", f"/api/executions/{EXECUTION_ID}/pause", 409, {

@@ -296,7 +296,7 @@ def test_the_flag_wins_over_the_environment_over_the_working_directory(
 def test_option_errors_of_a_handler_keep_its_own_key() -> None:
     with pytest.raises(OptionError) as raised:
         DemoAgent("email", {"seed": "x"})
-    assert str(raised.value) == "seed: expected an integer, got 'x'"
+    assert str(raised.value) == "seed: must be an integer, got a string"
 
 
 def task() -> AgentTask:
