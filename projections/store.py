@@ -4,10 +4,16 @@ One writer connection, guarded by a lock, makes each `write()` one transaction. 
 a connection per thread, so any thread may read while the runner writes (WAL mode). The
 views are rebuildable from the log, so `synchronous=NORMAL` trades the last commits after a
 power loss (replayed on restart, since tracking rolls back with them) for faster commits.
+
+The file records a fingerprint of the views' schema. A file made by another version of the
+views (a column added, a table changed), or by one from before the fingerprint, is emptied
+when opened: its positions are then 0, and the runner rebuilds every view from the log.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +24,10 @@ from stratexec.projections.catalog import ALL
 
 TRACKING_SCHEMA = ("CREATE TABLE IF NOT EXISTS tracking ("
                    "view TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+FINGERPRINT_SCHEMA = ("CREATE TABLE IF NOT EXISTS schema_fingerprint ("
+                      "name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)")
+
+logger = logging.getLogger(__name__)
 
 
 class ViewStore:
@@ -33,9 +43,17 @@ class ViewStore:
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=NORMAL")
+        statements = (TRACKING_SCHEMA, *(s for v in self.views for s in v.schema))
+        fingerprint = hashlib.sha256("\n".join(statements).encode()).hexdigest()
         with self.write() as cur:
-            for statement in (TRACKING_SCHEMA, *(s for v in self.views for s in v.schema)):
+            if _made_by_other_views(cur, fingerprint):
+                logger.warning("%s holds read models of another version; they are rebuilt "
+                               "from the event log", path)
+                _drop_tables(cur)
+            for statement in (FINGERPRINT_SCHEMA, *statements):
                 cur.execute(statement)
+            cur.execute("INSERT OR REPLACE INTO schema_fingerprint VALUES ('views', ?)",
+                        (fingerprint,))
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: transactions are the explicit BEGIN ... COMMIT below.
@@ -131,3 +149,22 @@ def write_tracking(cur: sqlite3.Cursor, views: Iterable[str], position: int) -> 
         "INSERT INTO tracking (view, position) VALUES (?, ?) ON CONFLICT (view)"
         " DO UPDATE SET position = excluded.position WHERE excluded.position > tracking.position",
         [(view, position) for view in views])
+
+
+def _made_by_other_views(cur: sqlite3.Cursor, fingerprint: str) -> bool:
+    tables = {row[0] for row in cur.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    if not tables:
+        return False  # a new file
+    if "schema_fingerprint" not in tables:
+        return True  # made before the fingerprint
+    row = cur.execute("SELECT fingerprint FROM schema_fingerprint WHERE name = 'views'"
+                      ).fetchone()
+    return row is None or row[0] != fingerprint
+
+
+def _drop_tables(cur: sqlite3.Cursor) -> None:
+    tables = [row[0] for row in cur.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    for table in tables:
+        cur.execute(f'DROP TABLE "{table}"')

@@ -94,3 +94,27 @@ def test_a_bulk_load_writes_unsynced_then_syncs_and_restores_durability(
     with reopened.read() as cur:
         assert read_tracking(cur) == {"a": 7}
     reopened.close()
+
+
+def test_a_store_made_by_other_views_is_emptied_so_that_they_are_rebuilt(
+        tmp_path: Path) -> None:
+    path = str(tmp_path / "views.sqlite")
+    with ViewStore(path) as store, store.write() as cur:
+        write_tracking(cur, ["executions"], 7)
+        cur.execute("ALTER TABLE agent_metrics RENAME TO agent_metrics_of_an_older_version")
+    with sqlite3.connect(path) as connection:  # as another version of the views left it
+        connection.execute("UPDATE schema_fingerprint SET fingerprint = 'older'")
+    with ViewStore(path) as store, store.read() as cur:
+        assert read_tracking(cur) == {}  # every view starts again from position 0
+        tables = {row[0] for row in cur.execute("SELECT name FROM sqlite_master")}
+        assert "agent_metrics" in tables
+        assert "agent_metrics_of_an_older_version" not in tables
+
+
+def test_a_store_from_before_the_fingerprint_is_emptied(tmp_path: Path) -> None:
+    path = str(tmp_path / "views.sqlite")
+    with ViewStore(path) as store, store.write() as cur:
+        write_tracking(cur, ["executions"], 7)
+        cur.execute("DROP TABLE schema_fingerprint")
+    with ViewStore(path) as store, store.read() as cur:
+        assert read_tracking(cur) == {}
