@@ -28,10 +28,19 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
+from stratexec.domain import shapes
 from stratexec.domain.errors import InvalidStrategy, StrategyProblem
 from stratexec.domain.shapes import NO_NULL, NonEmpty, OneOf, Unique, describe, read, rule
 
@@ -58,6 +67,20 @@ ItemIds = Annotated[tuple[Annotated[str, Strict(), Field(min_length=1)], ...], U
 Agents = Annotated[tuple[AgentType, ...], Unique(), NonEmpty("an L4 item needs at least one agent")]
 Workspace = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1),
                       rule("must be a non-empty string")]
+
+
+def _storable(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Every integer in the inputs fits the event store's encoding (msgpack: 64 bits)."""
+    stack: list[Any] = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+        elif isinstance(current, int) and not -(2**63) <= current < 2**64:
+            raise PydanticCustomError(shapes.RULE, "integers must fit in 64 bits")
+    return value
 
 
 def _empty(value: Any) -> bool:
@@ -90,7 +113,8 @@ class StrategyItem(_Document):
     depends_on: ItemIds = Field(default=(), exclude_if=_empty)
     agents: Annotated[Agents | None, NO_NULL] = Field(default=None, exclude_if=_absent)
     priority: Annotated[Priority | None, NO_NULL] = Field(default=None, exclude_if=_absent)
-    inputs: Annotated[dict[str, Any] | None, Strict(), NO_NULL] = Field(
+    inputs: Annotated[dict[str, Any] | None, Strict(), NO_NULL,
+                      AfterValidator(_storable)] = Field(
         default=None, exclude_if=_absent,
         description="A JSON object handed to every task of this L4 item (its agents' input).")
 

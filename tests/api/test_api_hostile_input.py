@@ -71,3 +71,15 @@ async def test_a_credential_that_is_not_utf8_is_a_401(tmp_path: Path, where: str
         body = json.loads(rest.partition(b"\r\n\r\n")[2])
         assert body["error"]["code"] == "unauthorized"
         assert (await api.get("/api/me")).status == 200  # and the server still answers
+
+
+async def test_inputs_holding_an_integer_the_store_cannot_encode_are_a_422(
+        tmp_path: Path) -> None:
+    document = json.loads(strategy_with_title("Send the launch email"))
+    document["items"][3]["inputs"] = {"audience": [1, {"size": 2**70}]}
+    async with running_server(tmp_path) as (api, _):
+        before = await strategy_count(api)
+        answer = await api.post("/api/strategies", document)
+        assert answer.status == 422, answer.body
+        assert "64 bits" in answer.body["error"]["message"]
+        assert await strategy_count(api) == before
