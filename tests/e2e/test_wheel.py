@@ -112,8 +112,10 @@ def elsewhere(tmp_path: Path) -> Path:
 
 def package_files() -> set[str]:
     """What the wheel must hold under stratexec/: every module of the checkout outside
-    tests/ and scripts/, py.typed, the dashboard's files, and the example strategies."""
-    wanted = {"py.typed", *(f"examples/{p.name}" for p in (ROOT / "examples").glob("*.json"))}
+    tests/ and scripts/, py.typed, the dashboard's files, and the examples (strategies and
+    configuration files)."""
+    examples = [*(ROOT / "examples").glob("*.json"), *(ROOT / "examples").glob("*.toml")]
+    wanted = {"py.typed", *(f"examples/{p.name}" for p in examples)}
     ignored = shutil.ignore_patterns(*NOT_SOURCE)
     for folder, dirs, files in os.walk(ROOT):
         here = Path(folder).relative_to(ROOT)
