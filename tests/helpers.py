@@ -11,6 +11,7 @@ import pykka
 from stratexec.actors.agents.base import AgentError, TaskContext
 from stratexec.actors.messages import AgentTask
 from stratexec.domain.application import StratexecApp
+from stratexec.domain.execution import Execution
 from stratexec.domain.strategy import AGENT_TYPES, StrategyDefinition, parse_strategy
 
 T = TypeVar("T")
@@ -137,3 +138,12 @@ class Collector(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         self.inbox.add(message)
+
+
+def replay(events: list[Any]) -> Execution:
+    """The aggregate rebuilt from its events alone, as the repository would."""
+    rebuilt: Execution | None = None
+    for event in events:
+        rebuilt = event.mutate(rebuilt)
+    assert rebuilt is not None
+    return rebuilt

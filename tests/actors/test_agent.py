@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -91,17 +91,6 @@ class GatedHandler:
     def wait_running(self, n: int) -> None:
         with self.cond:
             assert self.cond.wait_for(lambda: self.current >= n, TIMEOUT)
-
-
-@pytest.fixture(autouse=True)
-def _stop_actors() -> Iterator[None]:
-    yield
-    pykka.ActorRegistry.stop_all()
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-import pykka
 import pytest
 from helpers import Collector, Inbox
 
@@ -48,17 +47,6 @@ def make_task(task_id: str) -> AgentTask:
 
 def outcomes(n: int) -> Callable[[list[Any]], bool]:
     return lambda ms: sum(isinstance(m, RecordTaskSuccess | RecordTaskFailure) for m in ms) >= n
-
-
-@pytest.fixture(autouse=True)
-def _stop_actors() -> Iterator[None]:
-    yield
-    pykka.ActorRegistry.stop_all()
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
 
 
 ONE_AT_A_TIME = AgentLimits(1)

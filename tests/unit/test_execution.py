@@ -8,6 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from helpers import replay
 
 from stratexec.domain.errors import InvalidTransition, UnknownTask
 from stratexec.domain.execution import Execution, ExecutionStatus, TaskStatus
@@ -74,14 +75,6 @@ def assert_counts_consistent(execution: Execution) -> None:
         assert metrics[agent]["tasks"] == len(tasks)
         for status in TaskStatus:
             assert metrics[agent][str(status)] == by_agent[status], (agent, status)
-
-
-def replay(events: list[Any]) -> Execution:
-    rebuilt: Execution | None = None
-    for event in events:
-        rebuilt = event.mutate(rebuilt)
-    assert rebuilt is not None
-    return rebuilt
 
 
 # -------------------------------------------------------------------------- dispatch

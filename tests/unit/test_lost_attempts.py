@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from helpers import chain_strategy
+from helpers import chain_strategy, replay
 
 from stratexec.actors.messages import (
     RecordTaskFailure,
@@ -60,14 +60,6 @@ def hand_back(execution: Execution, task_id: str = "a:research") -> None:
 def interruptions(events: list[Any]) -> list[tuple[int, bool]]:
     return [(e.attempt, e.counted) for e in events
             if isinstance(e, Execution.TaskInterrupted)]
-
-
-def replay(events: list[Any]) -> Execution:
-    rebuilt: Execution | None = None
-    for event in events:
-        rebuilt = event.mutate(rebuilt)
-    assert rebuilt is not None
-    return rebuilt
 
 
 # ---------------------------------------------------------------------- the budget
