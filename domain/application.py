@@ -65,10 +65,11 @@ class MsgpackTranscoder(Transcoder):
         return msgpack.unpackb(data, ext_hook=_decode_extra, raw=False, strict_map_key=False)
 
 
-# The explicit topics the Execution aggregate registers for its lifecycle events.
+# The explicit topics the Execution aggregate registers for its lifecycle events: Started
+# opens an execution, TasksRetried reopens a failed one, the others finish it.
 EXECUTION_LIFECYCLE_TOPICS = tuple(f"stratexec:Execution.{name}" for name in (
-    "Started", "Completed", "Failed", "Cancelled"))
-FINISHED_TOPICS = frozenset(EXECUTION_LIFECYCLE_TOPICS[1:])
+    "Started", "Completed", "Failed", "Cancelled", "TasksRetried"))
+FINISHED_TOPICS = frozenset(EXECUTION_LIFECYCLE_TOPICS[1:4])
 
 
 class StratexecApp(Application[UUID]):
