@@ -38,6 +38,7 @@ RESUMED = _event("stratexec:Execution.Resumed")
 CANCELLED = _event("stratexec:Execution.Cancelled")
 COMPLETED = _event("stratexec:Execution.Completed")
 FAILED = _event("stratexec:Execution.Failed")
+TASKS_RETRIED = _event("stratexec:Execution.TasksRetried")
 
 HEALTH_WATCHED = _event("stratexec:ExecutionHealth.Watched")
 HEALTH_ASSESSED = _event("stratexec:ExecutionHealth.Assessed")

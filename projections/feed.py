@@ -80,6 +80,8 @@ MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and d
     ev.PAUSED: ("execution-paused", lambda batch, e, x: {"executionId": x, "status": "paused"}),
     ev.RESUMED: ("execution-resumed", lambda batch, e, x: {
         "executionId": x, "status": "running"}),
+    ev.TASKS_RETRIED: ("execution-resumed", lambda batch, e, x: {  # taskIds, unskippedTaskIds
+        "executionId": x, "status": "running", **payload(e)}),
     ev.CANCELLED: ("execution-cancelled", lambda batch, e, x: {
         "executionId": x, "status": "cancelled", "cancelledTasks": len(e.task_ids)}),
     ev.COMPLETED: ("execution-completed", _finished),
