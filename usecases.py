@@ -73,7 +73,15 @@ def cancel(engine: Engine, execution_id: UUID) -> Transition:
     return engine.runtime.cancel(execution_id)
 
 
-COMMANDS = {"pause": pause, "resume": resume, "cancel": cancel}
+def retry_execution(engine: Engine, execution_id: UUID, task_id: str | None = None
+                    ) -> Transition:
+    """Try again the execution's tasks that failed for good (all of them, or `task_id`): a
+    failed execution reopens as running. `InvalidTransition` when nothing (or not that
+    task) failed or the execution is neither failed nor running; `UnknownTask`."""
+    return engine.runtime.retry(execution_id, task_id)
+
+
+COMMANDS = {"pause": pause, "resume": resume, "cancel": cancel, "retry": retry_execution}
 
 
 def recover_executions(engine: Engine, execution_ids: list[UUID] | None = None

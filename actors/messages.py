@@ -102,8 +102,8 @@ class AssignReadyTasks:
 
 @dataclass(frozen=True)
 class Transition:
-    """The reply to `Pause`, `Resume` and `Cancel`: the new status, and the log position of
-    the save that recorded it."""
+    """The reply to `Pause`, `Resume`, `Cancel` and `Retry`: the new status, and the log
+    position of the save that recorded it."""
 
     status: str
     position: int
@@ -122,6 +122,13 @@ class Resume:
 @dataclass(frozen=True)
 class Cancel:
     pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Try again the tasks that failed for good: these, or all of them (None)."""
+
+    task_ids: tuple[str, ...] | None = None
 
 
 # --- to an AgentActor --------------------------------------------------------------------
