@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
 from stratexec.projections.store import ViewStore
@@ -30,8 +31,9 @@ class DataDirInUse(Exception):
 @dataclass(frozen=True)
 class EngineOptions:
     """How the engine runs: attempts per agent type at once, the retry policy, the health
-    timer, and the demo agents. The CLI's flags and their help take their defaults from
-    here."""
+    timer, the demo agents, and when a circuit breaker pauses an agent type (every type's,
+    unless the runtime is given settings per type). The CLI's flags and their help take
+    their defaults from here."""
 
     concurrency: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -39,6 +41,7 @@ class EngineOptions:
     seed: int | None = None
     demo_duration: tuple[float, float] = (0.2, 1.5)
     demo_failure_rate: float = 0.1
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
 
 
 @dataclass(frozen=True)

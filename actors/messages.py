@@ -148,6 +148,21 @@ class WithdrawTasks:
     cancel_running: bool = False
 
 
+@dataclass(frozen=True)
+class ResumeAgentType:
+    """By hand: close the agent type's circuit breaker, so that its attempts start again."""
+
+
+@dataclass(frozen=True)
+class AgentTypeState:
+    """The reply to `ResumeAgentType`: the breaker's state, and the log position of the
+    save that recorded it."""
+
+    agent_type: str
+    state: str
+    position: int
+
+
 # --- to the HealthMonitorActor -------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -31,9 +31,18 @@ from stratexec.actors.clock import Clock
 from stratexec.actors.execution import ExecutionActor, Opening
 from stratexec.actors.health import HealthMonitorActor
 from stratexec.actors.memory import release_memory
-from stratexec.actors.messages import Cancel, Pause, Resume, Retry, Transition
+from stratexec.actors.messages import (
+    AgentTypeState,
+    Cancel,
+    Pause,
+    Resume,
+    ResumeAgentType,
+    Retry,
+    Transition,
+)
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.application import StratexecApp
-from stratexec.domain.errors import InvalidTransition
+from stratexec.domain.errors import InvalidTransition, NotFound
 from stratexec.domain.execution import Execution
 from stratexec.domain.propagation import Plan
 from stratexec.domain.strategy import AGENT_TYPES, Strategy
@@ -64,11 +73,13 @@ class Runtime:
         self, app: StratexecApp, handlers: Mapping[str, AgentHandler],
         options: EngineOptions | None = None, pace: Callable[[int], None] | None = None,
         limits: Mapping[str, AgentLimits] | None = None,
+        circuits: Mapping[str, CircuitSettings] | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
         position of its last save: it may block to keep the engine from running ahead of
         its readers (backpressure). `limits` are per agent type; a type without them runs
-        `options.concurrency` attempts at once, with no timeout."""
+        `options.concurrency` attempts at once, with no timeout. `circuits` say when each
+        type's circuit breaker pauses it; a type without them has `options.circuit`."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -76,6 +87,7 @@ class Runtime:
         self.options = options or EngineOptions()
         self._handlers = handlers
         self._limits = dict(limits or {})
+        self._circuits = dict(circuits or {})
         self._clock = Clock()
         self._rng = random.Random(self.options.seed)
         self._lock = threading.Lock()
@@ -91,8 +103,10 @@ class Runtime:
     def start(self) -> Runtime:
         self._clock.start()
         self._agents = {
-            agent_type: AgentActor.start(handler, self._limits.get(
-                agent_type, AgentLimits(self.options.concurrency)))
+            agent_type: AgentActor.start(
+                handler, self._limits.get(agent_type, AgentLimits(self.options.concurrency)),
+                circuit=self._circuits.get(agent_type, self.options.circuit), app=self.app,
+                clock=self._clock)
             for agent_type, handler in self._handlers.items()
         }
         self._monitor = HealthMonitorActor.start(
@@ -199,6 +213,15 @@ class Runtime:
         if done is None:
             return not self.is_live(execution_id)
         return done.wait(timeout)
+
+    def resume_agent_type(self, agent_type: str) -> AgentTypeState:
+        """Close the circuit breaker of a paused agent type by hand. `NotFound` for a type
+        the engine does not run; `InvalidTransition` when it is not paused."""
+        ref = self._agents.get(agent_type)
+        if ref is None:
+            raise NotFound(f"no agent type {agent_type!r}")
+        state: AgentTypeState = ref.ask(ResumeAgentType(), block=True, timeout=ASK_TIMEOUT)
+        return state
 
     def agent_refs(self) -> Mapping[str, pykka.ActorRef[AgentActor]]:
         return dict(self._agents)

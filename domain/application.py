@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Notification, Recording, Transcoder
 
 from stratexec.domain.access import AccessToken, token_id
+from stratexec.domain.circuit import AgentCircuit, agent_circuit_id
 from stratexec.domain.errors import NotFound
 from stratexec.domain.execution import Execution
 from stratexec.domain.health import ExecutionHealth, health_id
@@ -181,6 +182,15 @@ class StratexecApp(Application[UUID]):
     def get_health(self, execution_id: UUID) -> ExecutionHealth | None:
         try:
             return self.repository.get(health_id(execution_id))
+        except AggregateNotFoundError:
+            return None
+
+    # -------------------------------------------------------- agent circuits
+
+    def get_agent_circuit(self, agent_type: str) -> AgentCircuit | None:
+        """The recorded circuit of an agent type (None until its breaker first opened)."""
+        try:
+            return self.repository.get(agent_circuit_id(agent_type))
         except AggregateNotFoundError:
             return None
 
