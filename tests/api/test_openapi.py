@@ -123,8 +123,10 @@ def strategy_detail() -> dict[str, Any]:
     plan = propagate(definition.items)
     document = {"name": definition.name, "workspaceId": definition.workspace_id,
                 "items": [item.as_document() for item in definition.items]}
-    return strategy_summary() | {"document": document, "plan": {
-        "tasks": [t.as_record() for t in plan.tasks],
+    wire_keys = {"id", "itemId", "title", "agent", "priority", "dependsOn", "order"}
+    return strategy_summary() | {"document": document, "plan": {  # as the answer shapes it:
+        "tasks": [{k: v for k, v in t.as_record().items() if k in wire_keys}  # the item's
+                  for t in plan.tasks],  # description and inputs are in the document
         "decisions": [d.as_record() for d in plan.decisions]}}
 
 
