@@ -149,6 +149,20 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health-interval", type=float, default=engine.health_interval,
                         help="seconds between health assessments "
                              f"(default {engine.health_interval:g})")
+    add_circuit_arguments(parser, engine.circuit)
+
+
+def add_circuit_arguments(parser: argparse.ArgumentParser, circuit: CircuitSettings) -> None:
+    """Every agent type's circuit breaker (until the configuration file sets them per type)."""
+    parser.add_argument("--circuit-window", type=_positive_int, default=circuit.window,
+                        metavar="N", help="an agent type's circuit breaker weighs its last N "
+                                          f"finished attempts (default {circuit.window})")
+    parser.add_argument("--circuit-failure-rate", type=_share, default=circuit.failure_rate,
+                        metavar="R", help="and pauses the type once at least R of them "
+                                          f"failed (default {circuit.failure_rate:g})")
+    parser.add_argument("--circuit-cool-down", type=_seconds, default=circuit.cool_down,
+                        metavar="S", help="seconds before one attempt probes a paused type "
+                                          f"(default {circuit.cool_down:g})")
 
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:
@@ -160,7 +174,9 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
     return EngineOptions(
         concurrency=args.concurrency, retry=retry, health_interval=args.health_interval,
         seed=args.seed, demo_duration=args.demo_duration,
-        demo_failure_rate=args.demo_failure_rate)
+        demo_failure_rate=args.demo_failure_rate,
+        circuit=CircuitSettings(args.circuit_window, args.circuit_failure_rate,
+                                args.circuit_cool_down))
 
 
 def _duration_range(text: str) -> tuple[float, float]:
@@ -177,4 +193,25 @@ def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = _rate(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("a share above 0 is needed")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
     return value
