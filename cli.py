@@ -1,8 +1,9 @@
 """The `stratexec` command: argument parsing and output only.
 
 Exit codes: 0 an execution completed with every task done (or a check passed); 1 it ended
-failed or cancelled (or a check found differences); 2 invalid input (nothing recorded);
-130 interrupted with Ctrl-C (the execution is paused and `stratexec resume` continues it).
+failed or cancelled (or a check found differences); 2 invalid input, or a retry refused
+(nothing recorded); 130 interrupted with Ctrl-C (the execution is paused and `stratexec
+resume` continues it).
 """
 
 from __future__ import annotations
@@ -77,6 +78,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print("nothing to resume: every execution has finished", file=sys.stderr)
             return EXIT_OK
         return follow(running, shown, args.json)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    execution_id = _uuid(args.execution_id)
+    with engine(args) as running:
+        _require_execution(running.app, execution_id)
+        try:
+            usecases.retry_execution(running, execution_id, args.task)
+        except DomainError as error:  # nothing failed (or not that task), or no such task
+            raise UsageError(error.message) from None
+        which = "its failed tasks" if args.task is None else f"task {args.task}"
+        print(f"execution {execution_id}: retrying {which} (demo agents)", file=sys.stderr)
+        return follow(running, [execution_id], args.json)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -311,6 +325,12 @@ def _parser() -> argparse.ArgumentParser:
     resume = command("resume", cmd_resume, "continue unfinished executions to the end")
     resume.add_argument("execution_id", nargs="?", help="only this execution")
     add_engine_options(resume)
+    retry = command("retry", cmd_retry,
+                    "try again the tasks that failed for good, then follow to the end")
+    retry.add_argument("execution_id")
+    retry.add_argument("--task", metavar="TASK_ID",
+                       help="only this task (by default every task that failed for good)")
+    add_engine_options(retry)
     history = command("history", cmd_history, "print an execution's events, one JSON a line")
     history.add_argument("execution_id")
     replay = command("replay", cmd_replay, "rebuild an execution's state from its events")
