@@ -1,10 +1,11 @@
 """The messages actors exchange: immutable, named as commands in the imperative.
 
 Agents tell an ExecutionActor what happened to an attempt (`RecordTask*`, `ReturnTask`); the
-runtime asks it to `Pause`, `Resume` or `Cancel`; the clock tells it to `DispatchDueTasks`;
-it tells itself to `AssignReadyTasks` when one turn could not assign them all.
-An ExecutionActor tells an AgentActor to `RunTask` or `WithdrawTasks`, and tells the
-HealthMonitorActor to `TrackExecution` after every save.
+runtime asks it to `Pause`, `Resume`, `Cancel` or `Retry`; the clock tells it to
+`DispatchDueTasks`; it tells itself to `AssignReadyTasks` when one turn could not assign them
+all. An ExecutionActor tells an AgentActor to `RunTask` or `WithdrawTasks`, and tells the
+HealthMonitorActor to `TrackExecution` after every save; the runtime asks an AgentActor to
+`ResumeAgentType` when an operator resumes a type its circuit breaker paused.
 """
 
 from __future__ import annotations

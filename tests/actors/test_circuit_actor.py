@@ -37,7 +37,7 @@ from stratexec.domain.strategy import parse_strategy
 from stratexec.settings import EngineOptions
 
 TIMEOUT = 5.0
-QUICK = CircuitSettings(window=3, failure_rate=0.5, cool_down=0.2)
+QUICK = CircuitSettings(window=3, failure_rate=0.5, cool_down=0.5)
 LONG = CircuitSettings(window=3, failure_rate=0.5, cool_down=3600.0)
 
 

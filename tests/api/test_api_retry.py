@@ -115,27 +115,31 @@ async def test_a_failing_agent_type_pauses_on_every_workspace_stream_and_resumes
             frames = sse_frames(stream)
             execution_id = await api.start(LAUNCH)
             seen = await collect_until(frames, api.document, done="agent-type-paused")
-            (paused,) = paused_frames(seen)
-            agent_type = paused["data"]["agentType"]
-            assert paused["workspaceId"] == EVERY_WORKSPACE
-            assert paused["data"]["window"] == 2
-            assert paused["data"]["failureRate"] == 1.0
-            assert all(key.startswith(f"{execution_id}:") for key in paused["data"]["attempts"])
+        (paused,) = paused_frames(seen)
+        agent_type = paused["data"]["agentType"]
+        assert paused["workspaceId"] == EVERY_WORKSPACE
+        assert paused["data"]["window"] == 2
+        assert paused["data"]["failureRate"] == 1.0
+        assert all(key.startswith(f"{execution_id}:") for key in paused["data"]["attempts"])
 
-            health = (await api.with_token(None).get("/healthz")).body
-            listed = {p["agentType"]: p for p in health["pausedAgentTypes"]}
-            assert listed[agent_type]["state"] == "open"
-            assert listed[agent_type]["attempts"] == paused["data"]["attempts"]
-            assert health["status"] == "ok"
-
-            resumed = await api.post(f"/api/agents/{agent_type}/resume")
-            assert (resumed.status, resumed.body) == (200, {
-                "success": True, "agentType": {"name": agent_type, "state": "closed"}})
-            health = (await api.with_token(None).get("/healthz")).body
-            assert agent_type not in {p["agentType"] for p in health["pausedAgentTypes"]}
-            seen = await collect_until(frames, api.document, done="agent-type-resumed")
-            assert seen[-1].data["data"] == {"agentType": agent_type, "by": "operator",
-                                             "attempt": None}
+    # The agents work again after a restart, but what the breaker paused stays paused.
+    async with running_server(tmp_path, FAST) as (api, _):
+        health = (await api.with_token(None).get("/healthz")).body
+        listed = {p["agentType"]: p for p in health["pausedAgentTypes"]}
+        assert listed[agent_type]["state"] == "open"
+        assert listed[agent_type]["attempts"] == paused["data"]["attempts"]
+        assert health["status"] == "ok"
+        async with api.session.get(f"/api/workspaces/demo/events?lastEventId={paused['position']}",
+                                   headers=api.headers()) as stream:
+            for name in listed:
+                resumed = await api.post(f"/api/agents/{name}/resume")
+                assert (resumed.status, resumed.body) == (200, {
+                    "success": True, "agentType": {"name": name, "state": "closed"}})
+            seen = await collect_until(sse_frames(stream), api.document)
+        assert (await api.with_token(None).get("/healthz")).body["pausedAgentTypes"] == []
+        by_operator = [f.data["data"] for f in seen if f.event == "agent-type-resumed"]
+        assert {"agentType": agent_type, "by": "operator", "attempt": None} in by_operator
+        assert (await status(api, execution_id))["execution"]["status"] == "completed"
 
         again = await api.post(f"/api/agents/{agent_type}/resume")
         assert again.status == 409
