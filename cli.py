@@ -1,8 +1,9 @@
 """The `stratexec` command: argument parsing and output only.
 
 Exit codes: 0 an execution completed with every task done (or a check passed); 1 it ended
-failed or cancelled (or a check found differences); 2 invalid input (nothing recorded);
-130 interrupted with Ctrl-C (the execution is paused and `stratexec resume` continues it).
+failed or cancelled (or a check found differences); 2 invalid input, or a retry refused
+(nothing recorded); 130 interrupted with Ctrl-C (the execution is paused and `stratexec
+resume` continues it).
 """
 
 from __future__ import annotations
@@ -79,6 +80,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print("nothing to resume: every execution has finished", file=sys.stderr)
             return EXIT_OK
         return follow(running, shown, args.json)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    execution_id = _uuid(args.execution_id)
+    config = load_config(args)
+    with engine(args, config) as running:
+        _require_execution(running.app, execution_id)
+        try:
+            usecases.retry_execution(running, execution_id, args.task)
+        except DomainError as error:  # nothing failed (or not that task), or no such task
+            raise UsageError(error.message) from None
+        which = "its failed tasks" if args.task is None else f"task {args.task}"
+        print(f"execution {execution_id}: retrying {which} {config.describe_agents()}",
+              file=sys.stderr)
+        return follow(running, [execution_id], args.json)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -345,6 +361,12 @@ def _parser() -> argparse.ArgumentParser:
     resume = command("resume", cmd_resume, "continue unfinished executions to the end")
     resume.add_argument("execution_id", nargs="?", help="only this execution")
     add_engine_options(resume)
+    retry = command("retry", cmd_retry,
+                    "try again the tasks that failed for good, then follow to the end")
+    retry.add_argument("execution_id")
+    retry.add_argument("--task", metavar="TASK_ID",
+                       help="only this task (by default every task that failed for good)")
+    add_engine_options(retry)
     history = command("history", cmd_history, "print an execution's events, one JSON a line")
     history.add_argument("execution_id")
     replay = command("replay", cmd_replay, "rebuild an execution's state from its events")
@@ -362,6 +384,12 @@ def _parser() -> argparse.ArgumentParser:
     agents.add_argument("--json", action="store_true", help="print them as one JSON object")
     add_config_argument(agents)
     add_engine_arguments(agents)
+    _add_bench_command(commands)
+    _add_token_commands(commands)
+    return parser
+
+
+def _add_bench_command(commands: Any) -> None:
     bench = commands.add_parser(
         "bench", help="measure throughput, stream latency, replay and memory",
         description="Measure the engine against baselines taken in the same run.")
@@ -376,6 +404,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--replay-min-events", type=int, default=200_000,
                        help="the log replayed must hold at least this many events")
     bench.add_argument("--out", help="write the figures as JSON to this file")
+
+
+def _add_token_commands(commands: Any) -> None:
     token = commands.add_parser("token", help="create or revoke access tokens")
     token_commands = token.add_subparsers(required=True, metavar="ACTION")
     create = token_commands.add_parser("create", help="create a token (printed once)")
@@ -389,7 +420,6 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token")
     for sub in (create, revoke):
         add_store_arguments(sub)
-    return parser
 
 
 if __name__ == "__main__":

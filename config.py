@@ -40,6 +40,7 @@ from typing import Any, cast
 from stratexec import keys as read
 from stratexec.actors.agents.base import AgentHandler, AgentLimits, OptionError
 from stratexec.actors.agents.demo import DemoAgent
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.propagation import PropagationRule, PropagationRules
 from stratexec.domain.retry import RetryPolicy
 from stratexec.domain.strategy import AGENT_TYPE_NAME, AGENT_TYPE_RULE, PRIORITIES
@@ -74,16 +75,6 @@ class ConfigError(Exception):
         self.file = file
         self.key = key
         self.problem = problem
-
-
-@dataclass(frozen=True)
-class CircuitSettings:
-    """When an agent type's circuit breaker opens: when at least `failure_rate` of its last
-    `window` attempts failed; it stays open `cool_down` seconds before trying again."""
-
-    window: int = 10
-    failure_rate: float = 0.5
-    cool_down: float = 30.0
 
 
 @dataclass(frozen=True)

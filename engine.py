@@ -12,6 +12,7 @@ from typing import IO, Any, Self
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.memory import share_malloc_arenas
 from stratexec.actors.runtime import Runtime
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
@@ -36,6 +37,19 @@ def demo_options(options: EngineOptions) -> dict[str, Any]:
     return {key: value for key, value in chosen.items() if value is not None}
 
 
+def circuits(options: EngineOptions, config: Config) -> dict[str, CircuitSettings]:
+    """Each agent type's circuit breaker settings: its own table in the config file, else
+    the file's `[circuit_breaker]`, else the `--circuit-*` flags. (The file's settings
+    read as not given where they equal the built-in defaults.)"""
+    for_all = (options.circuit if config.circuit_breaker == CircuitSettings()
+               else config.circuit_breaker)
+    chosen = {}
+    for agent_type in config.agent_types:
+        own = config.circuit(agent_type)
+        chosen[agent_type] = own if own != config.circuit_breaker else for_all
+    return chosen
+
+
 @dataclass
 class Engine:
     store: StoreSettings
@@ -50,7 +64,8 @@ class Engine:
     def start(cls, store: StoreSettings, options: EngineOptions,
               handlers: Mapping[str, AgentHandler],
               rules: PropagationRules | None = None,
-              limits: Mapping[str, AgentLimits] | None = None) -> Self:
+              limits: Mapping[str, AgentLimits] | None = None,
+              circuits: Mapping[str, CircuitSettings] | None = None) -> Self:
         """Raises `settings.DataDirInUse` when another engine holds the directory."""
         lock = store.lock()
         share_malloc_arenas()  # before the engine's threads start
@@ -58,7 +73,8 @@ class Engine:
         views = store.open_views()
         runner = ProjectionRunner(app, views)
         runner.start()
-        runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits)
+        runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
+                          circuits=circuits)
         runtime.start()
         return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock)
 
@@ -70,7 +86,7 @@ class Engine:
         options = replace(options, agent_retry=config.retry_policies(options.retry))
         handlers = agent_handlers(options, config)
         return cls.start(store, options, handlers, config.rules,
-                         config.limits(options.concurrency))
+                         config.limits(options.concurrency), circuits(options, config))
 
     def settle(self) -> None:
         """Stop the actors (the health monitor records its last assessments) and let the

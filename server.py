@@ -72,6 +72,10 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.router.add_post("/api/executions/{executionId}/pause", handlers.pause)
     app.router.add_post("/api/executions/{executionId}/resume", handlers.resume)
     app.router.add_post("/api/executions/{executionId}/cancel", handlers.cancel)
+    app.router.add_post("/api/executions/{executionId}/retry", handlers.retry)
+    app.router.add_post("/api/executions/{executionId}/tasks/{taskId}/retry",
+                        handlers.retry_task)
+    app.router.add_post("/api/agents/{agentType}/resume", handlers.resume_agent_type)
     app.router.add_get("/api/executions/{executionId}/events", handlers.execution_events)
     app.router.add_get("/api/executions/{executionId}/ws", handlers.execution_socket)
     app.router.add_get("/api/executions/{executionId}/history", handlers.execution_history)
@@ -136,6 +140,7 @@ async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
         state = await asyncio.to_thread(usecases.engine_state, services.engine)
+        paused = await asyncio.to_thread(usecases.paused_agent_types, services.engine.views)
     except Exception as store_error:  # the store is unreachable: say so, do not crash
         return web.json_response({"status": "unavailable", "store": {
             "kind": services.engine.store.store, "ok": False, "error": str(store_error)}},
@@ -146,6 +151,7 @@ async def healthz(request: web.Request) -> web.Response:
         "projections": {"position": state.projected, "lag": state.lag,
                         "error": state.projection_error},
         "subscribers": services.hub.subscriber_count,
+        "pausedAgentTypes": paused,
     })
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
@@ -32,9 +33,10 @@ class DataDirInUse(Exception):
 @dataclass(frozen=True)
 class EngineOptions:
     """How the engine runs: attempts per agent type at once, the retry policy, the health
-    timer, and the demo agents. The CLI's flags and their help take their defaults from
-    here. `agent_retry` holds the policies of the agent types the config file gives their
-    own (`engine.Engine.configured` fills it in)."""
+    timer, the demo agents, and when a circuit breaker pauses an agent type. The CLI's
+    flags and their help take their defaults from here. `agent_retry` holds the policies of
+    the agent types the config file gives their own (`engine.Engine.configured` fills it
+    in); the config file's circuit settings per type go to the runtime beside it."""
 
     concurrency: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -43,6 +45,7 @@ class EngineOptions:
     seed: int | None = None
     demo_duration: tuple[float, float] = (0.2, 1.5)
     demo_failure_rate: float = 0.1
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,20 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health-interval", type=float, default=engine.health_interval,
                         help="seconds between health assessments "
                              f"(default {engine.health_interval:g})")
+    add_circuit_arguments(parser, engine.circuit)
+
+
+def add_circuit_arguments(parser: argparse.ArgumentParser, circuit: CircuitSettings) -> None:
+    """Every agent type's circuit breaker (until the configuration file sets them per type)."""
+    parser.add_argument("--circuit-window", type=_positive_int, default=circuit.window,
+                        metavar="N", help="an agent type's circuit breaker weighs its last N "
+                                          f"finished attempts (default {circuit.window})")
+    parser.add_argument("--circuit-failure-rate", type=_share, default=circuit.failure_rate,
+                        metavar="R", help="and pauses the type once at least R of them "
+                                          f"failed (default {circuit.failure_rate:g})")
+    parser.add_argument("--circuit-cool-down", type=_seconds, default=circuit.cool_down,
+                        metavar="S", help="seconds before one attempt probes a paused type "
+                                          f"(default {circuit.cool_down:g})")
 
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:
@@ -162,7 +179,9 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
     return EngineOptions(
         concurrency=args.concurrency, retry=retry, health_interval=args.health_interval,
         seed=args.seed, demo_duration=args.demo_duration,
-        demo_failure_rate=args.demo_failure_rate)
+        demo_failure_rate=args.demo_failure_rate,
+        circuit=CircuitSettings(args.circuit_window, args.circuit_failure_rate,
+                                args.circuit_cool_down))
 
 
 def _duration_range(text: str) -> tuple[float, float]:
@@ -179,4 +198,25 @@ def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = _rate(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("a share above 0 is needed")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
     return value

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from stratexec.actors.messages import Transition
+from stratexec.actors.messages import AgentTypeState, Transition
 from stratexec.actors.runtime import StartedExecution
 from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
@@ -80,7 +80,21 @@ def cancel(engine: Engine, execution_id: UUID) -> Transition:
     return engine.runtime.cancel(execution_id)
 
 
-COMMANDS = {"pause": pause, "resume": resume, "cancel": cancel}
+def retry_execution(engine: Engine, execution_id: UUID, task_id: str | None = None
+                    ) -> Transition:
+    """Try again the execution's tasks that failed for good (all of them, or `task_id`): a
+    failed execution reopens as running. `InvalidTransition` when nothing (or not that
+    task) failed or the execution is neither failed nor running; `UnknownTask`."""
+    return engine.runtime.retry(execution_id, task_id)
+
+
+COMMANDS = {"pause": pause, "resume": resume, "cancel": cancel, "retry": retry_execution}
+
+
+def resume_agent_type(engine: Engine, agent_type: str) -> AgentTypeState:
+    """Close the circuit breaker of an agent type it paused. `NotFound` for a type the
+    engine does not run; `InvalidTransition` when it is not paused."""
+    return engine.runtime.resume_agent_type(agent_type)
 
 
 def recover_executions(engine: Engine, execution_ids: list[UUID] | None = None
@@ -228,6 +242,10 @@ def execution_progress(views: ViewStore, execution_id: UUID
     """The execution's row and its per-agent metrics, for a progress line."""
     row = queries.get_execution(views, execution_id)
     return None if row is None else (row, queries.agent_metrics(views, execution_id))
+
+
+def paused_agent_types(views: ViewStore) -> list[dict[str, Any]]:
+    return queries.paused_agent_types(views)
 
 
 def operational_counts(views: ViewStore, workspaces: Collection[str]

@@ -14,6 +14,13 @@ about an attempt that is no longer live, and its execution drops it. A Python th
 be stopped from outside, so a timed-out attempt keeps its slot until its handler returns:
 the agent type never runs more than `concurrency` handlers at once, and a handler that
 ignores cancellation holds its slot (a warning says so) while the next attempts wait.
+
+Given the store and the clock, the actor also holds the type's `CircuitBreaker`: it tells it
+every attempt's outcome and asks it before starting one, and it is the only writer of the
+type's `AgentCircuit`, where each change of the breaker is recorded before it is acted on
+(a probe is recorded, then started). A change that cannot be recorded is logged and acted on
+anyway: after a restart the recorded state wins, and that is never less careful (a type
+paused unrecorded trips again; a recorded pause comes back paused and probes again).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -36,18 +44,25 @@ import pykka
 
 from stratexec.actors import results
 from stratexec.actors.agents.base import AgentError, AgentHandler, AgentLimits, TaskContext
+from stratexec.actors.circuit import CircuitBreaker, Closed, Opened
 from stratexec.actors.clock import Cancel, Clock
 from stratexec.actors.deadline import Deadline, check_limits, watched
 from stratexec.actors.messages import (
     AgentTask,
+    AgentTypeState,
     RecordTaskFailure,
     RecordTaskProgress,
     RecordTaskStarted,
     RecordTaskSuccess,
+    ResumeAgentType,
     ReturnTask,
     RunTask,
     WithdrawTasks,
 )
+from stratexec.circuit_settings import CircuitSettings
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.circuit import BY_OPERATOR, BY_PROBE, AgentCircuit, CircuitState
+from stratexec.domain.errors import InvalidTransition
 from stratexec.domain.propagation import PRIORITY_RANK
 
 logger = logging.getLogger(__name__)
@@ -66,9 +81,20 @@ class AgentStats:
     finished: int
 
 
+Outcome = RecordTaskSuccess | RecordTaskFailure
+
+
 @dataclass(frozen=True)
 class _AttemptFinished:
     seq: int
+    outcome: Outcome | None = None  # None: it ended without one
+
+
+@dataclass(frozen=True)
+class _ProbeDue:
+    """From the clock: the cool-down of the circuit opened to probe at `probe_at` is over."""
+
+    probe_at: datetime
 
 
 @dataclass(frozen=True)
@@ -86,6 +112,12 @@ class _Attempt:
     deadline: Deadline | None = None  # when the agent type has timeouts
     stop_watching: Cancel | None = None  # cancels the next _CheckDeadline
     timed_out_at: float | None = None  # monotonic
+
+    withdrawn: bool = False  # cancelled with its execution, or by the actor stopping
+
+    @property
+    def key(self) -> str:
+        return self.run.task.idempotency_key
 
     def beat(self) -> None:
         if self.deadline is not None:
@@ -132,9 +164,11 @@ class AttemptSlots:
     def running_attempt(self, seq: int) -> _Attempt | None:
         return self._running.get(seq)
 
-    def finish(self, seq: int) -> None:
-        if self._running.pop(seq, None) is not None:
+    def finish(self, seq: int) -> _Attempt | None:
+        attempt = self._running.pop(seq, None)
+        if attempt is not None:
             self.finished += 1
+        return attempt
 
     def withdraw(self, execution_id: UUID) -> list[RunTask]:
         """Remove and return the execution's queued attempts."""
@@ -148,6 +182,7 @@ class AttemptSlots:
         """Ask the running attempts (of one execution, or all) to stop."""
         for attempt in self._running.values():
             if execution_id is None or attempt.run.task.execution_id == execution_id:
+                attempt.withdrawn = True
                 attempt.cancel_event.set()
 
     def drop_queue(self) -> None:
@@ -155,8 +190,13 @@ class AttemptSlots:
 
 
 class AgentActor(pykka.ThreadingActor):
-    def __init__(self, handler: AgentHandler, limits: AgentLimits | int = 4) -> None:
-        """`limits` may be a bare concurrency."""
+    def __init__(
+        self, handler: AgentHandler, limits: AgentLimits | int = 4,
+        circuit: CircuitSettings | None = None, app: StratexecApp | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`limits` may be a bare concurrency. With `app` and `clock` the type has a circuit
+        breaker (with the `circuit` settings, or the defaults)."""
         super().__init__()
         self.handler = handler
         self.agent_type = handler.agent_type
@@ -167,8 +207,13 @@ class AgentActor(pykka.ThreadingActor):
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}"
         )
-        self._clock = (Clock(f"agent-{handler.agent_type}-deadlines")
-                       if watched(self.limits) else None)
+        # Deadlines on a clock of the actor's own; circuit probes on the runtime's.
+        self._deadlines = (Clock(f"agent-{handler.agent_type}-deadlines")
+                           if watched(self.limits) else None)
+        self._app, self._clock = app, clock
+        self._breaker = (CircuitBreaker(circuit or CircuitSettings())
+                         if app is not None and clock is not None else None)
+        self._circuit: AgentCircuit | None = None  # loaded when first needed
 
     def stats(self) -> AgentStats:
         slots = self._slots
@@ -182,21 +227,29 @@ class AgentActor(pykka.ThreadingActor):
             case RunTask():
                 self._slots.enqueue(message)
                 self._start_ready()
-            case _AttemptFinished(seq=seq):
+            case _AttemptFinished(seq=seq, outcome=outcome):
                 self._unwatch(seq)
-                self._slots.finish(seq)
+                attempt = self._slots.finish(seq)
+                if attempt is not None and attempt.timed_out_at is None:
+                    self._observe(attempt, outcome)  # a timed-out one was observed then
                 self._start_ready()
             case _CheckDeadline(seq=seq):
                 self._check_deadline(seq)
             case WithdrawTasks():
                 self._withdraw(message)
+            case _ProbeDue(probe_at=probe_at):
+                if self._breaker is not None and self._breaker.probe_due(probe_at):
+                    self._start_ready()
+            case ResumeAgentType():
+                return self._resume_by_hand()
             case _:
                 return super().on_receive(message)
         return None
 
     def on_start(self) -> None:
-        if self._clock is not None:
-            self._clock.start()
+        if self._deadlines is not None:
+            self._deadlines.start()
+        self._restore_circuit()
 
     def on_stop(self) -> None:
         self._shut_down()
@@ -210,18 +263,23 @@ class AgentActor(pykka.ThreadingActor):
         self._shut_down()
 
     def _shut_down(self) -> None:
-        if self._clock is not None:
-            self._clock.stop()
+        if self._deadlines is not None:
+            self._deadlines.stop()
         self._slots.drop_queue()
         self._slots.cancel_running()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _start_ready(self) -> None:
-        while (attempt := self._slots.start_next()) is not None:
+        breaker = self._breaker
+        while ((breaker is None or breaker.may_start())
+               and (attempt := self._slots.start_next()) is not None):
+            if breaker is not None and breaker.starting(attempt.key):
+                self._record_circuit(functools.partial(AgentCircuit.start_probe,
+                                                       attempt=attempt.key))
             self._watch(attempt)
             self._executor.submit(
                 run_attempt, self.handler, attempt.run, attempt.cancel_event,
-                functools.partial(_tell, self.actor_ref, _AttemptFinished(attempt.seq)),
+                functools.partial(_attempt_finished, self.actor_ref, attempt.seq),
                 attempt.beat,
             )
 
@@ -229,14 +287,14 @@ class AgentActor(pykka.ThreadingActor):
 
     def _watch(self, attempt: _Attempt) -> None:
         """Start the attempt's deadline, if the agent type has one, and check it when due."""
-        if self._clock is None:
+        if self._deadlines is None:
             return
         attempt.deadline = Deadline(self.limits)
         self._check_at(attempt, attempt.deadline.due())
 
     def _check_at(self, attempt: _Attempt, due: float) -> None:
-        assert self._clock is not None
-        attempt.stop_watching = self._clock.tell_later(
+        assert self._deadlines is not None
+        attempt.stop_watching = self._deadlines.tell_later(
             due - time.monotonic(), self.actor_ref, _CheckDeadline(attempt.seq))
 
     def _check_deadline(self, seq: int) -> None:
@@ -254,10 +312,11 @@ class AgentActor(pykka.ThreadingActor):
                        self.agent_type, task.idempotency_key, message)
         # Recorded before the handler is cancelled, so that its execution hears of the
         # timeout before anything the handler reports once it notices.
-        _tell(attempt.run.reply_to, RecordTaskFailure(
-            task.task_id, task.attempt, kind, message, True,
-            (now - attempt.deadline.began) * 1000.0))
+        failure = RecordTaskFailure(task.task_id, task.attempt, kind, message, True,
+                                    (now - attempt.deadline.began) * 1000.0)
+        _tell(attempt.run.reply_to, failure)
         attempt.cancel_event.set()
+        self._observe(attempt, failure)  # what the handler says later is not the outcome
 
     def _unwatch(self, seq: int) -> None:
         attempt = self._slots.running_attempt(seq)
@@ -278,24 +337,108 @@ class AgentActor(pykka.ThreadingActor):
         if message.cancel_running:
             self._slots.cancel_running(message.execution_id)
 
+    # ---------------------------------------------------------------- circuit breaker
+
+    def _restore_circuit(self) -> None:
+        """After a restart, a paused type stays paused until its probe is due."""
+        if self._breaker is None or self._app is None or self._clock is None:
+            return
+        try:
+            circuit = self._circuit = self._app.get_agent_circuit(self.agent_type)
+        except Exception:  # the store is down: the type starts closed, and says so
+            logger.exception("could not read the circuit of agent type %s", self.agent_type)
+            return
+        if circuit is not None and circuit.is_paused and circuit.probe_at is not None:
+            self._breaker.restore(circuit.probe_at)
+            self._clock.tell_at(circuit.probe_at, self.actor_ref, _ProbeDue(circuit.probe_at))
+            logger.warning("agent type %s is paused by its circuit breaker; it probes at %s",
+                           self.agent_type, circuit.probe_at.isoformat())
+
+    def _observe(self, attempt: _Attempt, outcome: Outcome | None) -> None:
+        """Tell the breaker how the attempt ended; record, then act on what it decides."""
+        if self._breaker is None or self._clock is None:
+            return
+        failed = (None if attempt.withdrawn or outcome is None
+                  else isinstance(outcome, RecordTaskFailure))
+        match self._breaker.finished(attempt.key, failed, datetime.now(UTC)):
+            case Opened(failure_rate, window, attempts, probe_at):
+                logger.warning("agent type %s paused: %d of its last %d attempts failed; it "
+                               "probes at %s", self.agent_type, len(attempts), window,
+                               probe_at.isoformat())
+                self._record_circuit(functools.partial(
+                    AgentCircuit.pause, failure_rate=failure_rate, window=window,
+                    attempts=list(attempts), probe_at=probe_at))
+                self._clock.tell_at(probe_at, self.actor_ref, _ProbeDue(probe_at))
+            case Closed(attempt=key):
+                logger.warning("agent type %s resumed: its probe %s succeeded",
+                               self.agent_type, key)
+                self._record_circuit(functools.partial(AgentCircuit.resume, by=BY_PROBE,
+                                                       attempt=key))
+
+    def _resume_by_hand(self) -> AgentTypeState:
+        """Close a paused type's breaker; `InvalidTransition` (to the asker) if not paused."""
+        circuit = self._circuit_record()
+        if circuit is None:
+            raise InvalidTransition(
+                f"cannot resume agent type {self.agent_type!r}: it is not paused",
+                {"agentType": self.agent_type, "state": str(CircuitState.CLOSED)})
+        circuit.resume(BY_OPERATOR)
+        position = self._save_circuit(circuit)
+        if self._breaker is not None:
+            self._breaker.reset()
+        self._start_ready()
+        return AgentTypeState(self.agent_type, str(circuit.state), position)
+
+    def _record_circuit(self, change: Callable[[AgentCircuit], None]) -> None:
+        """Apply a change the breaker decided to the type's AgentCircuit and save it; if
+        that fails, log it (the breaker acts on its decision all the same)."""
+        try:
+            circuit = self._circuit_record() or AgentCircuit(self.agent_type)
+            self._circuit = circuit
+            change(circuit)
+            self._save_circuit(circuit)
+        except Exception:
+            logger.exception("could not record the circuit breaker of agent type %s",
+                             self.agent_type)
+
+    def _circuit_record(self) -> AgentCircuit | None:
+        if self._circuit is None and self._app is not None:
+            self._circuit = self._app.get_agent_circuit(self.agent_type)
+        return self._circuit
+
+    def _save_circuit(self, circuit: AgentCircuit) -> int:
+        assert self._app is not None
+        try:
+            return self._app.record(circuit)
+        except Exception:
+            self._circuit = None  # its events are lost: read it again from the store
+            raise
+
 
 def run_attempt(
     handler: AgentHandler,
     run: RunTask,
     cancel_event: threading.Event,
-    on_finished: Callable[[], None],
+    on_finished: Callable[[Outcome | None], None],
     on_progress: Callable[[], None] = lambda: None,
 ) -> None:
     """Run one attempt on the calling (worker) thread and report its outcome to `reply_to`;
-    `on_progress` is called on each progress report (a heartbeat)."""
+    `on_finished` gets the outcome too, and `on_progress` is called on each progress report
+    (a heartbeat)."""
     task, reply_to = run.task, run.reply_to
+    outcome = None
     try:
         _tell(reply_to, RecordTaskStarted(task.task_id, task.attempt))
         context = TaskContext(functools.partial(_report, reply_to, task, on_progress),
                               cancel_event)
-        _tell(reply_to, _outcome(handler, task, context))
+        outcome = _outcome(handler, task, context)
+        _tell(reply_to, outcome)
     finally:
-        on_finished()
+        on_finished(outcome)
+
+
+def _attempt_finished(actor: pykka.ActorRef[Any], seq: int, outcome: Outcome | None) -> None:
+    _tell(actor, _AttemptFinished(seq, outcome))
 
 
 def _outcome(

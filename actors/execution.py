@@ -6,8 +6,13 @@ and the actor tells itself `_EndTurn`, which arrives after every message already
 the commands among them are applied as they come. When `_EndTurn` arrives, or the turn holds
 `TURN_SIZE` commands, the turn's events are saved at once, and only then acted on: the new
 attempts go to their agents, retries to the clock, the figures to the health monitor.
-`Pause`, `Resume` and `Cancel` end the turn they join, so that their answer (`Transition`)
-carries the log position of the save that recorded them.
+`Pause`, `Resume`, `Cancel` and `Retry` end the turn they join, so that their answer
+(`Transition`) carries the log position of the save that recorded them.
+
+An execution that has finished has no actor. A retry reopens it: the runtime spawns its actor
+with the retry as its `Opening`, applied before any message; refused, the actor stops again.
+Once finished, an actor answers no more asks (`ActorDeadError`): the runtime then decides
+from the stored state, or spawns the actor anew.
 
 Before a turn makes events, the actor hands `pace` the position of its last save
 (backpressure: it may block while the readers are behind).
@@ -36,6 +41,7 @@ from stratexec.actors.messages import (
     RecordTaskStarted,
     RecordTaskSuccess,
     Resume,
+    Retry,
     ReturnTask,
     RunTask,
     Transition,
@@ -55,12 +61,21 @@ logger = logging.getLogger(__name__)
 TOLD = (RecordTaskStarted, RecordTaskProgress, RecordTaskSuccess, RecordTaskFailure,
         ReturnTask, DispatchDueTasks, AssignReadyTasks)
 # Asked by the runtime: applied, then the turn ends and the answer is a Transition.
-ASKED = (Pause, Resume, Cancel)
+ASKED = (Pause, Resume, Cancel, Retry)
 
 
 @dataclass(frozen=True)
 class _EndTurn:
     """To itself: the messages that were waiting when the turn began have been handled."""
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The first command of an actor spawned for an execution that had finished (a retry
+    reopens it), and where its answer goes: the Transition, or the error that refused it."""
+
+    command: Retry
+    answer: pykka.Future[Transition]
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class ExecutionActor(pykka.ThreadingActor):
         rng: random.Random | None = None,
         pace: Callable[[int], None] | None = None,
         saved_at: int = 0,
+        opening: Opening | None = None,
     ) -> None:
         super().__init__()
         self.execution = execution
@@ -100,8 +116,13 @@ class ExecutionActor(pykka.ThreadingActor):
         self._turn_began = datetime.now(UTC)  # the time of every command of the open turn
         self._end_turn_told = False
         self._broken = False  # a save failed: the aggregate holds events the store does not
+        self._opening = opening
+        self._finished = False  # the execution finished: the actor is stopping
 
     def on_start(self) -> None:
+        if self._opening is not None:
+            self._open(self._opening)
+            return
         self._begin_turn()
         if self._recovering:
             self._turn.apply(InterruptActiveTasks(), self._turn_began)
@@ -119,6 +140,8 @@ class ExecutionActor(pykka.ThreadingActor):
             if self._turn.is_open:
                 self._end_turn()
         elif isinstance(message, ASKED):
+            if self._finished:
+                raise pykka.ActorDeadError(f"execution {self.execution.id} has finished")
             return self._transition(message)
         else:
             return super().on_receive(message)
@@ -146,7 +169,17 @@ class ExecutionActor(pykka.ThreadingActor):
             self._end_turn_told = True
             self.actor_ref.tell(_EndTurn())
 
-    def _transition(self, command: Pause | Resume | Cancel) -> Transition:
+    def _open(self, opening: Opening) -> None:
+        """Apply the opening command first; refused, the execution stays finished, and so
+        this actor stops (a failed save crashes it, as in `_transition`)."""
+        try:
+            opening.answer.set(self._transition(opening.command))
+        except Exception:
+            opening.answer.set_exception()
+            if not self._broken and self.execution.is_finished:
+                self._finish()
+
+    def _transition(self, command: Pause | Resume | Cancel | Retry) -> Transition:
         """Record, then act, then answer (or raise the domain error that refused it)."""
         outcome = self._apply(command)
         try:
@@ -198,10 +231,15 @@ class ExecutionActor(pykka.ThreadingActor):
         if effects.track is not None and self._monitor is not None:
             self._monitor.tell(effects.track)
         if effects.finished:
-            if self._on_finished is not None:
-                self._on_finished(self.execution)
-            with contextlib.suppress(pykka.ActorDeadError):  # stopping already
-                self.stop()
+            self._finish()
+
+    def _finish(self) -> None:
+        """The execution has finished: tell the runtime, and stop."""
+        self._finished = True
+        if self._on_finished is not None:
+            self._on_finished(self.execution)
+        with contextlib.suppress(pykka.ActorDeadError):  # stopping already
+            self.stop()
 
     def _tell_self(self, message: Any) -> None:
         with contextlib.suppress(pykka.ActorDeadError):  # stopping: it would be dropped

@@ -1,10 +1,11 @@
 """The messages actors exchange: immutable, named as commands in the imperative.
 
 Agents tell an ExecutionActor what happened to an attempt (`RecordTask*`, `ReturnTask`); the
-runtime asks it to `Pause`, `Resume` or `Cancel`; the clock tells it to `DispatchDueTasks`;
-it tells itself to `AssignReadyTasks` when one turn could not assign them all.
-An ExecutionActor tells an AgentActor to `RunTask` or `WithdrawTasks`, and tells the
-HealthMonitorActor to `TrackExecution` after every save.
+runtime asks it to `Pause`, `Resume`, `Cancel` or `Retry`; the clock tells it to
+`DispatchDueTasks`; it tells itself to `AssignReadyTasks` when one turn could not assign them
+all. An ExecutionActor tells an AgentActor to `RunTask` or `WithdrawTasks`, and tells the
+HealthMonitorActor to `TrackExecution` after every save; the runtime asks an AgentActor to
+`ResumeAgentType` when an operator resumes a type its circuit breaker paused.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ class AssignReadyTasks:
 
 @dataclass(frozen=True)
 class Transition:
-    """The reply to `Pause`, `Resume` and `Cancel`: the new status, and the log position of
-    the save that recorded it."""
+    """The reply to `Pause`, `Resume`, `Cancel` and `Retry`: the new status, and the log
+    position of the save that recorded it."""
 
     status: str
     position: int
@@ -124,6 +125,13 @@ class Cancel:
     pass
 
 
+@dataclass(frozen=True)
+class Retry:
+    """Try again the tasks that failed for good: these, or all of them (None)."""
+
+    task_ids: tuple[str, ...] | None = None
+
+
 # --- to an AgentActor --------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -139,6 +147,21 @@ class WithdrawTasks:
 
     execution_id: UUID
     cancel_running: bool = False
+
+
+@dataclass(frozen=True)
+class ResumeAgentType:
+    """By hand: close the agent type's circuit breaker, so that its attempts start again."""
+
+
+@dataclass(frozen=True)
+class AgentTypeState:
+    """The reply to `ResumeAgentType`: the breaker's state, and the log position of the
+    save that recorded it."""
+
+    agent_type: str
+    state: str
+    position: int
 
 
 # --- to the HealthMonitorActor -------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 `Runtime` is what the CLI and the server talk to: it spawns one AgentActor per agent type,
 the HealthMonitorActor and the clock, spawns an ExecutionActor for each execution it starts
-or recovers, and routes pause/resume/cancel to the live actor. It holds no execution state
-of its own beyond which actors are alive.
+or recovers, and routes pause/resume/cancel/retry to the live actor. It holds no execution
+state of its own beyond which actors are alive. A retry of an execution that has finished
+spawns its actor again, with the retry as that actor's first command (`Opening`): there is
+never a second writer of an execution, and nothing saves it from outside its actor.
 
 A finished execution is forgotten once its actor's thread has ended (the actor, and with it
 the aggregate, lives until then); the memory glibc then holds free is handed back to the
@@ -26,12 +28,21 @@ import pykka
 from stratexec.actors.agent import AgentActor
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.clock import Clock
-from stratexec.actors.execution import ExecutionActor
+from stratexec.actors.execution import ExecutionActor, Opening
 from stratexec.actors.health import HealthMonitorActor
 from stratexec.actors.memory import release_memory
-from stratexec.actors.messages import Cancel, Pause, Resume, Transition
+from stratexec.actors.messages import (
+    AgentTypeState,
+    Cancel,
+    Pause,
+    Resume,
+    ResumeAgentType,
+    Retry,
+    Transition,
+)
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.application import StratexecApp
-from stratexec.domain.errors import InvalidTransition
+from stratexec.domain.errors import InvalidTransition, NotFound
 from stratexec.domain.execution import Execution
 from stratexec.domain.propagation import Plan
 from stratexec.domain.strategy import AGENT_TYPES, Strategy
@@ -41,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 30.0
 RESTART_DELAY = 1.0
+RETRY_ROUNDS = 3  # a retry finds the actor finishing, or the execution unowned, this often
 
 
 @dataclass(frozen=True)
@@ -61,11 +73,13 @@ class Runtime:
         self, app: StratexecApp, handlers: Mapping[str, AgentHandler],
         options: EngineOptions | None = None, pace: Callable[[int], None] | None = None,
         limits: Mapping[str, AgentLimits] | None = None,
+        circuits: Mapping[str, CircuitSettings] | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
         position of its last save: it may block to keep the engine from running ahead of
         its readers (backpressure). `limits` are per agent type; a type without them runs
-        `options.concurrency` attempts at once, with no timeout."""
+        `options.concurrency` attempts at once, with no timeout. `circuits` say when each
+        type's circuit breaker pauses it; a type without them has `options.circuit`."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -73,6 +87,7 @@ class Runtime:
         self.options = options or EngineOptions()
         self._handlers = handlers
         self._limits = dict(limits or {})
+        self._circuits = dict(circuits or {})
         self._clock = Clock()
         self._rng = random.Random(self.options.seed)
         self._lock = threading.Lock()
@@ -88,8 +103,10 @@ class Runtime:
     def start(self) -> Runtime:
         self._clock.start()
         self._agents = {
-            agent_type: AgentActor.start(handler, self._limits.get(
-                agent_type, AgentLimits(self.options.concurrency)))
+            agent_type: AgentActor.start(
+                handler, self._limits.get(agent_type, AgentLimits(self.options.concurrency)),
+                circuit=self._circuits.get(agent_type, self.options.circuit), app=self.app,
+                clock=self._clock)
             for agent_type, handler in self._handlers.items()
         }
         self._monitor = HealthMonitorActor.start(
@@ -152,8 +169,8 @@ class Runtime:
                              "it stays unfinished until one does", execution_id,
                              ", ".join(missing))
                 continue
-            self._spawn(execution, recovering=True, saved_at=0)
-            recovered.append(execution_id)
+            if self._spawn(execution, recovering=True, saved_at=0):
+                recovered.append(execution_id)
         return recovered
 
     def pause(self, execution_id: UUID) -> Transition:
@@ -164,6 +181,33 @@ class Runtime:
 
     def cancel(self, execution_id: UUID) -> Transition:
         return self._command(execution_id, Cancel())
+
+    def retry(self, execution_id: UUID, task_id: str | None = None) -> Transition:
+        """Retry the execution's tasks that failed for good (all, or `task_id`): its live
+        actor applies it; an execution that has finished gets its actor back, with the
+        retry as its first command. Raises the domain error that refused it."""
+        command = Retry(None if task_id is None else (task_id,))
+        for _ in range(RETRY_ROUNDS):
+            with self._lock:
+                ref = self._live.get(execution_id)
+            if ref is not None:
+                try:
+                    transition: Transition = ref.ask(command, block=True, timeout=ASK_TIMEOUT)
+                    return transition
+                except pykka.ActorDeadError:
+                    self._until_forgotten(execution_id, ref)  # it finished meanwhile
+                    continue
+            execution = self.app.get_execution(execution_id)
+            if not execution.is_finished:
+                self.recover([execution_id])  # unfinished, without an actor: take it up
+                continue
+            answer: pykka.ThreadingFuture[Transition] = pykka.ThreadingFuture()
+            if self._spawn(execution, recovering=False, saved_at=0,
+                           opening=Opening(command, answer)):
+                opened: Transition = answer.get(timeout=ASK_TIMEOUT)
+                return opened
+        raise RuntimeError(f"execution {execution_id} changed hands {RETRY_ROUNDS} times "
+                           "during the retry; try again")
 
     def is_live(self, execution_id: UUID) -> bool:
         with self._lock:
@@ -181,6 +225,15 @@ class Runtime:
         if done is None:
             return not self.is_live(execution_id)
         return done.wait(timeout)
+
+    def resume_agent_type(self, agent_type: str) -> AgentTypeState:
+        """Close the circuit breaker of a paused agent type by hand. `NotFound` for a type
+        the engine does not run; `InvalidTransition` when it is not paused."""
+        ref = self._agents.get(agent_type)
+        if ref is None:
+            raise NotFound(f"no agent type {agent_type!r}")
+        state: AgentTypeState = ref.ask(ResumeAgentType(), block=True, timeout=ASK_TIMEOUT)
+        return state
 
     def agent_refs(self) -> Mapping[str, pykka.ActorRef[AgentActor]]:
         return dict(self._agents)
@@ -204,17 +257,32 @@ class Runtime:
             f"cannot {type(command).__name__.lower()} an execution that is {execution.status}",
             {"status": str(execution.status), "command": type(command).__name__.lower()})
 
-    def _spawn(self, execution: Execution, recovering: bool, saved_at: int) -> None:
-        """Start the execution's actor; `saved_at` is the position of its last save when
-        the caller knows it (0 otherwise: its first turn then does not wait for readers)."""
+    def _spawn(self, execution: Execution, recovering: bool, saved_at: int,
+               opening: Opening | None = None) -> bool:
+        """Start the execution's actor, unless it has one (False); `saved_at` is the
+        position of its last save when the caller knows it (0 otherwise: its first turn
+        then does not wait for readers)."""
         with self._lock:
             if self._stopping:
                 raise RuntimeError("the runtime is stopping")
+            if execution.id in self._live:
+                return False
             self._done.setdefault(execution.id, threading.Event())
             self._live[execution.id] = ExecutionActor.start(
                 execution, self.app, self._agents, self._clock, self._monitor,
                 on_finished=self._finished, on_crashed=self._crashed, recovering=recovering,
-                rng=random.Random(self._rng.random()), pace=self._pace, saved_at=saved_at)
+                rng=random.Random(self._rng.random()), pace=self._pace, saved_at=saved_at,
+                opening=opening)
+            return True
+
+    def _until_forgotten(self, execution_id: UUID, ref: pykka.ActorRef[ExecutionActor]
+                         ) -> None:
+        """Wait until a finished actor is forgotten (its thread has ended); a crashed one
+        is forgotten at once."""
+        with self._lock:
+            done = self._done.get(execution_id) if self._live.get(execution_id) is ref else None
+        if done is not None:
+            done.wait(ASK_TIMEOUT)
 
     def _finished(self, execution: Execution) -> None:
         """Called by the actor on its own thread, just before it stops: the execution is

@@ -34,6 +34,7 @@ from stratexec.actors.messages import (
     RecordTaskStarted,
     RecordTaskSuccess,
     Resume,
+    Retry,
     ReturnTask,
     TrackExecution,
     WithdrawTasks,
@@ -60,7 +61,7 @@ class InterruptActiveTasks:
 
 Command = (RecordTaskStarted | RecordTaskProgress | RecordTaskSuccess | RecordTaskFailure
            | ReturnTask | DispatchDueTasks | AssignReadyTasks | Pause | Resume | Cancel
-           | InterruptActiveTasks)
+           | Retry | InterruptActiveTasks)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ class ExecutionTurn:
                 case Cancel():
                     execution.cancel()
                     self._withdraw = WithdrawTasks(execution.id, cancel_running=True)
+                case Retry(task_ids):
+                    execution.retry_failed(task_ids)
                 case DispatchDueTasks():
                     self._look_for_next_retry = True
                 case AssignReadyTasks():

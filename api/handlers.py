@@ -23,7 +23,7 @@ from stratexec.api.errors import bad_request, not_found
 from stratexec.api.services import Services
 from stratexec.api.streams import sse_response, websocket_response
 from stratexec.api.validation import answer, query_choice, query_int, read_json
-from stratexec.domain.errors import NotFound
+from stratexec.domain.errors import NotFound, UnknownTask
 from stratexec.domain.execution import ExecutionStatus
 from stratexec.domain.strategy import StrategyDocument
 from stratexec.settings import ServerSettings
@@ -146,6 +146,34 @@ async def cancel(request: web.Request) -> web.Response:
     return await _command(request, "cancel")
 
 
+async def retry(request: web.Request) -> web.Response:
+    return await _command(request, "retry")
+
+
+async def retry_task(request: web.Request) -> web.Response:
+    execution = await _execution(request)
+    services = services_of(request)
+    try:
+        transition = await asyncio.to_thread(
+            usecases.retry_execution, services.engine, UUID(execution["id"]),
+            request.match_info["taskId"])
+    except UnknownTask:
+        raise not_found("task") from None
+    await services.reads_reach(transition.position)
+    return answer(models.CommandDone, {"success": True, "execution": {
+        "id": execution["id"], "status": transition.status}})
+
+
+async def resume_agent_type(request: web.Request) -> web.Response:
+    """Agent types are the engine's, not a workspace's: any valid token may resume one."""
+    services = services_of(request)
+    resumed = await asyncio.to_thread(
+        usecases.resume_agent_type, services.engine, request.match_info["agentType"])
+    await services.reads_reach(resumed.position)
+    return answer(models.AgentTypeDone, {"success": True, "agentType": {
+        "name": resumed.agent_type, "state": resumed.state}})
+
+
 async def _command(request: web.Request, command: str) -> web.Response:
     execution = await _execution(request)
     status = await run_command(services_of(request), execution["id"], command)
@@ -154,7 +182,7 @@ async def _command(request: web.Request, command: str) -> web.Response:
 
 
 async def run_command(services: Services, execution_id: str, command: str) -> str:
-    """Pause, resume or cancel; the new status, once the read models hold it."""
+    """Pause, resume, cancel or retry; the new status, once the read models hold it."""
     transition = await asyncio.to_thread(
         usecases.COMMANDS[command], services.engine, UUID(execution_id))
     await services.reads_reach(transition.position)

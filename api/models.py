@@ -23,15 +23,19 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
 from stratexec.api.streams import COMMANDS
+from stratexec.domain.circuit import PAUSED, CircuitState
 from stratexec.domain.execution import ExecutionStatus, TaskStatus
 from stratexec.domain.shapes import NonEmpty, OneOf
 from stratexec.domain.strategy import PRIORITIES, AgentType, StrategyDocument
-from stratexec.projections.feed import MAPPERS
+from stratexec.projections.feed import AGENT_TYPE_MAPPERS, MAPPERS
 
 EXECUTION_STATUSES = tuple(str(status) for status in ExecutionStatus)
 TASK_STATUSES = tuple(str(status) for status in TaskStatus)
 HEALTH_STATUSES = ("Excellent", "Good", "Degraded", "Critical")
 FEED_EVENT_TYPES = tuple(dict.fromkeys(kind for kind, _ in MAPPERS.values()))
+AGENT_TYPE_EVENT_TYPES = tuple(kind for kind, _ in AGENT_TYPE_MAPPERS.values())
+CIRCUIT_STATES = tuple(str(state) for state in CircuitState)
+PAUSED_STATES = tuple(str(state) for state in CircuitState if state in PAUSED)
 
 Count = Annotated[int, Field(ge=0)]
 Position = Annotated[int, Field(ge=1)]
@@ -318,6 +322,11 @@ class ConflictDetails(Wire):
     command: Command
 
 
+class AgentTypeConflictDetails(Wire):
+    agent_type: str
+    state: Annotated[str, OneOf(CIRCUIT_STATES)]
+
+
 class NoDetails(Wire):
     pass
 
@@ -333,6 +342,40 @@ class FeedEvent(Wire):
     workspace_id: str
     recorded_at: Timestamp
     data: Object = Field(description="What changed; its keys depend on the type.")
+
+
+class AgentTypePausedData(Wire):
+    """What paused the agent type: `attempts` (the failed ones' idempotency keys) of its
+    last `window` finished attempts failed, `failureRate` of them (1 of 1 when its probe
+    failed). One attempt probes at `probeAt`."""
+
+    agent_type: str
+    failure_rate: Rate
+    window: Position
+    attempts: list[str]
+    probe_at: Timestamp
+
+
+class AgentTypeResumedData(Wire):
+    """Resumed by its successful probe (`attempt`), or by an operator (`attempt` null)."""
+
+    agent_type: str
+    by: Annotated[str, OneOf(("probe", "operator"))]
+    attempt: str | None
+
+
+class AgentTypeEvent(Wire):
+    """An agent type's circuit breaker paused or resumed it. It concerns every workspace,
+    so every workspace stream sends it (execution streams do not)."""
+
+    position: Position
+    type: Annotated[str, OneOf(AGENT_TYPE_EVENT_TYPES)]
+    execution_id: UUID = Field(description=(
+        "The id of the agent type's circuit (its AgentCircuit aggregate): these events "
+        "belong to no execution."))
+    workspace_id: Literal[""] = Field(description="Empty: every workspace.")  # EVERY_WORKSPACE
+    recorded_at: Timestamp
+    data: AgentTypePausedData | AgentTypeResumedData
 
 
 class WorkspaceSnapshot(Wire):
@@ -380,13 +423,28 @@ class ProjectionStatus(Wire):
     error: str | None
 
 
+class PausedAgentType(Wire):
+    """An agent type its circuit breaker paused: open (no attempt starts) until `probeAt`,
+    then half-open (one attempt probes)."""
+
+    agent_type: str
+    state: Annotated[str, OneOf(PAUSED_STATES)]
+    failure_rate: Rate | None
+    window: Position | None
+    attempts: list[str]
+    paused_at: Timestamp | None
+    probe_at: Timestamp | None
+
+
 class ServiceStatus(Wire):
-    """`degraded` when the projections stopped on an error."""
+    """`degraded` when the projections stopped on an error. A paused agent type does not
+    make the service degraded: the other types run on."""
 
     status: Annotated[str, OneOf(("ok", "degraded"))]
     store: StoreStatus
     projections: ProjectionStatus
     subscribers: Count
+    paused_agent_types: list[PausedAgentType]
 
 
 class StoreFailure(Wire):
@@ -466,6 +524,16 @@ class CommandDone(Wire):
     execution: CommandedExecution
 
 
+class CommandedAgentType(Wire):
+    name: str
+    state: Annotated[str, OneOf(CIRCUIT_STATES)]
+
+
+class AgentTypeDone(Wire):
+    success: Literal[True]
+    agent_type: CommandedAgentType
+
+
 class HistoryPage(Wire):
     events: list[HistoryEvent]
     next_after: Position | None
@@ -484,6 +552,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     StrategyAnswer, StrategyPage, ExecutionStarted, ExecutionPage, ExecutionStatusAnswer,
     CommandDone, HistoryPage, StateAnswer, HealthSnapshots, Me, ServiceStatus,
     ServiceUnavailable, Error, BadRequestDetails, InvalidStrategyDetails, ConflictDetails,
-    NoDetails)
+    NoDetails, AgentTypeDone, AgentTypeConflictDetails)
 STREAM_EVENTS: tuple[type[BaseModel], ...] = (
-    FeedEvent, WorkspaceSnapshot, ExecutionSnapshot, StreamError, CommandResult)
+    FeedEvent, AgentTypeEvent, WorkspaceSnapshot, ExecutionSnapshot, StreamError,
+    CommandResult)

@@ -76,7 +76,7 @@ keep-alive comments.
 WEBSOCKET_FORMAT = """\
 Switching Protocols: the connection is a WebSocket. The server sends each `StreamEvent` as a
 JSON text message (a `snapshot` first unless `?lastEventId=` is given). The client may send
-`{"command": "pause" | "resume" | "cancel"}` (`WebSocketCommand`) and gets
+`{"command": "pause" | "resume" | "cancel" | "retry"}` (`WebSocketCommand`) and gets
 `{"type": "command-result", "command", "status"}` (`CommandResult`) or an `error` message.
 Every server message is a `WebSocketMessage`.
 """
@@ -130,9 +130,9 @@ def schemas() -> dict[str, Schema]:
     return {
         **copy.deepcopy(_generated()),
         "StreamEvent": one_of(
-            models.FeedEvent, models.WorkspaceSnapshot, models.ExecutionSnapshot,
-            models.StreamError, description="The data of an SSE frame, or one WebSocket "
-            "message from the server."),
+            models.FeedEvent, models.AgentTypeEvent, models.WorkspaceSnapshot,
+            models.ExecutionSnapshot, models.StreamError, description="The data of an SSE "
+            "frame, or one WebSocket message from the server."),
         "WebSocketMessage": one_of("StreamEvent", models.CommandResult,
                                    description="A message the server sends on the WebSocket."),
     }
@@ -258,6 +258,14 @@ def resume_params() -> list[Schema]:
 
 
 EXECUTION_ID = path_param("executionId", "The execution's id (a UUID).")
+RETRY = """\
+Retry by hand (dead-letter): every task of the execution that failed for good gets a fresh
+retry budget (its attempt numbers go on upward, so no idempotency key repeats) and goes back
+to pending, with the tasks skipped because of it that nothing else holds back; a failed
+execution reopens as running. The stream shows `execution-resumed` (with `taskIds` and
+`unskippedTaskIds`), then `task-assigned` as the attempts start. 409 when no task has
+failed, or the execution is neither failed nor running."""
+COMMAND_DESCRIPTIONS = {"retry": RETRY}
 
 
 # ------------------------------------------------------------------------ operations
@@ -309,7 +317,18 @@ def command_path(command: str) -> dict[str, Any]:
     return {"post": operation(
         f"{command}Execution", "executions", f"{command.capitalize()} an execution",
         {"200": json_response("Done; the new status.", done), **errors(404, 409)},
-        parameters=[EXECUTION_ID])}
+        parameters=[EXECUTION_ID], description=COMMAND_DESCRIPTIONS.get(command))}
+
+
+def retry_task_path() -> dict[str, Any]:
+    return {"post": operation(
+        "retryTask", "executions", "Retry one task that failed for good",
+        {"200": json_response("Done; the new status.", ref(models.CommandDone)),
+         **errors(404, 409)},
+        parameters=[EXECUTION_ID, path_param("taskId", "The task's id (`item:agent`).")],
+        description="As `retryExecution`, for this task only (and the skipped tasks only it "
+                    "held back). 404 for a task the execution does not have; 409 when it "
+                    "has not failed.")}
 
 
 def execution_paths() -> dict[str, Any]:
@@ -334,6 +353,7 @@ def execution_paths() -> dict[str, Any]:
             parameters=[EXECUTION_ID])},
         **{f"/api/executions/{{executionId}}/{command}": command_path(command)
            for command in COMMANDS},
+        "/api/executions/{executionId}/tasks/{taskId}/retry": retry_task_path(),
     }
 
 
@@ -392,6 +412,21 @@ def audit_paths() -> dict[str, Any]:
              **errors(400, 404)},
             parameters=[EXECUTION_ID, page_limit(MAX_PAGE)])},
     }
+
+
+def agent_paths() -> dict[str, Any]:
+    not_paused = error_response("The agent type is not paused.", "invalid_transition",
+                                details=ref(models.AgentTypeConflictDetails))
+    return {"/api/agents/{agentType}/resume": {"post": operation(
+        "resumeAgentType", "operations", "Resume an agent type its circuit breaker paused",
+        {"200": json_response("Resumed: its attempts start again.", ref(models.AgentTypeDone)),
+         "409": not_paused, **errors(404)},
+        parameters=[path_param("agentType", "An agent type the engine runs (`email`, ...).")],
+        description="An agent type whose attempts failed too often (a share of its last "
+                    "attempts, across executions) is paused: none of its attempts start, and "
+                    "after a cool-down one probes. This closes its breaker at once. Agent "
+                    "types are the engine's, not a workspace's: any token may. 404 for a "
+                    "type the engine does not run.")}}
 
 
 def operations_paths() -> dict[str, Any]:
@@ -482,7 +517,8 @@ def openapi_document() -> dict[str, Any]:
         "tags": tags(),
         "security": [{"bearerAuth": []}, {"cookieAuth": []}],
         "paths": {**strategy_paths(), **execution_paths(), **stream_paths(),
-                  **audit_paths(), **operations_paths(), **dashboard_paths()},
+                  **audit_paths(), **agent_paths(), **operations_paths(),
+                  **dashboard_paths()},
         "components": {"schemas": schemas(), "responses": error_responses(),
                        "securitySchemes": security_schemes()},
     }

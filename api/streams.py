@@ -11,6 +11,11 @@ resumes), replays the feed view after the snapshot's (or the client's) position,
 follows the live rows, skipping any position at or before the last one sent: every event
 arrives once and in order across the replay, the live rows and any reconnection.
 
+The rows of an agent type's circuit breaker (`agent-type-paused`, `agent-type-resumed`) belong
+to no workspace (their workspace is the feed's `EVERY_WORKSPACE`): every workspace stream
+delivers them, in log order among its own rows, and no execution stream does. They are told
+apart only among the rows no subscription matched, so the others cost nothing more.
+
 Wiring: `await hub.start()` once the loop runs, and `await hub.stop()` in `on_shutdown`, which
 runs before aiohttp waits for open handlers: stopping the hub ends every stream.
 """
@@ -33,6 +38,7 @@ from aiohttp_sse import EventSourceResponse
 
 from stratexec.api.errors import error_body
 from stratexec.domain.errors import DomainError
+from stratexec.projections.feed import EVERY_WORKSPACE
 from stratexec.projections.queries import feed_since
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore
@@ -43,7 +49,7 @@ logger = logging.getLogger(__name__)
 Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
 CommandHandler = Callable[[str], Awaitable[str]]
 Send = Callable[[list["Chunk"]], Awaitable[None]]  # in order
-COMMANDS = ("pause", "resume", "cancel")
+COMMANDS = ("pause", "resume", "cancel", "retry")
 REPLAY_PAGE = 1000
 _POSITION = re.compile(r"[0-9]{1,19}")
 _string: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string literal
@@ -231,11 +237,12 @@ class StreamHub:
             loop.call_soon_threadsafe(self._deliver, rows)
 
     def _deliver(self, rows: list[dict[str, Any]]) -> None:
-        """Each row once into the chunk of its workspace and of its execution; each
-        subscription is offered the chunks it follows (merged in position order when it
-        follows several workspaces)."""
+        """Each row once into the chunk of its workspace and of its execution (or, for every
+        workspace, into one chunk for all); each subscription is offered the chunks it
+        follows (merged in position order when it follows several)."""
         by_workspace: dict[str, list[StreamItem]] = {}
         by_execution: dict[str, list[StreamItem]] = {}
+        everyone: list[StreamItem] = []
         for row in rows:
             workspace_id, execution_id = row["workspaceId"], row["executionId"]
             to_workspace = workspace_id in self._by_workspace
@@ -246,7 +253,14 @@ class StreamHub:
                     by_workspace.setdefault(workspace_id, []).append(item)
                 if to_execution:
                     by_execution.setdefault(execution_id, []).append(item)
+            elif workspace_id == EVERY_WORKSPACE:
+                everyone.append(StreamItem.of(row))
         offers: defaultdict[Subscription, list[Chunk]] = defaultdict(list)
+        if everyone and self._by_workspace:
+            chunk = Chunk(everyone)
+            for subscription in self._subscriptions:
+                if subscription.execution_id is None:
+                    offers[subscription].append(chunk)
         for workspace_id, items in by_workspace.items():
             chunk = Chunk(items)
             for subscription in self._by_workspace[workspace_id]:
@@ -401,7 +415,7 @@ async def websocket_response(request: web.Request, hub: StreamHub, *, execution_
                              ) -> web.WebSocketResponse:
     """The WebSocket twin of `sse_response`: StreamEvent JSON text messages, plus commands.
 
-    A client message `{"command": "pause"|"resume"|"cancel"}` is answered with
+    A client message `{"command": "pause"|"resume"|"cancel"|"retry"}` is answered with
     `{"type": "command-result", "command", "status"}` (the status `on_command` returns), or
     with `{"type": "error", "error": {...}}` for a DomainError or a malformed message. A slow
     consumer gets the `slow_consumer` error and close code 1013; server shutdown closes 1001.

@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Notification, Recording, Transcoder
 
 from stratexec.domain.access import AccessToken, token_id
+from stratexec.domain.circuit import AgentCircuit, agent_circuit_id
 from stratexec.domain.errors import NotFound
 from stratexec.domain.execution import Execution
 from stratexec.domain.health import ExecutionHealth, health_id
@@ -65,10 +66,11 @@ class MsgpackTranscoder(Transcoder):
         return msgpack.unpackb(data, ext_hook=_decode_extra, raw=False, strict_map_key=False)
 
 
-# The explicit topics the Execution aggregate registers for its lifecycle events.
+# The explicit topics the Execution aggregate registers for its lifecycle events: Started
+# opens an execution, TasksRetried reopens a failed one, the others finish it.
 EXECUTION_LIFECYCLE_TOPICS = tuple(f"stratexec:Execution.{name}" for name in (
-    "Started", "Completed", "Failed", "Cancelled"))
-FINISHED_TOPICS = frozenset(EXECUTION_LIFECYCLE_TOPICS[1:])
+    "Started", "Completed", "Failed", "Cancelled", "TasksRetried"))
+FINISHED_TOPICS = frozenset(EXECUTION_LIFECYCLE_TOPICS[1:4])
 
 
 class StratexecApp(Application[UUID]):
@@ -186,6 +188,15 @@ class StratexecApp(Application[UUID]):
     def get_health(self, execution_id: UUID) -> ExecutionHealth | None:
         try:
             return self.repository.get(health_id(execution_id))
+        except AggregateNotFoundError:
+            return None
+
+    # -------------------------------------------------------- agent circuits
+
+    def get_agent_circuit(self, agent_type: str) -> AgentCircuit | None:
+        """The recorded circuit of an agent type (None until its breaker first opened)."""
+        try:
+            return self.repository.get(agent_circuit_id(agent_type))
         except AggregateNotFoundError:
             return None
 

@@ -12,6 +12,11 @@ backoff. One handed back unstarted by its agent (on pause) costs nothing; one lo
 the process stopped while it was under way uses up one of the task's attempts (see
 `interrupt_active_tasks`), so that a task that kills the process every time ends.
 
+Retry by hand (dead-letter): `retry_failed` puts tasks that failed for good back to pending
+with a fresh retry budget (their attempt numbers go on upward, so no idempotency key is ever
+used twice), returns to pending the skipped tasks that no failed task holds back any more,
+and reopens a failed execution as running.
+
 Public commands check the state and raise domain errors; the `@event` methods only apply.
 The dependency bookkeeping (`_waiting`, `_dependents`, `_ready`) is derived: it is rebuilt
 by replaying the events and never stored.
@@ -274,16 +279,20 @@ class Execution(Aggregate):
         self._task_interrupted(task_id=task_id, attempt=attempt, reason=reason)
 
     def interrupt_active_tasks(self, reason: str) -> list[str]:
-        """After a crash: every attempt that was under way is lost. It uses up one of its
-        task's attempts (the retry policy's `maximum_attempts`, shared with the failed
-        ones): the task goes back to pending if it has attempts left, and fails for good
-        (kind `interrupted`, its dependents skipped) if not."""
+        """After a crash: every attempt that was under way is lost, and goes back to
+        pending. One that had started uses up one of its task's attempts (the retry
+        policy's `maximum_attempts`, shared with the failed ones): if it was the last, the
+        task fails for good (kind `interrupted`, its dependents skipped). One only assigned
+        (queued at its agent: a wide plan has thousands of them) costs nothing, as it never
+        ran; a handler that kills the process before its start is recorded (within a turn)
+        escapes the budget."""
         active = [t for t in self.tasks.values() if t.status in ACTIVE_TASK]
         for task in active:
+            started = task.status is TaskStatus.IN_PROGRESS
             budget = self.retry_policy_for(task.plan.agent).maximum_attempts
-            if self._attempts_used(task) + 1 < budget:
+            if not started or self._attempts_used(task) + 1 < budget:
                 self._task_interrupted(
-                    task_id=task.id, attempt=task.attempt, reason=reason, counted=True)
+                    task_id=task.id, attempt=task.attempt, reason=reason, counted=started)
             else:
                 self._fail_lost_attempt(task, reason)
         return [task.id for task in active]
@@ -306,6 +315,28 @@ class Execution(Aggregate):
                                     {"status": str(self.status), "command": "cancel"})
         unfinished = [t.id for t in self.tasks.values() if t.status not in TERMINAL_TASK]
         self._cancelled(task_ids=unfinished)
+
+    def retry_failed(self, task_ids: Iterable[str] | None = None) -> list[str]:
+        """Try again the tasks that failed for good: all of them, or the ones named (each
+        must have failed). The tasks retried; `UnknownTask`, or `InvalidTransition` when the
+        execution is neither failed nor running, or no task (or a named one) has failed."""
+        if self.status not in (ExecutionStatus.FAILED, ExecutionStatus.RUNNING):
+            raise self._cannot_retry(f"cannot retry tasks of an execution that is {self.status}")
+        if task_ids is None:
+            retried = list(self.failed_task_ids)
+            if not retried:
+                raise self._cannot_retry("no task of this execution has failed")
+        else:
+            retried = list(dict.fromkeys(task_ids))
+            for task_id in retried:
+                task = self.task(task_id)
+                if task.status is not TaskStatus.FAILED:
+                    raise self._cannot_retry(
+                        f"cannot retry task {task_id!r}: it is {task.status}, not failed")
+            if not retried:
+                raise self._cannot_retry("no task to retry was named")
+        self._tasks_retried(task_ids=retried, unskipped_task_ids=self._unskipped_by(retried))
+        return retried
 
     def finish_if_done(self) -> bool:
         """Complete (or fail) the execution once no task can run any more."""
@@ -428,6 +459,23 @@ class Execution(Aggregate):
             self._move(self.tasks[task_id], TaskStatus.CANCELLED)
         self.status = ExecutionStatus.CANCELLED
 
+    @event("TasksRetried", topic="stratexec:Execution.TasksRetried")
+    def _tasks_retried(self, task_ids: list[str], unskipped_task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            task = self.tasks[task_id]
+            self._move(task, TaskStatus.PENDING)
+            task.failures = 0  # a fresh attempt budget: failed and lost attempts alike
+            task.interruptions = 0
+            task.retry_at = None
+        retried = set(task_ids)
+        self.failed_task_ids = [t for t in self.failed_task_ids if t not in retried]
+        for task_id in unskipped_task_ids:
+            self._move(self.tasks[task_id], TaskStatus.PENDING)
+        for task_id in (*task_ids, *unskipped_task_ids):
+            if self._waiting[task_id] == 0:
+                heapq.heappush(self._ready, (self.tasks[task_id].rank, task_id))
+        self.status = ExecutionStatus.RUNNING
+
     @event("Completed", topic="stratexec:Execution.Completed")
     def _completed(self) -> None:
         self.status = ExecutionStatus.COMPLETED
@@ -473,15 +521,31 @@ class Execution(Aggregate):
         if doomed:
             self._tasks_skipped(task_ids=doomed, failed_task_id=task.id)
 
-    def _unfinished_dependents(self, task_id: str) -> list[str]:
-        """Every task downstream of `task_id` that has not finished, in plan order."""
+    def _cannot_retry(self, message: str) -> InvalidTransition:
+        return InvalidTransition(message, {"status": str(self.status), "command": "retry"})
+
+    def _unskipped_by(self, retried: list[str]) -> list[str]:
+        """The skipped tasks downstream of `retried` that no task still failed holds back
+        (once `retried` are pending again), in plan order."""
+        retrying = set(retried)
+        held_back = self._downstream(t for t in self.failed_task_ids if t not in retrying)
+        freed = self._downstream(retried) - held_back
+        return sorted((t for t in freed if self.tasks[t].status is TaskStatus.SKIPPED),
+                      key=lambda t: self.tasks[t].plan.order)
+
+    def _downstream(self, task_ids: Iterable[str]) -> set[str]:
+        """Every task that depends, directly or not, on one of `task_ids`."""
         seen: set[str] = set()
-        stack = list(self._dependents[task_id])
+        stack = [d for task_id in task_ids for d in self._dependents[task_id]]
         while stack:
             current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend(self._dependents[current])
-        doomed = [t for t in seen if self.tasks[t].status not in TERMINAL_TASK]
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self._dependents[current])
+        return seen
+
+    def _unfinished_dependents(self, task_id: str) -> list[str]:
+        """Every task downstream of `task_id` that has not finished, in plan order."""
+        doomed = [t for t in self._downstream([task_id])
+                  if self.tasks[t].status not in TERMINAL_TASK]
         return sorted(doomed, key=lambda t: self.tasks[t].plan.order)

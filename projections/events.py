@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from eventsourcing.utils import resolve_topic
 
+from stratexec.domain.circuit import AgentCircuit
 from stratexec.domain.execution import Execution
 from stratexec.domain.health import ExecutionHealth
 from stratexec.domain.strategy import Strategy
 
 # Defining the aggregates registers their event topics; resolving needs them imported.
-AGGREGATES = (Strategy, Execution, ExecutionHealth)
+AGGREGATES = (Strategy, Execution, ExecutionHealth, AgentCircuit)
 
 
 def _event(topic: str) -> type:
@@ -38,9 +39,15 @@ RESUMED = _event("stratexec:Execution.Resumed")
 CANCELLED = _event("stratexec:Execution.Cancelled")
 COMPLETED = _event("stratexec:Execution.Completed")
 FAILED = _event("stratexec:Execution.Failed")
+TASKS_RETRIED = _event("stratexec:Execution.TasksRetried")
 
 HEALTH_WATCHED = _event("stratexec:ExecutionHealth.Watched")
 HEALTH_ASSESSED = _event("stratexec:ExecutionHealth.Assessed")
 METRICS_SAMPLED = _event("stratexec:ExecutionHealth.MetricsSampled")
 
 HEALTH_EVENTS = (HEALTH_WATCHED, HEALTH_ASSESSED, METRICS_SAMPLED)
+
+CIRCUIT_WATCHED = _event("stratexec:AgentCircuit.Watched")
+CIRCUIT_PAUSED = _event("stratexec:AgentCircuit.Paused")
+CIRCUIT_PROBING = _event("stratexec:AgentCircuit.Probing")
+CIRCUIT_RESUMED = _event("stratexec:AgentCircuit.Resumed")

@@ -52,6 +52,7 @@ class ExecutionsView(View):
                 batch, e, status="completed", finished_at=batch.at),
             ev.FAILED: lambda batch, e: _set(batch, e, status="failed", finished_at=batch.at),
             ev.HEALTH_ASSESSED: self._assessed,
+            ev.TASKS_RETRIED: self._retried,
         }
 
     def _started(self, batch: Batch, event: Any) -> None:
@@ -77,6 +78,14 @@ class ExecutionsView(View):
 
     def _cancelled(self, batch: Batch, event: Any) -> None:
         _move_many(batch, event, "cancelled").update(status="cancelled", finished_at=batch.at)
+
+    def _retried(self, batch: Batch, event: Any) -> None:
+        row = _touch(batch, event)
+        tasks = batch.tables["tasks"]
+        for task_id in (*event.task_ids, *event.unskipped_task_ids):
+            row[tasks[batch.origin, task_id]["status"]] -= 1
+            row["pending"] += 1
+        row.update(status="running", finished_at=None)
 
     def _assessed(self, batch: Batch, event: Any) -> None:
         row = execution_of_health(batch, batch.origin)

@@ -5,6 +5,11 @@ client resuming from `Last-Event-ID` misses nothing. `data` is JSON text with ca
 keys (`executionId` first), computed once here rather than per subscriber; the keys that
 are an event's own fields are named by `projections.wire`. Task rows read the task's agent
 and title from the tasks view, and every row its workspace from the executions view.
+
+An agent type's circuit breaker concerns every workspace: its rows (`agent-type-paused`,
+`agent-type-resumed`) have the workspace `EVERY_WORKSPACE` and, for execution, the agent
+circuit's own id. Workspace streams deliver them besides their own workspace's rows;
+execution streams do not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from stratexec.projections.values import iso, to_json
 from stratexec.projections.wire import camel_case, payload, pick
 
 Data = Callable[[Batch, Any, str], dict[str, Any]]  # (batch, event, execution id) -> data
+# The workspace of the rows that concern every workspace: no workspace has this name (a
+# strategy's workspace and a token's are never blank), so no workspace's rows can pass for it.
+EVERY_WORKSPACE = ""
 
 
 def _started(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
@@ -80,6 +88,8 @@ MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and d
     ev.PAUSED: ("execution-paused", lambda batch, e, x: {"executionId": x, "status": "paused"}),
     ev.RESUMED: ("execution-resumed", lambda batch, e, x: {
         "executionId": x, "status": "running"}),
+    ev.TASKS_RETRIED: ("execution-resumed", lambda batch, e, x: {  # taskIds, unskippedTaskIds
+        "executionId": x, "status": "running", **payload(e)}),
     ev.CANCELLED: ("execution-cancelled", lambda batch, e, x: {
         "executionId": x, "status": "cancelled", "cancelledTasks": len(e.task_ids)}),
     ev.COMPLETED: ("execution-completed", _finished),
@@ -105,8 +115,10 @@ class FeedView(View):
     )
 
     def handlers(self) -> Mapping[type, Handler]:
-        return {event_class: partial(_record, kind, data)
-                for event_class, (kind, data) in MAPPERS.items()}
+        return {**{event_class: partial(_record, kind, data)
+                   for event_class, (kind, data) in MAPPERS.items()},
+                **{event_class: partial(_record_for_everyone, kind, data)
+                   for event_class, (kind, data) in AGENT_TYPE_MAPPERS.items()}}
 
 
 def _record(kind: str, data: Data, batch: Batch, event: Any) -> None:
@@ -116,6 +128,27 @@ def _record(kind: str, data: Data, batch: Batch, event: Any) -> None:
         "position": batch.position, "execution_id": execution_id,
         "workspace_id": execution["workspace_id"], "type": kind,
         "data": to_json(data(batch, event, execution_id)), "recorded_at": batch.at})
+
+
+def _agent_type(batch: Batch) -> str:
+    agent_type: str = batch.tables["agent_circuits"][(batch.origin,)]["agent_type"]
+    return agent_type
+
+
+AGENT_TYPE_MAPPERS: dict[type, tuple[str, Callable[[Batch, Any], dict[str, Any]]]] = {
+    ev.CIRCUIT_PAUSED: ("agent-type-paused", lambda batch, e: {
+        "agentType": _agent_type(batch), **payload(e)}),  # failureRate, window, attempts ...
+    ev.CIRCUIT_RESUMED: ("agent-type-resumed", lambda batch, e: {
+        "agentType": _agent_type(batch), **payload(e)}),  # by, attempt
+}
+
+
+def _record_for_everyone(kind: str, data: Callable[[Batch, Any], dict[str, Any]],
+                         batch: Batch, event: Any) -> None:
+    batch.tables["event_feed"].append({
+        "position": batch.position, "execution_id": batch.origin,
+        "workspace_id": EVERY_WORKSPACE, "type": kind, "data": to_json(data(batch, event)),
+        "recorded_at": batch.at})
 
 
 FEED_COLUMNS = "position, execution_id, workspace_id, type, data, recorded_at"

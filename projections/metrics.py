@@ -55,6 +55,7 @@ class MetricsView(View):
                 batch, e, "failed_attempts", "failed" if e.retry_at is None else "retries"),
             ev.TASKS_SKIPPED: lambda batch, e: _add_many(batch, e, "skipped"),
             ev.CANCELLED: lambda batch, e: _add_many(batch, e, "cancelled"),
+            ev.TASKS_RETRIED: self._retried,
         }
 
     def _started(self, batch: Batch, event: Any) -> None:
@@ -74,6 +75,15 @@ class MetricsView(View):
             row["prompt_tokens"] += prompt
             row["completion_tokens"] += completion
             row["cost"] += cost
+
+    def _retried(self, batch: Batch, event: Any) -> None:
+        """Tasks counts are where tasks are now: retried ones leave `failed`, returned
+        ones `skipped` (the attempts they made stay counted)."""
+        tasks = batch.tables["tasks"]
+        for column, task_ids in (("failed", event.task_ids),
+                                 ("skipped", event.unskipped_task_ids)):
+            for task_id in task_ids:
+                _row(batch, tasks[batch.origin, task_id]["agent"])[column] -= 1
 
 
 def token_usage(result: Any) -> tuple[int, int, float]:

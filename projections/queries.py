@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from stratexec.domain.health import UNHEALTHY_BELOW, HealthInputs, assess
-from stratexec.projections.feed import FEED_COLUMNS, feed_row
+from stratexec.projections.feed import EVERY_WORKSPACE, FEED_COLUMNS, feed_row
 from stratexec.projections.metrics import agent_rates
 from stratexec.projections.store import ViewStore
 from stratexec.projections.values import uuid_text
@@ -164,7 +164,10 @@ def health_inputs(store: ViewStore, execution: dict[str, Any]) -> HealthInputs:
 def feed_since(store: ViewStore, after_position: int, execution_id: Id | None = None,
                workspace_ids: Collection[str] | None = None, limit: int = 1000,
                ) -> list[dict[str, Any]]:
-    """Feed rows after a position, oldest first, as the runner hands them to subscribers."""
+    """Feed rows after a position, oldest first, as the runner hands them to subscribers:
+    those of one execution, or of some workspaces and those for every workspace."""
+    if execution_id is None and workspace_ids is not None:
+        workspace_ids = [*workspace_ids, EVERY_WORKSPACE]
     where, params = _where_workspaces(workspace_ids)
     if execution_id is not None:
         where, params = f"{where} AND execution_id = ?", [*params, uuid_text(execution_id)]
@@ -173,6 +176,17 @@ def feed_since(store: ViewStore, after_position: int, execution_id: Id | None = 
                            f" AND {where} ORDER BY position LIMIT ?",
                            (after_position, *params, limit)).fetchall()
     return [feed_row(row) for row in rows]
+
+
+def paused_agent_types(store: ViewStore) -> list[dict[str, Any]]:
+    """The agent types whose circuit breaker is open or half-open, by name."""
+    with store.read() as cur:
+        rows = cur.execute("SELECT * FROM agent_circuits WHERE state != 'closed'"
+                           " ORDER BY agent_type").fetchall()
+    return [{"agentType": r["agent_type"], "state": r["state"],
+             "failureRate": r["failure_rate"], "window": r["window_size"],
+             "attempts": json.loads(r["attempts"]), "pausedAt": r["paused_at"],
+             "probeAt": r["probe_at"]} for r in rows]
 
 
 def _strategy(row: Any, with_document: bool) -> dict[str, Any]:

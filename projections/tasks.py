@@ -50,6 +50,7 @@ class TasksView(View):
             ev.TASKS_SKIPPED: lambda batch, e: _finish(batch, e, "skipped"),
             ev.TASK_INTERRUPTED: lambda batch, e: task(batch, e).update(status="pending"),
             ev.CANCELLED: lambda batch, e: _finish(batch, e, "cancelled"),
+            ev.TASKS_RETRIED: self._retried,
         }
 
     def preload(self, batch: Batch, events: Sequence[tuple[int, Any]]) -> None:
@@ -96,6 +97,14 @@ class TasksView(View):
         row.update(status="failed" if for_good else "pending", error_kind=event.error_kind,
                    error_message=event.error_message, duration_ms=event.duration_ms,
                    retry_at=iso(event.retry_at), finished_at=batch.at if for_good else None)
+
+    def _retried(self, batch: Batch, event: Any) -> None:
+        tasks = batch.tables["tasks"]
+        for task_id in event.task_ids:  # the last error stays, as in the aggregate
+            tasks[batch.origin, task_id].update(
+                status="pending", failures=0, retry_at=None, finished_at=None)
+        for task_id in event.unskipped_task_ids:
+            tasks[batch.origin, task_id].update(status="pending", finished_at=None)
 
 
 def _finish(batch: Batch, event: Any, status: str) -> None:

@@ -67,9 +67,21 @@ export const getState = (executionId, version) =>
 export const getHistory = (executionId, after = 0, limit = 1000) =>
   call("GET", `/api/executions/${segment(executionId)}/history?after=${after}&limit=${limit}`);
 
-/** POST pause | resume | cancel: {success, execution: {id, status}}; 409 when refused. */
+/** POST pause | resume | cancel | retry: {success, execution: {id, status}}; 409 when
+ * refused. */
 export const sendCommand = (executionId, command) =>
   call("POST", `/api/executions/${segment(executionId)}/${command}`);
+
+/** Retry one task that failed for good: as sendCommand(executionId, "retry"). */
+export const retryTask = (executionId, taskId) =>
+  call("POST", `/api/executions/${segment(executionId)}/tasks/${segment(taskId)}/retry`);
+
+/** Resume an agent type its circuit breaker paused: {success, agentType: {name, state}}. */
+export const resumeAgentType = (agentType) =>
+  call("POST", `/api/agents/${segment(agentType)}/resume`);
+
+/** The service's health, with the agent types paused by their circuit breaker. */
+export const getHealthz = () => call("GET", "/healthz");
 
 export const workspaceEventsUrl = (workspaceId) =>
   `/api/workspaces/${segment(workspaceId)}/events`;

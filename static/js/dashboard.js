@@ -1,6 +1,8 @@
 // The page at `/`: the workspace's strategies (with Start buttons) and its executions,
-// newest first, kept live from the workspace's event stream (a snapshot, then events).
+// newest first, kept live from the workspace's event stream (a snapshot, then events), and
+// a banner for any agent type its circuit breaker paused.
 
+import { AgentBanner } from "./agents.js";
 import { getMe, listStrategies, startExecution, workspaceEventsUrl } from "./api.js";
 import { h, mount, setNav, setText, showConnection, showProblem, showSignIn } from "./dom.js";
 import {
@@ -25,9 +27,11 @@ export async function showDashboard() {
   const strategies = h("tbody");
   const startError = h("p", { class: "form-error", role: "alert", dataset: { testid: "error-message" } });
   const executions = new ExecutionList();
+  const agents = new AgentBanner();
   mount("Dashboard",
     h("h1", { class: "page-title" }, "Strategies and executions",
       h("span", { class: "muted page-subtitle" }, ` in workspace ${workspace}`)),
+    agents.element,
     h("section", { class: "card", "aria-labelledby": "strategies-title" },
       h("h2", { id: "strategies-title" }, "Strategies"),
       startError,
@@ -48,11 +52,12 @@ export async function showDashboard() {
 
   const stream = new WorkspaceStream(workspaceEventsUrl(workspace), {
     onSnapshot: (snapshot) => executions.reset(snapshot.executions),
-    onEvent: (event) => executions.apply(event),
+    onEvent: (event) => agents.apply(event) || executions.apply(event),
     onState: showConnection,
     onUnauthorized: showSignIn,
   });
   stream.start();
+  agents.load();
   window.setInterval(() => executions.tick(), 1000);
 }
 

@@ -6,8 +6,13 @@
 // audit history up to that position fills the timeline and the error log. Agent metrics
 // (mean and p95 durations) are re-read from /status, throttled, as tasks settle. Once the
 // execution has finished, a slider shows its state at any version (GET /state?version=N).
+// Retry (the whole execution's failed tasks, or one of them) reopens a failed execution;
+// a banner shows the agent types paused by their circuit breaker.
 
-import { getHistory, getStatus, getStrategy, sendCommand, workspaceEventsUrl } from "./api.js";
+import { AgentBanner } from "./agents.js";
+import {
+  getHistory, getStatus, getStrategy, retryTask, sendCommand, workspaceEventsUrl,
+} from "./api.js";
 import { DagView, dagLegend } from "./dag.js";
 import { byTestId, h, mount, setNav, setText, showConnection, showSignIn } from "./dom.js";
 import {
@@ -21,7 +26,7 @@ import { ErrorLog, Timeline, fromHistory } from "./timeline.js";
 
 const RENDER_DELAY_MS = 50;
 const METRICS_INTERVAL_MS = 500;
-const COMMANDS = ["pause", "resume", "cancel"];
+const COMMANDS = ["pause", "resume", "cancel", "retry"];
 const PROGRESS_PARTS = [ // [test id, label, statuses]
   ["completed", "completed", ["completed"]],
   ["in-progress", "in progress", ["assigned", "in_progress"]],
@@ -83,6 +88,7 @@ class ExecutionPage {
     this.healthFacts = h("p", { class: "muted small" });
     this.issues = h("ul", { class: "issues", dataset: { testid: "health-issues" } });
 
+    this.agents = new AgentBanner();
     this.history = new HistorySlider(this.id, (past) => {
       this.past = past;
       this.render();
@@ -108,6 +114,7 @@ class ExecutionPage {
       h("div", { class: "page-head" },
         h("h1", { class: "page-title" }, execution.strategyName),
         h("p", { class: "muted small mono" }, `Execution ${this.id}`)),
+      this.agents.element,
       h("div", { class: "grid grid-top" },
         h("section", { class: "card", "aria-labelledby": "summary-title" },
           h("h2", { id: "summary-title" }, "Status"),
@@ -161,13 +168,14 @@ class ExecutionPage {
       onUnauthorized: showSignIn,
     }, this.model.position);
     stream.start();
+    this.agents.load();
     this.loadHistory();
     if (isFinished(this.model.execution)) this.history.open();
     window.setInterval(() => this.renderDuration(), 1000);
   }
 
   receive(event) {
-    if (event.executionId !== this.id) return;
+    if (this.agents.apply(event) || event.executionId !== this.id) return;
     const wasFinished = isFinished(this.model.execution);
     const changed = applyEvent(this.model, event);
     if (this.historyLoaded) this.log([event]);
@@ -175,6 +183,9 @@ class ExecutionPage {
     if (!wasFinished && isFinished(this.model.execution)) {
       this.fetchMetrics(); // the final numbers, now rather than after the throttle
       this.history.open();
+    } else if (wasFinished && !isFinished(this.model.execution)) {
+      this.history.close(); // a retry reopened it: live again
+      this.refreshMetrics();
     } else if (changed.settled || event.type === "metrics-update") {
       this.refreshMetrics();
     }
@@ -253,6 +264,31 @@ class ExecutionPage {
     }
   }
 
+  /** Retry one task that failed for good; say why if the server refuses. */
+  async retry(taskId) {
+    this.busy = `retry:${taskId}`;
+    setText(this.errorBox, "");
+    this.renderControls();
+    this.renderFailed();
+    try {
+      await retryTask(this.id, taskId);
+    } catch (error) {
+      if (error.unauthorized) {
+        showSignIn();
+        return;
+      }
+      setText(this.errorBox, `Retry of ${this.taskTitle(taskId)} refused: ${error.message}`);
+    } finally {
+      this.busy = null;
+      this.renderControls();
+      this.renderFailed();
+    }
+  }
+
+  hasFailedTasks() {
+    return [...this.model.tasks.values()].some((task) => task.status === "failed");
+  }
+
   // ---------------------------------------------------------------------- render
 
   schedule() {
@@ -291,9 +327,11 @@ class ExecutionPage {
     const { status } = this.model.execution;
     for (const command of COMMANDS) {
       const button = this.buttons[command];
-      const allowed = ALLOWED[command].has(status);
+      const nothingFailed = command === "retry" && !this.hasFailedTasks();
+      const allowed = ALLOWED[command].has(status) && !nothingFailed;
       button.disabled = this.busy !== null || !allowed;
-      button.title = allowed ? "" : `Not possible while the execution is ${status}`;
+      button.title = allowed ? "" : nothingFailed ? "No task has failed for good"
+        : `Not possible while the execution is ${status}`;
       setText(button, this.busy === command ? `${label(command)}…` : label(command));
     }
   }
@@ -368,14 +406,21 @@ class ExecutionPage {
 
   renderFailed() {
     const failed = [...this.model.tasks.values()].filter((task) => task.status === "failed");
-    const key = failed.map((task) => task.taskId).join(",");
+    const retryable = ALLOWED.retry.has(this.model.execution.status) && this.busy === null;
+    const key = `${failed.map((task) => task.taskId).join(",")}|${retryable}|${this.busy}`;
     if (this.failedList.dataset.key === key) return;
     this.failedList.dataset.key = key;
     this.failedList.replaceChildren(...(failed.length ? failed.map((task) =>
       h("li", { dataset: { taskId: task.taskId } },
         h("strong", {}, task.title), ` (${task.agent}) · ${task.attempt} attempts · `,
         `${task.errorKind || "error"}`,
-        h("div", { class: "error-text" }, task.errorMessage || "")))
+        h("div", { class: "error-text" }, task.errorMessage || ""),
+        h("button", {
+          type: "button", class: "btn btn-retry", disabled: !retryable,
+          "aria-label": `Retry ${task.title} [${task.agent}]`,
+          dataset: { testid: "retry-task", taskId: task.taskId },
+          onclick: () => this.retry(task.taskId),
+        }, this.busy === `retry:${task.taskId}` ? "Retry…" : "Retry")))
       : [h("li", { class: "muted" }, "None")]));
   }
 

@@ -9,6 +9,7 @@ export const ALLOWED = {
   pause: new Set(["pending", "running"]),
   resume: new Set(["paused"]),
   cancel: new Set(["pending", "running", "paused"]),
+  retry: new Set(["failed", "running"]), // and only while some task has failed for good
 };
 
 const STATUS_ICONS = {

@@ -48,6 +48,16 @@ export class HistorySlider {
     }
   }
 
+  /** Hide the slider again (a retry reopened the execution), back at the live state. */
+  close() {
+    if (this.latest === null) return;
+    const showingPast = this.wanted !== null && this.wanted !== this.latest;
+    this.latest = null;
+    this.wanted = null;
+    this.element.hidden = true;
+    if (showingPast) this.onChange(null);
+  }
+
   slide(version) {
     this.describe(version, null);
     clearTimeout(this.timer);

@@ -91,7 +91,23 @@ export function applyEvent(model, event) {
       changed.settled = true;
       break;
     case "execution-paused":
-    case "execution-resumed":
+      setStatus(data.status);
+      break;
+    case "execution-resumed": // by hand, or by a retry that returned tasks to pending
+      for (const id of [...(data.taskIds || []), ...(data.unskippedTaskIds || [])]) {
+        const again = model.tasks.get(id);
+        if (!again) continue;
+        move(again, "pending");
+        again.finishedAt = null;
+      }
+      for (const id of data.taskIds || []) {
+        const retried = model.tasks.get(id);
+        if (retried) Object.assign(retried, { failures: 0, retryAt: null });
+      }
+      if (data.taskIds) {
+        execution.finishedAt = null;
+        changed.settled = true;
+      }
       setStatus(data.status);
       break;
     case "execution-cancelled":
@@ -164,8 +180,15 @@ export function applyToList(executions, event) {
       execution.skippedTasks += data.taskIds.length;
       return true;
     case "execution-paused":
+      execution.status = data.status;
+      return true;
     case "execution-resumed":
       execution.status = data.status;
+      if (data.taskIds) { // a retry: tasks failed for good (and skipped) are pending again
+        execution.failedTasks -= data.taskIds.length;
+        execution.skippedTasks -= data.unskippedTaskIds.length;
+        execution.finishedAt = null;
+      }
       return true;
     case "execution-cancelled":
       execution.status = "cancelled";

@@ -29,6 +29,8 @@ const HISTORY_TYPES = {
     { taskIds: d.taskIds, failedTaskId: d.failedTaskId }],
   "Execution.Paused": () => ["execution-paused", { status: "paused" }],
   "Execution.Resumed": () => ["execution-resumed", { status: "running" }],
+  "Execution.TasksRetried": (d) => ["execution-resumed",
+    { status: "running", taskIds: d.taskIds, unskippedTaskIds: d.unskippedTaskIds }],
   "Execution.Cancelled": (d) => ["execution-cancelled",
     { status: "cancelled", cancelledTasks: (d.taskIds || []).length }],
   "Execution.Completed": () => ["execution-completed", { status: "completed" }],
@@ -82,6 +84,11 @@ export function describe(event, title) {
     case "execution-paused":
       return "Execution paused: running attempts finish, nothing new starts";
     case "execution-resumed":
+      if (d.taskIds) {
+        return `Retried by hand: ${d.taskIds.map(title).join(", ")}`
+          + (d.unskippedTaskIds.length
+            ? `; ${plural(d.unskippedTaskIds.length, "skipped task")} pending again` : "");
+      }
       return "Execution resumed";
     case "execution-cancelled":
       return `Execution cancelled: ${plural(d.cancelledTasks, "unfinished task")} cancelled`;

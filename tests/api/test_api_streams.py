@@ -20,12 +20,14 @@ from api_support import (
 )
 from openapi_check import validate_ws_message
 
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.retry import RetryPolicy
 from stratexec.settings import EngineOptions
 
 STEADY = EngineOptions(demo_duration=(0.02, 0.08), demo_failure_rate=0.2, seed=3,
                        concurrency=2, retry=RetryPolicy(maximum_attempts=8, initial_interval=0.05),
-                       health_interval=0.1)
+                       health_interval=0.1,  # a type may be paused by chance: briefly
+                       circuit=CircuitSettings(cool_down=0.05))
 
 
 def positions(frames: list[Frame]) -> list[int]:

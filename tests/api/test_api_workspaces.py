@@ -41,10 +41,10 @@ async def test_every_route_hides_other_workspaces(tmp_path: Path) -> None:
         started = await other.post("/api/executions/start",
                                    {"strategyId": strategy_id, "workspaceId": "other"})
         ids = {"strategyId": strategy_id, "executionId": started.body["executionId"],
-               "workspaceId": "other"}
+               "workspaceId": "other", "taskId": "l4-research-topics:research"}
         missing = {"strategyId": "00000000-0000-0000-0000-000000000000",
                    "executionId": "00000000-0000-0000-0000-000000000000",
-                   "workspaceId": "nowhere"}
+                   "workspaceId": "nowhere", "taskId": "l4-research-topics:research"}
 
         checked = set()
         for route in server.app.router.routes():
@@ -62,6 +62,12 @@ async def test_every_route_hides_other_workspaces(tmp_path: Path) -> None:
                 assert not mine["stratexec_executions"].samples
                 assert theirs["stratexec_executions"].samples
                 continue
+            if template == "/api/agents/{agentType}/resume":  # the engine's, every workspace's
+                assert (await api.post("/api/agents/plumbing/resume")).status == 404
+                assert (await other.post("/api/agents/email/resume")).status == 409
+                assert (await api.with_token(None).post("/api/agents/email/resume")
+                        ).status == 401
+                continue
             checked.add((route.method, template))
             for names in (ids, missing):
                 path = template.format(**names)
@@ -78,7 +84,7 @@ async def test_every_route_hides_other_workspaces(tmp_path: Path) -> None:
                 "?workspaceId=other" if "{" not in template and route.method == "GET" else ""),
                 body_for(route.method, template, ids))
             assert owner.status not in (401, 404), (route.method, template, owner.body)
-        assert len(checked) == 15, sorted(checked)
+        assert len(checked) == 17, sorted(checked)
         documented = {(method.upper(), path) for path, item in api.document["paths"].items()
                       for method in item if method in ("get", "post")}
         assert checked <= documented

@@ -177,7 +177,11 @@ def error() -> dict[str, Any]:
 
 def service_status() -> dict[str, Any]:
     return {"status": "ok", "store": {"kind": "sqlite", "ok": True, "position": 120},
-            "projections": {"position": 118, "lag": 2, "error": None}, "subscribers": 3}
+            "projections": {"position": 118, "lag": 2, "error": None}, "subscribers": 3,
+            "pausedAgentTypes": [{
+                "agentType": "email", "state": "open", "failureRate": 0.6, "window": 10,
+                "attempts": [f"{EXECUTION_ID}:l4-send:email:{n}" for n in range(1, 7)],
+                "pausedAt": NOW, "probeAt": NOW}]}
 
 
 SCHEMA_EXAMPLES = {

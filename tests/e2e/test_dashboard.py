@@ -410,7 +410,8 @@ def test_the_task_panel_shows_a_finished_tasks_inputs_result_and_last_failure(
                "title": f"Invite <b>cohort {n}</b>", "inputs": PANEL_INPUTS}
               for n in range(20)]
     flaky = ("--demo-duration", "0.01:0.05", "--demo-failure-rate", "0.5",
-             "--max-attempts", "30", "--retry-interval", "0.01", "--health-interval", "0.2")
+             "--max-attempts", "30", "--retry-interval", "0.01", "--health-interval", "0.2",
+             "--circuit-cool-down", "0.05")  # half its attempts failing pauses the type
     with serving(tmp_path / "data", *flaky) as server:
         strategy = post(server, "/api/strategies", {"name": "Panel", "workspaceId": "demo",
                                                    "items": items})["strategy"]

@@ -23,7 +23,8 @@ FEED_TYPES = {  # every event's stream type; Strategy.Defined and Watched have n
     "Execution.TaskInterrupted": "task-failed", "Execution.TasksSkipped": "task-skipped",
     "Execution.Paused": "execution-paused", "Execution.Resumed": "execution-resumed",
     "Execution.Cancelled": "execution-cancelled", "Execution.Completed": "execution-completed",
-    "Execution.Failed": "execution-completed", "ExecutionHealth.Assessed": "health-update",
+    "Execution.Failed": "execution-completed", "Execution.TasksRetried": "execution-resumed",
+    "ExecutionHealth.Assessed": "health-update",
     "ExecutionHealth.MetricsSampled": "metrics-update",
 }
 

@@ -14,9 +14,9 @@ import pytest
 from stratexec.actors.agents.base import AgentLimits, OptionError, TaskContext
 from stratexec.actors.agents.demo import DemoAgent
 from stratexec.actors.messages import AgentTask
+from stratexec.circuit_settings import CircuitSettings
 from stratexec.config import (
     DEMO_DEFAULT,
-    CircuitSettings,
     Config,
     ConfigError,
     HandlerSource,

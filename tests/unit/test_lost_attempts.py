@@ -83,10 +83,12 @@ def test_a_task_lost_in_every_crash_fails_for_good_after_its_attempts() -> None:
     assert (a.duration_ms, a.retry_at) == (None, None)  # how long it ran is not known
     assert [execution.task(t).status for t in ("b:research", "c:research")] == [
         TaskStatus.SKIPPED, TaskStatus.SKIPPED]
-    # d was assigned at every crash but never started: under way as well, and lost as well.
-    assert execution.failed_task_ids == ["a:research", "d:research"]
+    # d was assigned at every crash but never started: it never ran, and costs nothing.
+    d = execution.task("d:research")
+    assert (d.status, d.interruptions) == (TaskStatus.PENDING, 0)
+    assert execution.failed_task_ids == ["a:research"]
     inputs = execution.health_inputs()
-    assert (inputs.failed, inputs.failed_attempts, inputs.skipped) == (2, 2, 2)
+    assert (inputs.failed, inputs.failed_attempts, inputs.skipped) == (1, 1, 2)
 
 
 def test_a_task_with_a_single_attempt_fails_at_its_first_crash() -> None:
