@@ -26,7 +26,7 @@ from pydantic_core import core_schema
 
 from stratexec.api import models
 from stratexec.api.models import EXECUTION_STATUSES
-from stratexec.api.streams import COMMANDS
+from stratexec.api.streams import COMMANDS, MAX_POSITION
 from stratexec.domain.strategy import StrategyDocument
 
 Schema = dict[str, Any]
@@ -252,8 +252,8 @@ def resume_params() -> list[Schema]:
     description = "Resume after this log position instead of starting with a snapshot."
     return [
         {"name": "Last-Event-ID", "in": "header", "required": False,
-         "description": description, "schema": string(pattern=r"^\d+$")},
-        query_param("lastEventId", integer(), description),
+         "description": description, "schema": string(pattern=r"^\d{1,19}$")},
+        query_param("lastEventId", integer(maximum=MAX_POSITION), description),
     ]
 
 

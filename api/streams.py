@@ -52,6 +52,7 @@ Send = Callable[[list["Chunk"]], Awaitable[None]]  # in order
 COMMANDS = ("pause", "resume", "cancel", "retry")
 REPLAY_PAGE = 1000
 _POSITION = re.compile(r"[0-9]{1,19}")
+MAX_POSITION = 2**63 - 1  # log positions are 64-bit signed integers in every store
 _string: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string literal
 
 
@@ -327,9 +328,9 @@ def last_event_id(request: web.BaseRequest) -> int | None:
     value = value.strip()
     if not value:
         return None
-    if not _POSITION.fullmatch(value):
-        raise ValueError("lastEventId must be a non-negative integer: the position of the"
-                         " last event received")
+    if not _POSITION.fullmatch(value) or int(value) > MAX_POSITION:
+        raise ValueError("lastEventId must be a non-negative integer of at most "
+                         f"{MAX_POSITION}: the position of the last event received")
     return int(value)
 
 
