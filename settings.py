@@ -76,7 +76,7 @@ class StoreSettings:
             env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
             return env
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "stratexec.eventstore:DurableSQLiteFactory",
             "SQLITE_DBNAME": str(self.events_path),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
