@@ -22,7 +22,14 @@ from aiohttp import web
 
 from stratexec import usecases
 from stratexec.api import handlers
-from stratexec.api.auth import COOKIE, EVENT_APP, TOKENS, TokenCache, auth_middleware
+from stratexec.api.auth import (
+    COOKIE,
+    EVENT_APP,
+    TOKENS,
+    TokenCache,
+    auth_middleware,
+    presented_secret,
+)
 from stratexec.api.errors import ApiError, error_middleware
 from stratexec.api.handlers import SERVICES, SETTINGS
 from stratexec.api.metrics import metrics
@@ -145,14 +152,22 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "unavailable", "store": {
             "kind": services.engine.store.store, "ok": False, "error": str(store_error)}},
             status=503)
+    store: dict[str, object] = {"kind": state.store, "ok": True}
+    projections: dict[str, object] = {"lag": state.lag, "error": state.projection_error}
+    if await _has_valid_token(request):  # log positions say how busy every workspace is
+        store["position"], projections["position"] = state.position, state.projected
     return web.json_response({
         "status": "ok" if state.projection_error is None else "degraded",
-        "store": {"kind": state.store, "ok": True, "position": state.position},
-        "projections": {"position": state.projected, "lag": state.lag,
-                        "error": state.projection_error},
+        "store": store, "projections": projections,
         "subscribers": services.hub.subscriber_count,
         "pausedAgentTypes": paused,
     })
+
+
+async def _has_valid_token(request: web.Request) -> bool:
+    secret = presented_secret(request)
+    return secret is not None and await request.app[TOKENS].grant_for(
+        request.app[EVENT_APP], secret) is not None
 
 
 async def openapi(request: web.Request) -> web.Response:

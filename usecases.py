@@ -264,7 +264,6 @@ class EngineState:
     position: int  # the last log position recorded
     projected: int  # the last one every read model has applied
     projection_error: str | None
-    live_executions: int
 
     @property
     def lag(self) -> int:
@@ -276,8 +275,13 @@ def engine_state(engine: Engine) -> EngineState:
     position = engine.app.recorder.max_notification_id() or 0
     error = engine.runner.error
     return EngineState(engine.store.store, position, engine.runner.position,
-                       None if error is None else str(error),
-                       len(engine.runtime.live_execution_ids()))
+                       None if error is None else str(error))
+
+
+def live_executions(engine: Engine, workspaces: Collection[str]) -> int:
+    """How many executions of these workspaces have a live actor in this engine."""
+    return queries.count_executions(engine.views, engine.runtime.live_execution_ids(),
+                                    workspaces)
 
 
 def views_position(cursor: Any) -> int:

@@ -29,7 +29,7 @@ ENGINE_GAUGES = (
     ("stratexec_projection_position", "Last log position applied to the read models"),
     ("stratexec_projection_lag_events", "Events recorded but not yet in the read models"),
     ("stratexec_stream_subscribers", "Open SSE and WebSocket streams"),
-    ("stratexec_live_executions", "Executions with a live actor"),
+    ("stratexec_live_executions", "Executions with a live actor (the token's workspaces)"),
 )
 
 
@@ -46,7 +46,7 @@ def exposition(services: Services, workspaces: Collection[str], accept: str
     registry = CollectorRegistry()
     registry.register(WorkspaceCounts(services.engine.views, workspaces))
     registry.register(services.append_seconds)
-    registry.register(EngineGauges(services))
+    registry.register(EngineGauges(services, workspaces))
     registry.register(TokenUsage(services.engine.views, workspaces))
     encode, content_type = choose_encoder(accept)
     return encode(registry), content_type
@@ -76,10 +76,12 @@ class WorkspaceCounts(Collector):
 
 
 class EngineGauges(Collector):
-    """The projection's position and lag, open streams and live execution actors."""
+    """The projection's position and lag, open streams, and the live execution actors of
+    the token's workspaces (the others' are not the token's business)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, workspaces: Collection[str]) -> None:
         self.services = services
+        self.workspaces = workspaces
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         for name, documentation in ENGINE_GAUGES:
@@ -88,7 +90,7 @@ class EngineGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         state = usecases.engine_state(self.services.engine)
         values = (state.projected, state.lag, self.services.hub.subscriber_count,
-                  state.live_executions)
+                  usecases.live_executions(self.services.engine, self.workspaces))
         for (name, documentation), value in zip(ENGINE_GAUGES, values, strict=True):
             yield GaugeMetricFamily(name, documentation, value=value)
 

@@ -414,11 +414,15 @@ class CommandResult(Wire):
 class StoreStatus(Wire):
     kind: StoreKind
     ok: Literal[True]
-    position: Count
+    position: Count | SkipJsonSchema[None] = Field(
+        default=None, exclude_if=_absent,
+        description="The last log position recorded; only for a request with a valid token.")
 
 
 class ProjectionStatus(Wire):
-    position: Count
+    position: Count | SkipJsonSchema[None] = Field(
+        default=None, exclude_if=_absent,
+        description="The last position every read model applied; only with a valid token.")
     lag: Count
     error: str | None
 

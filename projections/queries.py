@@ -16,7 +16,7 @@ from stratexec.domain.health import UNHEALTHY_BELOW, HealthInputs, assess
 from stratexec.projections.feed import EVERY_WORKSPACE, FEED_COLUMNS, feed_row
 from stratexec.projections.metrics import agent_rates
 from stratexec.projections.store import ViewStore
-from stratexec.projections.values import uuid_text
+from stratexec.projections.values import chunks, uuid_text
 from stratexec.projections.wire import camel
 
 Id = UUID | str
@@ -42,6 +42,21 @@ def _where_workspaces(workspace_ids: Collection[str] | None, column: str = "work
     if workspace_ids is None:
         return "1 = 1", []
     return f"{column} IN ({', '.join('?' * len(workspace_ids)) or 'NULL'})", list(workspace_ids)
+
+
+def count_executions(store: ViewStore, execution_ids: Collection[Id],
+                     workspace_ids: Collection[str]) -> int:
+    """How many of these executions are in these workspaces."""
+    where, params = _where_workspaces(workspace_ids)
+    ids = [uuid_text(i) for i in execution_ids]
+    total = 0
+    with store.read() as cur:
+        for chunk in chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            (count,) = cur.execute(f"SELECT COUNT(*) FROM executions WHERE {where} "
+                                   f"AND id IN ({marks})", [*params, *chunk]).fetchone()
+            total += count
+    return total
 
 
 def get_execution(store: ViewStore, execution_id: Id) -> dict[str, Any] | None:

@@ -202,6 +202,10 @@ async def test_health_and_metrics_report_the_engine(tmp_path: Path) -> None:
         assert health["status"] == "ok"
         assert health["store"]["kind"] == "sqlite"
         assert health["projections"]["lag"] >= 0
+        assert "position" not in health["store"]  # how busy the service is: for tokens only
+        assert "position" not in health["projections"]
+        with_token = (await api.get("/healthz")).body
+        assert with_token["store"]["position"] >= with_token["projections"]["position"] > 0
         scrape = await api.get("/metrics")
         assert scrape.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         families = metric_families(scrape.body)

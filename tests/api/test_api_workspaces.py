@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from api_support import Api, metric_families, running_server
+from api_support import SLOW, Api, metric_families, running_server
 from openapi_check import validate_schema
 
 from stratexec.api.auth import PUBLIC_PATHS
@@ -98,3 +98,23 @@ async def test_streams_of_other_workspaces_are_not_found(tmp_path: Path) -> None
             async with other.session.get(path, headers=other.headers()) as resp:
                 assert resp.status == 404
                 assert (await resp.json())["error"]["code"] == "not_found"
+
+
+def live_executions(scrape: str) -> float:
+    (sample,) = metric_families(scrape)["stratexec_live_executions"].samples
+    return sample.value
+
+
+async def test_live_executions_on_metrics_count_the_tokens_workspaces_only(
+        tmp_path: Path) -> None:
+    async with running_server(tmp_path, SLOW) as (api, server):
+        _, other_secret = await asyncio.to_thread(
+            server.app[SERVICES].engine.app.issue_token, "olga", ["other"])
+        other = api.with_token(other_secret)
+        document = json.loads((ROOT / "examples" / "small-demo.json").read_text())
+        created = await other.post("/api/strategies", document | {"workspaceId": "other"})
+        started = await other.post("/api/executions/start", {
+            "strategyId": created.body["strategy"]["id"], "workspaceId": "other"})
+        assert started.status == 201
+        assert live_executions((await other.get("/metrics")).body) == 1  # SLOW: still running
+        assert live_executions((await api.get("/metrics")).body) == 0
