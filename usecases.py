@@ -211,11 +211,15 @@ def execution_snapshot(views: ViewStore, execution_id: str) -> tuple[dict[str, A
 
 
 def workspace_snapshot(views: ViewStore, workspace_id: str) -> tuple[dict[str, Any], int]:
+    """A workspace stream's first event: its newest executions (at most
+    `MAX_SNAPSHOT_EXECUTIONS`), how many it has in all, and the views' position."""
     with views.read() as cursor:
         position = views_position(cursor)
         executions = queries.list_executions(views, {workspace_id},
                                              limit=MAX_SNAPSHOT_EXECUTIONS)
-    return {"position": position, "type": "snapshot", "executions": executions}, position
+        total = queries.execution_count(views, {workspace_id})
+    return {"position": position, "type": "snapshot", "executions": executions,
+            "totalExecutions": total, "truncated": total > len(executions)}, position
 
 
 def health_snapshots(views: ViewStore, execution_id: str, limit: int

@@ -379,11 +379,14 @@ class AgentTypeEvent(Wire):
 
 
 class WorkspaceSnapshot(Wire):
-    """The first event of a workspace stream: every execution."""
+    """The first event of a workspace stream: its newest executions, at most 1,000
+    (`truncated` says when there are more: `GET /api/executions` pages through them all)."""
 
     position: Count
     type: Literal["snapshot"]
     executions: list[Execution]
+    total_executions: Count
+    truncated: bool
 
 
 class ExecutionSnapshot(Wire):

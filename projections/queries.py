@@ -82,6 +82,14 @@ def list_executions(store: ViewStore, workspace_ids: Collection[str] | None, *,
     return [_execution(row) for row in rows]
 
 
+def execution_count(store: ViewStore, workspace_ids: Collection[str]) -> int:
+    where, params = _where_workspaces(workspace_ids)
+    with store.read() as cur:
+        (count,) = cur.execute(f"SELECT COUNT(*) FROM executions WHERE {where}",
+                               params).fetchone()
+    return int(count)
+
+
 def list_tasks(store: ViewStore, execution_id: Id) -> list[dict[str, Any]]:
     """In plan order."""
     with store.read() as cur:

@@ -27,6 +27,7 @@ export async function showDashboard() {
   const strategies = h("tbody");
   const startError = h("p", { class: "form-error", role: "alert", dataset: { testid: "error-message" } });
   const executions = new ExecutionList();
+  const truncation = h("p", { class: "muted", dataset: { testid: "executions-truncated" } });
   const agents = new AgentBanner();
   mount("Dashboard",
     h("h1", { class: "page-title" }, "Strategies and executions",
@@ -45,13 +46,20 @@ export async function showDashboard() {
     h("section", { class: "card", "aria-labelledby": "executions-title" },
       h("h2", { id: "executions-title" }, "Executions",
         h("span", { class: "muted heading-note" }, " newest first, live")),
+      truncation,
       executions.element));
 
   const answer = await listStrategies(workspace);
   renderStrategies(strategies, answer.strategies, workspace, startError);
 
   const stream = new WorkspaceStream(workspaceEventsUrl(workspace), {
-    onSnapshot: (snapshot) => executions.reset(snapshot.executions),
+    onSnapshot: (snapshot) => {
+      executions.reset(snapshot.executions);
+      truncation.textContent = snapshot.truncated
+        ? `Showing the newest ${snapshot.executions.length} of ${snapshot.totalExecutions}`
+          + " executions (GET /api/executions pages through them all)."
+        : "";
+    },
     onEvent: (event) => agents.apply(event) || executions.apply(event),
     onState: showConnection,
     onUnauthorized: showSignIn,

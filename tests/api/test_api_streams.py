@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import aiohttp
+import pytest
 from api_support import (
     FAST,
     Api,
@@ -20,6 +21,7 @@ from api_support import (
 )
 from openapi_check import validate_ws_message
 
+from stratexec import usecases
 from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.retry import RetryPolicy
 from stratexec.settings import EngineOptions
@@ -164,3 +166,16 @@ async def test_a_hundred_subscribers_receive_the_same_sequence(tmp_path: Path) -
         first = positions(sequences[0])
         assert len(first) > 10
         assert all(positions(sequence) == first for sequence in sequences)
+
+
+async def test_a_workspace_snapshot_says_when_it_holds_only_the_newest_executions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(usecases, "MAX_SNAPSHOT_EXECUTIONS", 2)
+    async with running_server(tmp_path, FAST) as (api, _):
+        started = [await api.start("Small demo: customer newsletter") for _ in range(3)]
+        async with api.session.get("/api/workspaces/demo/events",
+                                   headers=api.headers()) as stream:
+            snapshot = await anext(sse_frames(stream))
+    assert snapshot.event == "snapshot"
+    assert [e["id"] for e in snapshot.data["executions"]] == started[:0:-1]  # newest first
+    assert (snapshot.data["totalExecutions"], snapshot.data["truncated"]) == (3, True)

@@ -163,7 +163,8 @@ def execution_snapshot() -> dict[str, Any]:
 
 
 def workspace_snapshot() -> dict[str, Any]:
-    return {"position": 0, "type": "snapshot", "executions": [execution()]}
+    return {"position": 0, "type": "snapshot", "executions": [execution()],
+            "totalExecutions": 1, "truncated": False}
 
 
 def stream_error() -> dict[str, Any]:
