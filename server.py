@@ -95,8 +95,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.router.add_get("/docs", docs_page)
     app.router.add_get("/", page)
     app.router.add_get("/executions/{executionId}", page)
-    if STATIC.is_dir():
-        app.router.add_static("/static/", STATIC)
+    app.router.add_get("/static/{path:.+}", static_file)
     return app
 
 
@@ -172,6 +171,17 @@ async def _has_valid_token(request: web.Request) -> bool:
 
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """A file of the dashboard. aiohttp's own static route answers a missing file with an
+    empty `application/octet-stream` 404; this one answers the JSON error, as every route
+    does, and nothing outside `static/` (`..`, links) is ever served."""
+    root = STATIC.resolve()
+    wanted = (root / request.match_info["path"]).resolve()
+    if not wanted.is_relative_to(root) or not wanted.is_file():
+        raise ApiError(404, "not_found", f"no file {request.path}")
+    return web.FileResponse(wanted)
 
 
 async def page(request: web.Request) -> web.StreamResponse:

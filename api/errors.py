@@ -97,7 +97,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = {404: f"no route for {request.method} {request.path}",
                    405: f"{request.method} is not allowed on {request.path}",
                    413: error.text or "the body is too large"}.get(error.status, error.reason)
-        return error_response(error.status, code, message)
+        answer = error_response(error.status, code, message)
+        if "Allow" in error.headers:  # a 405 says which methods the resource takes
+            answer.headers["Allow"] = error.headers["Allow"]
+        return answer
     except Exception:
         logger.exception("unexpected error answering %s %s", request.method, request.path)
         return error_response(500, "internal", "unexpected error; it has been logged")

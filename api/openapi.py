@@ -492,7 +492,7 @@ def dashboard_paths() -> dict[str, Any]:
 def security_schemes() -> dict[str, Any]:
     return {
         "bearerAuth": {"type": "http", "scheme": "bearer",
-                       "description": "A token issued with `stratexec token issue`."},
+                       "description": "A token made with `stratexec token create`."},
         "cookieAuth": {"type": "apiKey", "in": "cookie", "name": COOKIE,
                        "description": "Set by opening a dashboard page with `?token=`."},
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from api_support import Api, running_server
+from yarl import URL
 
 ROOT_STRATEGY = {"id": "g", "level": 1, "parentId": None, "title": "Goal"}
 
@@ -83,3 +84,32 @@ async def test_inputs_holding_an_integer_the_store_cannot_encode_are_a_422(
         assert answer.status == 422, answer.body
         assert "64 bits" in answer.body["error"]["message"]
         assert await strategy_count(api) == before
+
+
+async def test_a_method_not_allowed_says_which_are(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as (api, _):
+        answer = await api.call("DELETE", "/api/strategies")
+        assert answer.status == 405
+        assert answer.body["error"]["code"] == "method_not_allowed"
+        assert set(answer.headers["Allow"].split(",")) >= {"GET", "POST"}
+
+
+async def test_a_missing_static_file_is_the_json_404(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as (api, _):
+        answer = await api.with_token(None).call("GET", "/static/no-such-file.js")
+        assert answer.status == 404
+        assert answer.body["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", [
+    "/static/../server.py", "/static/%2e%2e/server.py", "/static/..%2fserver.py",
+    "/static/js/../../server.py", "/static//etc/passwd"])
+async def test_nothing_outside_static_is_served_from_it(tmp_path: Path, path: str) -> None:
+    async with running_server(tmp_path) as (api, server):
+        origin = str(server.make_url("")).rstrip("/")
+        async with api.session.get(URL(origin + path, encoded=True)) as response:  # as written
+            body = await response.read()
+        assert response.status in (401, 404), path  # 401: it left /static/, to a private path
+        assert response.content_type == "application/json"
+        assert b"create_app" not in body
+        assert b"root:" not in body
