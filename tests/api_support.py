@@ -217,6 +217,15 @@ class ServerProcess:
         self.process.terminate()
         return self.process.wait(30)
 
+    def close(self) -> None:
+        """Stop it with SIGTERM (as a person's Ctrl-C or a service manager would) if it
+        still runs, and close its pipes."""
+        if self.process.poll() is None:
+            self.stop()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+
 
 def free_port() -> int:
     """A TCP port nothing listens on now, for a server that must come back on the same one."""

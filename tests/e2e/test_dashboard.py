@@ -40,16 +40,7 @@ def serving(data_dir: Path, *options: str, port: int = 0) -> Iterator[ServerProc
     try:
         yield server
     finally:
-        stop(server)
-
-
-def stop(server: ServerProcess) -> None:
-    """SIGTERM, as a person's Ctrl-C or a service manager would."""
-    if server.process.poll() is None:
-        server.stop()
-    for pipe in (server.process.stdout, server.process.stderr):
-        if pipe is not None:
-            pipe.close()
+        server.close()
 
 
 def api(server: ServerProcess, path: str, method: str = "GET") -> Any:
@@ -316,7 +307,7 @@ def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
         not_reloaded = mark_page(page)
         expect(page.get_by_test_id("progress-completed")).not_to_have_text(
             re.compile(r"^[0-4]$"))
-        stop(server)
+        server.close()
         expect(page.get_by_test_id("connection")).to_have_text("disconnected")
         assert page.get_by_test_id("status").inner_text() != "completed"
 
@@ -333,7 +324,7 @@ def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
         not_reloaded()
         screenshot(page, tmp_path, "reconnected")
     finally:
-        stop(server)
+        server.close()
 
 
 def test_the_dag_has_one_node_per_planned_task_in_longest_path_layers(

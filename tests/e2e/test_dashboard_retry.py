@@ -37,14 +37,6 @@ def serve(data_dir: Path, *options: str) -> ServerProcess:
     return ServerProcess.start(data_dir, *options)
 
 
-def stop(server: ServerProcess) -> None:
-    if server.process.poll() is None:
-        server.stop()
-    for pipe in (server.process.stdout, server.process.stderr):
-        if pipe is not None:
-            pipe.close()
-
-
 def sign_in(browser: BrowserContext, server: ServerProcess, path: str = "/") -> Page:
     page = browser.new_page()
     page.goto(f"{server.url}{path}?token={server.token}")
@@ -67,7 +59,7 @@ def test_retry_one_failed_task_then_the_rest_from_the_execution_page(
         execution_id = start(page, SMALL)
         expect(page.get_by_test_id("status")).to_have_text("failed", timeout=RUN_TIMEOUT)
     finally:
-        stop(server)
+        server.close()
 
     server = serve(data_dir, *WORKING)
     try:
@@ -97,7 +89,7 @@ def test_retry_one_failed_task_then_the_rest_from_the_execution_page(
         assert {t["taskId"]: t["attempt"] for t in tasks}[RESEARCH] == 2
         page.screenshot(path=str(tmp_path / "retried.png"), full_page=True)
     finally:
-        stop(server)
+        server.close()
 
 
 def test_a_paused_agent_type_shows_a_banner_with_resume(browser: BrowserContext,
@@ -111,7 +103,7 @@ def test_a_paused_agent_type_shows_a_banner_with_resume(browser: BrowserContext,
         expect(banner).to_be_visible(timeout=RUN_TIMEOUT)  # live, from the stream
         expect(banner.get_by_test_id("resume-agent").first).to_be_enabled()
     finally:
-        stop(server)
+        server.close()
 
     server = serve(data_dir, *WORKING)  # the agents work now, but the types stay paused
     try:
@@ -130,4 +122,4 @@ def test_a_paused_agent_type_shows_a_banner_with_resume(browser: BrowserContext,
         expect(page.get_by_test_id("status")).to_have_text("completed", timeout=RUN_TIMEOUT)
         expect(page.get_by_test_id("agent-banner")).to_be_hidden()
     finally:
-        stop(server)
+        server.close()

@@ -87,7 +87,4 @@ def test_tokens_and_cost_columns_show_only_when_some_agent_used_tokens(
         research = table.locator('tr[data-agent="research"]')
         expect(research.locator("td[data-usage]")).to_have_text(["—", "—"])
     finally:
-        server.stop()
-        for pipe in (server.process.stdout, server.process.stderr):
-            if pipe is not None:
-                pipe.close()
+        server.close()
