@@ -188,15 +188,9 @@ class Runtime:
         retry as its first command. Raises the domain error that refused it."""
         command = Retry(None if task_id is None else (task_id,))
         for _ in range(RETRY_ROUNDS):
-            with self._lock:
-                ref = self._live.get(execution_id)
-            if ref is not None:
-                try:
-                    transition: Transition = ref.ask(command, block=True, timeout=ASK_TIMEOUT)
-                    return transition
-                except pykka.ActorDeadError:
-                    self._until_forgotten(execution_id, ref)  # it finished meanwhile
-                    continue
+            transition = self._ask_live(execution_id, command)
+            if transition is not None:
+                return transition
             execution = self.app.get_execution(execution_id)
             if not execution.is_finished:
                 self.recover([execution_id])  # unfinished, without an actor: take it up
@@ -240,15 +234,25 @@ class Runtime:
 
     # ------------------------------------------------------------------ helpers
 
-    def _command(self, execution_id: UUID, command: Pause | Resume | Cancel) -> Transition:
+    def _ask_live(self, execution_id: UUID, command: Pause | Resume | Cancel | Retry
+                  ) -> Transition | None:
+        """The live actor's answer to `command`; None when the execution has no live actor,
+        or its actor ended before answering (the stored state then decides)."""
         with self._lock:
             ref = self._live.get(execution_id)
-        if ref is not None:
-            try:
-                transition: Transition = ref.ask(command, block=True, timeout=ASK_TIMEOUT)
-                return transition
-            except pykka.ActorDeadError:
-                pass  # it finished in the meantime: the stored state decides below
+        if ref is None:
+            return None
+        try:
+            transition: Transition = ref.ask(command, block=True, timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            self._until_forgotten(execution_id, ref)  # it finished meanwhile
+            return None
+        return transition
+
+    def _command(self, execution_id: UUID, command: Pause | Resume | Cancel) -> Transition:
+        transition = self._ask_live(execution_id, command)
+        if transition is not None:
+            return transition
         execution = self.app.get_execution(execution_id)
         if not execution.is_finished:
             self.recover([execution_id])
