@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -114,12 +113,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(json.dumps(usecases.execution_state(execution), default=str, indent=2))
     if not args.verify:
         return EXIT_OK
-    live = settings.open_views()
-    with tempfile.TemporaryDirectory(prefix="stratexec-verify-") as scratch:
-        fresh = ViewStore(str(Path(scratch) / "views.sqlite"))
+    with settings.open_views() as live, settings.scratch_views() as fresh:
         differences = usecases.verify_read_models(app, live, fresh)
-        fresh.close()
-    live.close()
     for difference in differences[:50]:
         print(f"differs: {difference}", file=sys.stderr)
     verdict = "identical" if not differences else f"{len(differences)} differences"

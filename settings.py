@@ -2,9 +2,11 @@
 
 Embedded default: the event store and the read models are two SQLite files in the data
 directory (`./var`, or `STRATEXEC_DATA_DIR`), so that projection writes never queue behind
-event appends. `STRATEXEC_STORE=postgres` keeps the events in PostgreSQL instead, configured
-by eventsourcing's own variables (`POSTGRES_DBNAME`, `POSTGRES_HOST`, `POSTGRES_PORT`,
-`POSTGRES_USER`, `POSTGRES_PASSWORD`, ...); the read models stay in the data directory.
+event appends. `STRATEXEC_STORE=postgres` keeps the events and the read models in
+PostgreSQL instead, configured by eventsourcing's own variables (`POSTGRES_DBNAME`,
+`POSTGRES_HOST`, `POSTGRES_PORT`, `POSTGRES_USER`, `POSTGRES_PASSWORD`, ...): the events in
+eventsourcing's table, the read models in a schema of their own (`STRATEXEC_PG_VIEWS_SCHEMA`,
+default `stratexec_views`).
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
-from collections.abc import Mapping
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from psycopg.conninfo import make_conninfo
 
 from stratexec.circuit_settings import CircuitSettings
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
-from stratexec.projections.store import ViewStore
+from stratexec.projections.store import PostgresViewStore, ViewStore
 
 STORES = ("sqlite", "postgres")
+VIEWS_SCHEMA = "stratexec_views"
 
 
 class DataDirInUse(Exception):
@@ -48,10 +56,27 @@ class EngineOptions:
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
 
 
+def postgres_environment() -> dict[str, str]:
+    """eventsourcing's `POSTGRES_*` variables, from the environment."""
+    return {k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")}
+
+
+def postgres_conninfo(postgres: Mapping[str, str]) -> str:
+    """A libpq connection string from eventsourcing's `POSTGRES_*` variables."""
+    chosen = {"dbname": postgres.get("POSTGRES_DBNAME"), "host": postgres.get("POSTGRES_HOST"),
+              "port": postgres.get("POSTGRES_PORT"), "user": postgres.get("POSTGRES_USER"),
+              "password": postgres.get("POSTGRES_PASSWORD") or None}
+    return make_conninfo(**{k: v for k, v in chosen.items() if v is not None},
+                         application_name="stratexec")
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     data_dir: Path
     store: str = "sqlite"
+    # With `postgres`: eventsourcing's POSTGRES_* variables, and the read models' schema.
+    postgres: Mapping[str, str] = field(default_factory=postgres_environment)
+    views_schema: str = VIEWS_SCHEMA
 
     @classmethod
     def from_environment(cls, data_dir: str | None = None, store: str | None = None
@@ -60,7 +85,8 @@ class StoreSettings:
         chosen = store or os.environ.get("STRATEXEC_STORE") or "sqlite"
         if chosen not in STORES:
             raise ValueError(f"STRATEXEC_STORE must be one of {', '.join(STORES)}, not {chosen!r}")
-        return cls(Path(directory), chosen)
+        schema = os.environ.get("STRATEXEC_PG_VIEWS_SCHEMA") or VIEWS_SCHEMA
+        return cls(Path(directory), chosen, views_schema=schema)
 
     @property
     def events_path(self) -> Path:
@@ -70,11 +96,13 @@ class StoreSettings:
     def views_path(self) -> Path:
         return self.data_dir / "views.sqlite"
 
+    @property
+    def conninfo(self) -> str:
+        return postgres_conninfo(self.postgres)
+
     def event_store_env(self) -> dict[str, str]:
         if self.store == "postgres":
-            env = {k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")}
-            env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
-            return env
+            return {**self.postgres, "PERSISTENCE_MODULE": "eventsourcing.postgres"}
         return {
             "PERSISTENCE_MODULE": "stratexec.eventstore:DurableSQLiteFactory",
             "SQLITE_DBNAME": str(self.events_path),
@@ -86,8 +114,27 @@ class StoreSettings:
         return StratexecApp(env=self.event_store_env())
 
     def open_views(self) -> ViewStore:
+        if self.store == "postgres":
+            return PostgresViewStore(self.conninfo, self.views_schema)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return ViewStore(str(self.views_path))
+
+    @contextmanager
+    def scratch_views(self) -> Iterator[ViewStore]:
+        """A new, empty view store of this kind, removed afterwards (for rebuilds that
+        are compared with the live views): a temporary file, or a temporary schema."""
+        if self.store == "postgres":
+            scratch = PostgresViewStore(self.conninfo,
+                                        f"{self.views_schema}_scratch_{uuid.uuid4().hex[:12]}")
+            try:
+                yield scratch
+            finally:
+                scratch.drop()
+                scratch.close()
+            return
+        with tempfile.TemporaryDirectory(prefix="stratexec-verify-") as directory, \
+                ViewStore(str(Path(directory) / "views.sqlite")) as views:
+            yield views
 
     def lock(self) -> IO[str]:
         """Claim the data directory for this process (one engine per directory): two

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,8 +21,9 @@ from stratexec.projections.batch import Batch
 from stratexec.projections.catalog import ALL
 from stratexec.projections.feed import stream_row
 from stratexec.projections.log import read_events
+from stratexec.projections.sql import Cursor
 from stratexec.projections.store import ViewStore, read_tracking, write_tracking
-from stratexec.projections.table import Table, read_tables
+from stratexec.projections.table import Table
 
 logger = logging.getLogger(__name__)
 Subscriber = Callable[[list[dict[str, Any]], int], None]
@@ -178,12 +178,12 @@ class ProjectionRunner:
                     if position > done.get(name, 0):
                         handler(batch, event)
 
-    def _read_tables(self, cur: sqlite3.Cursor) -> dict[str, Table]:
+    def _read_tables(self, cur: Cursor) -> dict[str, Table]:
         if self._tables is None:
             # The store's views too: a view may read another view's table (see the catalog).
             keys = {table: key for view in (*self.store.views, *self.projections)
                     for table, key in view.tables.items()}
-            self._tables = read_tables(cur, keys)
+            self._tables = self.store.tables(cur, keys)
         return self._tables
 
     def _publish(self, rows: list[dict[str, Any]], position: int) -> None:

@@ -18,6 +18,11 @@ T = TypeVar("T")
 TIMEOUT = 5.0
 
 
+def is_postgres(store_env: dict[str, str]) -> bool:
+    """Whether a `store_env` fixture's environment is the PostgreSQL one."""
+    return store_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+
+
 class ScriptedAgent:
     """An agent whose attempts do what the test says: succeed, fail, or wait at a gate.
 
