@@ -6,7 +6,8 @@ event appends. `STRATEXEC_STORE=postgres` keeps the events and the read models i
 PostgreSQL instead, configured by eventsourcing's own variables (`POSTGRES_DBNAME`,
 `POSTGRES_HOST`, `POSTGRES_PORT`, `POSTGRES_USER`, `POSTGRES_PASSWORD`, ...): the events in
 eventsourcing's table, the read models in a schema of their own (`STRATEXEC_PG_VIEWS_SCHEMA`,
-default `stratexec_views`).
+default `stratexec_views`), written and read through two roles (`STRATEXEC_PG_WRITER_ROLE`,
+`STRATEXEC_PG_READER_ROLE`; see `projections.security`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from stratexec.circuit_settings import CircuitSettings
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
+from stratexec.projections.security import Roles
 from stratexec.projections.store import PostgresViewStore, ViewStore
 
 STORES = ("sqlite", "postgres")
@@ -77,6 +79,7 @@ class StoreSettings:
     # With `postgres`: eventsourcing's POSTGRES_* variables, and the read models' schema.
     postgres: Mapping[str, str] = field(default_factory=postgres_environment)
     views_schema: str = VIEWS_SCHEMA
+    roles: Roles = field(default_factory=Roles)  # the read models' reader and writer
 
     @classmethod
     def from_environment(cls, data_dir: str | None = None, store: str | None = None
@@ -86,7 +89,9 @@ class StoreSettings:
         if chosen not in STORES:
             raise ValueError(f"STRATEXEC_STORE must be one of {', '.join(STORES)}, not {chosen!r}")
         schema = os.environ.get("STRATEXEC_PG_VIEWS_SCHEMA") or VIEWS_SCHEMA
-        return cls(Path(directory), chosen, views_schema=schema)
+        roles = Roles(reader=os.environ.get("STRATEXEC_PG_READER_ROLE") or Roles.reader,
+                      writer=os.environ.get("STRATEXEC_PG_WRITER_ROLE") or Roles.writer)
+        return cls(Path(directory), chosen, views_schema=schema, roles=roles)
 
     @property
     def events_path(self) -> Path:
@@ -115,7 +120,7 @@ class StoreSettings:
 
     def open_views(self) -> ViewStore:
         if self.store == "postgres":
-            return PostgresViewStore(self.conninfo, self.views_schema)
+            return PostgresViewStore(self.conninfo, self.views_schema, roles=self.roles)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return ViewStore(str(self.views_path))
 
@@ -124,8 +129,9 @@ class StoreSettings:
         """A new, empty view store of this kind, removed afterwards (for rebuilds that
         are compared with the live views): a temporary file, or a temporary schema."""
         if self.store == "postgres":
-            scratch = PostgresViewStore(self.conninfo,
-                                        f"{self.views_schema}_scratch_{uuid.uuid4().hex[:12]}")
+            scratch = PostgresViewStore(
+                self.conninfo, f"{self.views_schema}_scratch_{uuid.uuid4().hex[:12]}",
+                roles=self.roles)
             try:
                 yield scratch
             finally:

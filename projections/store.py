@@ -27,9 +27,18 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 import psycopg
+from psycopg.sql import SQL, Identifier
 
 from stratexec.projections.base import View
 from stratexec.projections.catalog import ALL
+from stratexec.projections.security import (
+    SETTING,
+    Roles,
+    ensure_roles,
+    read_scope,
+    scope_setting,
+    secure_tables,
+)
 from stratexec.projections.sql import (
     PG_MAX_PARAMETERS,
     Cursor,
@@ -56,6 +65,7 @@ class ViewStore:
     """The read models in a SQLite file."""
 
     rowid = "rowid"
+    drop_cascade = ""  # PostgreSQL: the policies that read a table go with it
 
     def __init__(self, path: str, views: Sequence[View] = ALL, timeout: float = 30.0) -> None:
         self.path = path
@@ -72,19 +82,22 @@ class ViewStore:
         self._install()
 
     def _install(self) -> None:
+        with self.write() as cur:
+            self._install_views(cur)
+
+    def _install_views(self, cur: Cursor) -> None:
         """Create the views' tables, after emptying a store that other views made."""
         statements = (TRACKING_SCHEMA, *(s for v in self.views for s in v.schema))
         fingerprint = hashlib.sha256("\n".join(statements).encode()).hexdigest()
-        with self.write() as cur:
-            if self._made_by_other_views(cur, fingerprint):
-                logger.warning("%s holds read models of another version; they are rebuilt "
-                               "from the event log", self.path)
-                for table in self._table_names(cur):
-                    cur.execute(f'DROP TABLE "{table}"')
-            for statement in (FINGERPRINT_SCHEMA, *statements):
-                cur.execute(self._statement(statement))
-            cur.execute("INSERT INTO schema_fingerprint VALUES ('views', ?) ON CONFLICT (name)"
-                        " DO UPDATE SET fingerprint = excluded.fingerprint", (fingerprint,))
+        if self._made_by_other_views(cur, fingerprint):
+            logger.warning("%s holds read models of another version; they are rebuilt "
+                           "from the event log", self.path)
+            for table in self._table_names(cur):
+                cur.execute(f'DROP TABLE IF EXISTS "{table}"{self.drop_cascade}')
+        for statement in (FINGERPRINT_SCHEMA, *statements):
+            cur.execute(self._statement(statement))
+        cur.execute("INSERT INTO schema_fingerprint VALUES ('views', ?) ON CONFLICT (name)"
+                    " DO UPDATE SET fingerprint = excluded.fingerprint", (fingerprint,))
 
     def _made_by_other_views(self, cur: Cursor, fingerprint: str) -> bool:
         tables = set(self._table_names(cur))
@@ -201,13 +214,20 @@ class PostgresViewStore(ViewStore):
     takes the file's write lock, so the writes of two processes never interleave (the
     runner re-reads its positions after it). Text columns sort as SQLite does (by code
     point, `COLLATE "C"`), and integers are 64 bits, as SQLite's are.
+
+    Opening the store installs it as the connected user (the roles, the schema, the tables,
+    their grants and row-level security: `projections.security`); afterwards it writes and
+    reads as the writer role, and inside `security.reading_for(workspaces)` reads as the
+    reader role, limited to those workspaces.
     """
 
     rowid = "ctid"  # a row's address: stable within the transaction that read it
+    drop_cascade = " CASCADE"
 
     def __init__(self, conninfo: str, schema: str = "stratexec_views",
-                 views: Sequence[View] = ALL) -> None:
+                 views: Sequence[View] = ALL, roles: Roles | None = None) -> None:
         self.conninfo, self.schema = conninfo, schema
+        self.roles = roles or Roles()
         self.path = f"PostgreSQL schema {schema}"
         self.views = tuple(views)
         self._write_lock = threading.Lock()
@@ -216,13 +236,22 @@ class PostgresViewStore(ViewStore):
         self._readers_lock = threading.Lock()
         self._closed = False
         self._write_key = advisory_key(f"stratexec views {schema}")
-        self._pg_writer = self._connect_pg()
-        with self.write() as cur:
-            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         self._install()
+        self._pg_writer = self._connect_pg(self.roles.writer)
 
-    def _connect_pg(self) -> psycopg.Connection[Any]:
-        return connect(self.conninfo, self.schema)
+    def _install(self) -> None:
+        with connect(self.conninfo, self.schema) as owner, owner.transaction():
+            cur = PgCursor(owner.cursor())
+            cur.execute("SELECT pg_advisory_xact_lock(?)", (self._write_key,))
+            ensure_roles(cur, self.roles)
+            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            self._install_views(cur)
+            secure_tables(cur, self.schema, self.roles)
+
+    def _connect_pg(self, role: str) -> psycopg.Connection[Any]:
+        connection = connect(self.conninfo, self.schema)
+        connection.execute(SQL("SET ROLE {}").format(Identifier(role)))
+        return connection
 
     def _statement(self, statement: str) -> str:
         return pg_schema(statement)
@@ -263,21 +292,32 @@ class PostgresViewStore(ViewStore):
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
+        """As the writer role; inside `security.reading_for`, as the reader role with the
+        workspaces it names."""
         self._check_open()
-        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self._connect_pg()
-            with self._readers_lock:
-                self._pg_readers.append(connection)
+        scope = read_scope()
+        connection = self._reader(self.roles.writer if scope is None else self.roles.reader)
         cur = PgCursor(connection.cursor())
         if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             yield cur  # a nested read() shares the outer snapshot
             return
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
+            if scope is not None:
+                cur.execute("SELECT set_config(?, ?, true)", (SETTING, scope_setting(scope)))
             yield cur
         finally:
             connection.execute("ROLLBACK")
+
+    def _reader(self, role: str) -> psycopg.Connection[Any]:
+        """This thread's connection as `role`."""
+        connection: psycopg.Connection[Any] | None = getattr(self._local, role, None)
+        if connection is None:
+            connection = self._connect_pg(role)
+            setattr(self._local, role, connection)
+            with self._readers_lock:
+                self._pg_readers.append(connection)
+        return connection
 
     def close(self) -> None:
         with self._write_lock, self._readers_lock:
@@ -290,8 +330,8 @@ class PostgresViewStore(ViewStore):
 
     def drop(self) -> None:
         """Remove the schema and every view in it (a scratch store's end)."""
-        with self._write_lock, self._pg_writer.transaction():
-            self._pg_writer.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        with connect(self.conninfo, self.schema) as owner:
+            owner.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(self.schema)))
 
 
 def read_tracking(cur: Cursor) -> dict[str, int]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from helpers import is_postgres
 from openapi_check import (
     path_template,
     validate_response,
@@ -166,13 +167,21 @@ def openmetrics_families(text: str) -> dict[str, Metric]:
     return {family.name: family for family in families}
 
 
+def store_settings(data_dir: Path, store_env: dict[str, str] | None = None) -> StoreSettings:
+    """The store of a `store_env` fixture's environment (SQLite in `data_dir` without one)."""
+    if store_env is None or not is_postgres(store_env):
+        return StoreSettings(data_dir)
+    return StoreSettings(data_dir, "postgres", postgres={
+        k: v for k, v in store_env.items() if k.startswith("POSTGRES_")})
+
+
 @asynccontextmanager
 async def running_server(data_dir: Path, options: EngineOptions = FAST,
-                         config: Config | None = None,
+                         config: Config | None = None, store_env: dict[str, str] | None = None,
                          ) -> AsyncIterator[tuple[Api, TestServer]]:
     """stratexec's app served on a free port, and a client holding the dashboard token;
-    with `config`, its agents are the ones it configures."""
-    settings = ServerSettings(store=StoreSettings(data_dir), engine=options, port=0,
+    with `config`, its agents are the ones it configures; with `store_env`, on that store."""
+    settings = ServerSettings(store=store_settings(data_dir, store_env), engine=options, port=0,
                               max_body_bytes=64 * 1024, ping_interval=1.0,
                               config=config or Config())
     app = create_app(settings)
