@@ -13,11 +13,12 @@ from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.memory import share_malloc_arenas
 from stratexec.actors.runtime import Runtime
 from stratexec.circuit_settings import CircuitSettings
+from stratexec.cluster.node import Node
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
 from stratexec.projections.runner import ProjectionRunner
-from stratexec.projections.store import ViewStore
+from stratexec.projections.store import PostgresViewStore, ViewStore
 from stratexec.settings import EngineOptions, StoreSettings
 
 SETTLE_TIMEOUT = 60.0
@@ -59,6 +60,7 @@ class Engine:
     runtime: Runtime
     rules: PropagationRules
     lock: IO[str]
+    node: Node | None = None  # with PostgreSQL: this process among the others
 
     @classmethod
     def start(cls, store: StoreSettings, options: EngineOptions,
@@ -71,12 +73,16 @@ class Engine:
         share_malloc_arenas()  # before the engine's threads start
         app = store.open_app()
         views = store.open_views()
-        runner = ProjectionRunner(app, views)
+        node = Node(store.conninfo, views) if isinstance(views, PostgresViewStore) else None
+        runner = ProjectionRunner(app, views,
+                                  leadership=None if node is None else node.leadership)
         runner.start()
+        if node is not None:
+            node.listen(app, runner)
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
                           circuits=circuits)
         runtime.start()
-        return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock)
+        return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock, node)
 
     @classmethod
     def configured(cls, store: StoreSettings, options: EngineOptions, config: Config) -> Self:
@@ -97,6 +103,8 @@ class Engine:
     def stop(self) -> None:
         self.settle()
         self.runner.stop()
+        if self.node is not None:
+            self.node.stop()
         self.views.close()
         self.app.close()
         self.lock.close()

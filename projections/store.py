@@ -119,6 +119,10 @@ class ViewStore:
         return [row[0] for row in cur.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
 
+    def announce(self, cur: Cursor, position: int) -> None:
+        """Tell the other processes, at the commit of `cur`'s transaction, that the views
+        reached `position` (SQLite: one process, nobody to tell)."""
+
     def tables(self, cur: Cursor, keys: Mapping[str, tuple[str, ...]]) -> dict[str, Table]:
         """The `Table` of each named table (name -> primary-key columns)."""
         assert isinstance(cur, sqlite3.Cursor)
@@ -247,6 +251,14 @@ class PostgresViewStore(ViewStore):
             cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             self._install_views(cur)
             secure_tables(cur, self.schema, self.roles)
+
+    @property
+    def positions_channel(self) -> str:
+        """The channel on which the projections' leader announces each page's position."""
+        return f"{self.schema}_positions"
+
+    def announce(self, cur: Cursor, position: int) -> None:
+        cur.execute("SELECT pg_notify(?, ?)", (self.positions_channel, str(position)))
 
     def _connect_pg(self, role: str) -> psycopg.Connection[Any]:
         connection = connect(self.conninfo, self.schema)

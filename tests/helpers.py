@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,6 +17,15 @@ from stratexec.domain.strategy import AGENT_TYPES, StrategyDefinition, parse_str
 
 T = TypeVar("T")
 TIMEOUT = 5.0
+
+
+def eventually(condition: Callable[[], T], timeout: float = TIMEOUT, what: str = "") -> T:
+    """Poll `condition` until it returns something true, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what or condition}"
+        time.sleep(0.02)
+    return result
 
 
 def is_postgres(store_env: dict[str, str]) -> bool:
