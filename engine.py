@@ -59,7 +59,7 @@ class Engine:
     runner: ProjectionRunner
     runtime: Runtime
     rules: PropagationRules
-    lock: IO[str]
+    lock: IO[str] | None  # SQLite: the claim on the data directory
     node: Node | None = None  # with PostgreSQL: this process among the others
 
     @classmethod
@@ -68,20 +68,24 @@ class Engine:
               rules: PropagationRules | None = None,
               limits: Mapping[str, AgentLimits] | None = None,
               circuits: Mapping[str, CircuitSettings] | None = None) -> Self:
-        """Raises `settings.DataDirInUse` when another engine holds the directory."""
+        """Raises `settings.DataDirInUse` when another engine holds the directory (SQLite;
+        with PostgreSQL, this process joins the others on the database as a `Node`)."""
         lock = store.lock()
         share_malloc_arenas()  # before the engine's threads start
         app = store.open_app()
         views = store.open_views()
-        node = Node(store.conninfo, views) if isinstance(views, PostgresViewStore) else None
+        node = (Node(store.conninfo, views, store.takeover_interval)
+                if isinstance(views, PostgresViewStore) else None)
         runner = ProjectionRunner(app, views,
                                   leadership=None if node is None else node.leadership)
         runner.start()
         if node is not None:
             node.listen(app, runner)
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
-                          circuits=circuits)
+                          circuits=circuits, ownership=None if node is None else node.ownership)
         runtime.start()
+        if node is not None:
+            node.take_over(runtime)
         return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock, node)
 
     @classmethod
@@ -101,10 +105,13 @@ class Engine:
         self.runner.wait_for(self.app.recorder.max_notification_id() or 0, SETTLE_TIMEOUT)
 
     def stop(self) -> None:
+        if self.node is not None and self.node.takeover is not None:
+            self.node.takeover.stop()  # before the runtime: it would spawn actors again
         self.settle()
         self.runner.stop()
         if self.node is not None:
             self.node.stop()
         self.views.close()
         self.app.close()
-        self.lock.close()
+        if self.lock is not None:
+            self.lock.close()

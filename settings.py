@@ -26,6 +26,7 @@ from typing import IO
 from psycopg.conninfo import make_conninfo
 
 from stratexec.circuit_settings import CircuitSettings
+from stratexec.cluster.ownership import TAKEOVER_INTERVAL
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
@@ -80,6 +81,8 @@ class StoreSettings:
     postgres: Mapping[str, str] = field(default_factory=postgres_environment)
     views_schema: str = VIEWS_SCHEMA
     roles: Roles = field(default_factory=Roles)  # the read models' reader and writer
+    # Seconds between two looks for executions no live process owns (with postgres).
+    takeover_interval: float = TAKEOVER_INTERVAL
 
     @classmethod
     def from_environment(cls, data_dir: str | None = None, store: str | None = None
@@ -91,7 +94,11 @@ class StoreSettings:
         schema = os.environ.get("STRATEXEC_PG_VIEWS_SCHEMA") or VIEWS_SCHEMA
         roles = Roles(reader=os.environ.get("STRATEXEC_PG_READER_ROLE") or Roles.reader,
                       writer=os.environ.get("STRATEXEC_PG_WRITER_ROLE") or Roles.writer)
-        return cls(Path(directory), chosen, views_schema=schema, roles=roles)
+        interval = float(os.environ.get("STRATEXEC_TAKEOVER_INTERVAL") or TAKEOVER_INTERVAL)
+        if not interval > 0:
+            raise ValueError(f"STRATEXEC_TAKEOVER_INTERVAL must be above 0, not {interval}")
+        return cls(Path(directory), chosen, views_schema=schema, roles=roles,
+                   takeover_interval=interval)
 
     @property
     def events_path(self) -> Path:
@@ -142,9 +149,13 @@ class StoreSettings:
                 ViewStore(str(Path(directory) / "views.sqlite")) as views:
             yield views
 
-    def lock(self) -> IO[str]:
+    def lock(self) -> IO[str] | None:
         """Claim the data directory for this process (one engine per directory): two
-        engines would both recover, and so run, the same unfinished executions."""
+        engines would both recover, and so run, the same unfinished executions. With
+        postgres there is no claim: each execution is owned by one process at a time
+        (`cluster.ownership`), and any number of processes may share the database."""
+        if self.store == "postgres":
+            return None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         handle = (self.data_dir / "engine.lock").open("a+")
         try:

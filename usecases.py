@@ -100,7 +100,10 @@ def resume_agent_type(engine: Engine, agent_type: str) -> AgentTypeState:
 def recover_executions(engine: Engine, execution_ids: list[UUID] | None = None
                        ) -> list[UUID]:
     """Take up unfinished executions again (all of them by default) after a stop or a
-    crash, from their events; a paused one stays paused. The ids taken up."""
+    crash, from their events; a paused one stays paused. The ids taken up. With several
+    processes, "all" is those no live process owns, up to this one's fair share."""
+    if execution_ids is None and engine.node is not None and engine.node.takeover is not None:
+        return engine.node.takeover.scan()
     return engine.runtime.recover(execution_ids)
 
 

@@ -68,6 +68,19 @@ class LockConnection:
                 return False
             return True
 
+    def count_sessions(self, application_name: str) -> int:
+        """How many connections to this database carry `application_name` (0 when this
+        one's is lost)."""
+        with self._lock:
+            try:
+                row = self._connect().execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = %s", (application_name,)).fetchone()
+            except psycopg.OperationalError:
+                self._lost()
+                return 0
+            return 0 if row is None else int(row[0])
+
     def close(self) -> None:
         with self._lock:
             self.held.clear()

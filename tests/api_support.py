@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
@@ -206,14 +207,16 @@ class ServerProcess:
 
     @classmethod
     def start(cls, data_dir: Path, *options: str, script: bool = False,
-              port: int = 0) -> ServerProcess:
+              port: int = 0, env: dict[str, str] | None = None) -> ServerProcess:
         """`stratexec serve`, or with `script` its twin `python server.py`; on `port`, or
-        on any free port when it is 0 (a restart on the same port needs `free_port()`)."""
+        on any free port when it is 0 (a restart on the same port needs `free_port()`);
+        with `env` added to the environment."""
         command = ["server.py"] if script else ["-m", "stratexec", "serve"]
         process = subprocess.Popen(
             [sys.executable, *command, "--port", str(port), "--data-dir", str(data_dir),
              *options],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})})
         assert process.stdout is not None
         line = process.stdout.readline()
         found = re.search(r"(http://[\d.]+:\d+)/\?token=(\S+)", line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,6 +32,29 @@ def eventually(condition: Callable[[], T], timeout: float = TIMEOUT, what: str =
 def is_postgres(store_env: dict[str, str]) -> bool:
     """Whether a `store_env` fixture's environment is the PostgreSQL one."""
     return store_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+
+
+def store_variables(store_env: dict[str, str]) -> dict[str, str]:
+    """The environment that puts stratexec on `store_env`'s store (SQLite: the default)."""
+    if not is_postgres(store_env):
+        return {}
+    return {"STRATEXEC_STORE": "postgres",
+            **{k: v for k, v in store_env.items() if k.startswith("POSTGRES_")}}
+
+
+def terminal_events_per_task(events: list[dict[str, Any]]) -> Counter[str]:
+    """How many times each task reached a terminal state, according to the log."""
+    ends: Counter[str] = Counter()
+    for event in events:
+        data = event["data"]
+        assert isinstance(data, dict)
+        succeeded = event["type"] == "Execution.TaskSucceeded"
+        failed_for_good = event["type"] == "Execution.TaskFailed" and data["retryAt"] is None
+        if succeeded or failed_for_good:
+            ends[data["taskId"]] += 1
+        elif event["type"] in ("Execution.TasksSkipped", "Execution.Cancelled"):
+            ends.update(data["taskIds"])
+    return ends
 
 
 class ScriptedAgent:

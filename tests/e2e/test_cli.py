@@ -9,14 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from api_support import ServerProcess
-from helpers import is_postgres
+from helpers import is_postgres, store_variables, terminal_events_per_task
 
 from stratexec.settings import postgres_conninfo
 
@@ -37,12 +36,7 @@ def stratexec(*args: str, data_dir: Path, timeout: float = 120,
         env={**os.environ, **(env or {})})
 
 
-def store_variables(store_env: dict[str, str]) -> dict[str, str]:
-    """The environment that puts stratexec on `store_env`'s store (SQLite: the default)."""
-    if not is_postgres(store_env):
-        return {}
-    return {"STRATEXEC_STORE": "postgres",
-            **{k: v for k, v in store_env.items() if k.startswith("POSTGRES_")}}
+
 
 
 def start_stratexec(*args: str, data_dir: Path) -> subprocess.Popen[str]:
@@ -86,21 +80,6 @@ def history(execution_id: str, data_dir: Path) -> list[dict[str, Any]]:
     result = stratexec("history", execution_id, data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def terminal_events_per_task(events: list[dict[str, Any]]) -> Counter[str]:
-    """How many times each task reached a terminal state, according to the log."""
-    ends: Counter[str] = Counter()
-    for event in events:
-        data = event["data"]
-        assert isinstance(data, dict)
-        succeeded = event["type"] == "Execution.TaskSucceeded"
-        failed_for_good = event["type"] == "Execution.TaskFailed" and data["retryAt"] is None
-        if succeeded or failed_for_good:
-            ends[data["taskId"]] += 1
-        elif event["type"] in ("Execution.TasksSkipped", "Execution.Cancelled"):
-            ends.update(data["taskIds"])
-    return ends
 
 
 def test_run_completes_and_prints_a_json_summary(tmp_path: Path) -> None:
