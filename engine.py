@@ -79,13 +79,12 @@ class Engine:
         runner = ProjectionRunner(app, views,
                                   leadership=None if node is None else node.leadership)
         runner.start()
-        if node is not None:
-            node.listen(app, runner)
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
                           circuits=circuits, ownership=None if node is None else node.ownership)
         runtime.start()
         if node is not None:
             node.take_over(runtime)
+            node.listen(app, runner)
         return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock, node)
 
     @classmethod

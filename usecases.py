@@ -10,13 +10,13 @@ knows HTTP or the terminal. Every call blocks: the server makes them from worker
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from stratexec.actors.messages import AgentTypeState, Transition
-from stratexec.actors.runtime import StartedExecution
+from stratexec.actors.runtime import OwnedElsewhere, StartedExecution
 from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, NotFound
@@ -68,16 +68,31 @@ def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str
     return engine.runtime.start_execution(strategy, plan)
 
 
+def _routed(engine: Engine, command: str, execution_id: UUID, task_id: str | None,
+            here: Callable[[], Transition]) -> Transition:
+    """`here()` when this process may run the execution; else, with several processes,
+    the answer of the process that owns it (`cluster.commands`)."""
+    try:
+        return here()
+    except OwnedElsewhere:
+        if engine.node is None or engine.node.commands is None:
+            raise
+        return engine.node.commands.send(execution_id, command, task_id)
+
+
 def pause(engine: Engine, execution_id: UUID) -> Transition:
-    return engine.runtime.pause(execution_id)
+    return _routed(engine, "pause", execution_id, None,
+                   lambda: engine.runtime.pause(execution_id))
 
 
 def resume(engine: Engine, execution_id: UUID) -> Transition:
-    return engine.runtime.resume(execution_id)
+    return _routed(engine, "resume", execution_id, None,
+                   lambda: engine.runtime.resume(execution_id))
 
 
 def cancel(engine: Engine, execution_id: UUID) -> Transition:
-    return engine.runtime.cancel(execution_id)
+    return _routed(engine, "cancel", execution_id, None,
+                   lambda: engine.runtime.cancel(execution_id))
 
 
 def retry_execution(engine: Engine, execution_id: UUID, task_id: str | None = None
@@ -85,7 +100,8 @@ def retry_execution(engine: Engine, execution_id: UUID, task_id: str | None = No
     """Try again the execution's tasks that failed for good (all of them, or `task_id`): a
     failed execution reopens as running. `InvalidTransition` when nothing (or not that
     task) failed or the execution is neither failed nor running; `UnknownTask`."""
-    return engine.runtime.retry(execution_id, task_id)
+    return _routed(engine, "retry", execution_id, task_id,
+                   lambda: engine.runtime.retry(execution_id, task_id))
 
 
 COMMANDS = {"pause": pause, "resume": resume, "cancel": cancel, "retry": retry_execution}

@@ -13,9 +13,12 @@ import os
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from stratexec.actors.messages import Transition
+from stratexec.cluster.commands import ANSWERS, COMMANDS, CommandRouter
 from stratexec.cluster.leader import AdvisoryLeadership
 from stratexec.cluster.listen import Listener
 from stratexec.cluster.ownership import TAKEOVER_INTERVAL, AdvisoryOwnership, Takeover
@@ -41,6 +44,7 @@ class Node:
     leadership: AdvisoryLeadership = field(init=False)
     ownership: AdvisoryOwnership = field(init=False)
     takeover: Takeover | None = field(default=None, init=False)
+    commands: CommandRouter | None = field(default=None, init=False)
     _listener: Listener | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -49,25 +53,46 @@ class Node:
 
     def take_over(self, runtime: Runtime) -> Takeover:
         """Start looking for executions no live node owns (the first look is the caller's:
-        `Takeover.scan`, at start-up)."""
+        `Takeover.scan`, at start-up), and answering the commands other nodes send for the
+        executions this one owns."""
         self.takeover = Takeover(
             self.ownership, lambda: unfinished_execution_ids(self.views),
             runtime.live_execution_ids, runtime.abandon, runtime.recover,
             self.takeover_interval).start()
+
+        def execute(execution_id: UUID, command: str, task_id: str | None) -> Transition:
+            if command == "retry":
+                return runtime.retry(execution_id, task_id)
+            return {"pause": runtime.pause, "resume": runtime.resume,
+                    "cancel": runtime.cancel}[command](execution_id)
+
+        self.commands = CommandRouter(self.conninfo, self.name, self.ownership.owned,
+                                      execute).start()
         return self.takeover
 
     def listen(self, app: StratexecApp, runner: ProjectionRunner) -> None:
-        """Wake `runner` on every new event and every new view position of any node."""
-        channels = [self.views.positions_channel]
+        """Wake `runner` on every new event and every new view position of any node, and
+        the command router on every command and answer."""
+        channels = [self.views.positions_channel, COMMANDS, ANSWERS]
         if isinstance(app.recorder, PostgresApplicationRecorder):
             channels.append(app.recorder.channel_name)
-        self._listener = Listener(self.conninfo, channels, runner.wake,
+
+        def dispatch(channel: str, payload: str) -> None:
+            for_commands = channel in (COMMANDS, ANSWERS) or not channel  # "": reconnected
+            if for_commands and self.commands is not None:
+                self.commands.on_notify(channel, payload)
+            if channel not in (COMMANDS, ANSWERS):
+                runner.wake()
+
+        self._listener = Listener(self.conninfo, channels, dispatch,
                                   name="stratexec-node-listener").start()
 
     def stop(self) -> None:
         """After the runtime has stopped: let go of everything this node holds."""
         if self.takeover is not None:
             self.takeover.stop()
+        if self.commands is not None:
+            self.commands.stop()
         if self._listener is not None:
             self._listener.stop()
         self.ownership.close()
