@@ -17,6 +17,7 @@ from uuid import UUID
 
 from stratexec.actors.messages import AgentTypeState, Transition
 from stratexec.actors.runtime import OwnedElsewhere, StartedExecution
+from stratexec.cluster.node import node_name
 from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, NotFound
@@ -299,6 +300,23 @@ def engine_state(engine: Engine) -> EngineState:
     error = engine.runner.error
     return EngineState(engine.store.store, position, engine.runner.position,
                        None if error is None else str(error))
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """This process among the others on the database (SQLite: the only one)."""
+
+    name: str
+    runs_projections: bool
+    owned_executions: int  # executions with a live actor in this process
+    takeovers: int  # executions it took over from a process that died
+
+
+def node_state(engine: Engine) -> NodeState:
+    node = engine.node
+    return NodeState(node_name() if node is None else node.name, engine.runner.leading,
+                     len(engine.runtime.live_execution_ids()),
+                     0 if node is None else node.ownership.takeovers)
 
 
 def live_executions(engine: Engine, workspaces: Collection[str]) -> int:

@@ -70,6 +70,12 @@ class Client:
         executions: list[dict[str, Any]] = listed["executions"]
         return executions
 
+    async def healthz(self) -> dict[str, Any]:
+        status, health = await self.call("GET", "/healthz")
+        assert status == 200, health
+        node: dict[str, Any] = health["node"]
+        return node
+
     async def history(self, execution_id: str) -> list[dict[str, Any]]:
         status, page = await self.call("GET", f"/api/executions/{execution_id}/history"
                                               "?limit=1000")

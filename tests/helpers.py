@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pykka
@@ -17,6 +21,7 @@ from stratexec.domain.execution import Execution
 from stratexec.domain.strategy import AGENT_TYPES, StrategyDefinition, parse_strategy
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 5.0
 
 
@@ -27,6 +32,15 @@ def eventually(condition: Callable[[], T], timeout: float = TIMEOUT, what: str =
         assert time.monotonic() < deadline, f"not within {timeout} s: {what or condition}"
         time.sleep(0.02)
     return result
+
+
+def stratexec(*args: str, data_dir: Path, timeout: float = 120,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`stratexec ARGS --data-dir DATA_DIR`, with `env` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "stratexec", *args, "--data-dir", str(data_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})})
 
 
 def is_postgres(store_env: dict[str, str]) -> bool:

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from api_support import Frame
 from cluster_support import EXECUTIONS, Client, Cluster, until
-from helpers import terminal_events_per_task
+from helpers import stratexec, terminal_events_per_task
 
 from stratexec.settings import postgres_conninfo
 
@@ -66,6 +66,9 @@ async def test_kill_9_of_a_node_mid_run_its_executions_complete_on_the_others(
                             if e["type"] == "Execution.TaskSucceeded")
         assert max(successes.values()) == 1, (execution_id, successes)
     assert interrupted > 0  # attempts under way at the kill got a new, recorded attempt
+    survivors = [await other.healthz() for other in others]
+    assert sum(node["takeovers"] for node in survivors) > 0  # (the views may lag the kill)
+    assert [node["runsProjections"] for node in survivors].count(True) == 1
 
     expected = feed_positions(postgres_env)
 
@@ -76,3 +79,38 @@ async def test_kill_9_of_a_node_mid_run_its_executions_complete_on_the_others(
     subscriber.cancel()
     positions = [frame.id for frame in seen]
     assert positions == expected  # every event once, in log order, across the takeover
+
+
+async def test_kill_9_of_the_projection_leader_another_leads_and_the_views_equal_a_rebuild(
+        cluster: Cluster, session: aiohttp.ClientSession, postgres_env: dict[str, str]
+        ) -> None:
+    leader = Client(session, cluster.start())
+    assert (await leader.healthz())["runsProjections"]
+    follower = Client(session, cluster.start())
+    assert not (await follower.healthz())["runsProjections"]
+    ids = await follower.start_executions(EXECUTIONS)  # the follower runs them
+
+    async def some_finished() -> bool:
+        executions = await follower.executions()
+        return any(e["status"] in FINISHED for e in executions)
+
+    await until(some_finished, 60, "executions finished before the kill")
+    leader.node.process.send_signal(signal.SIGKILL)
+    leader.node.process.wait(10)
+
+    async def follower_leads() -> bool:
+        return bool((await follower.healthz())["runsProjections"])
+
+    await until(follower_leads, 10, "the follower runs the projections")
+
+    async def all_finished() -> bool:
+        executions = await follower.executions()
+        return len([e for e in executions if e["id"] in ids and e["status"] in FINISHED]) \
+            == len(ids)
+
+    await until(all_finished, 90, "every execution finished")
+    verified = await asyncio.to_thread(
+        stratexec, "replay", ids[0], "--verify", data_dir=cluster.tmp_path / "verify",
+        env=cluster.env)
+    assert verified.returncode == 0, verified.stderr
+    assert "identical" in verified.stderr

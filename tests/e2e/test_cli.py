@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from api_support import ServerProcess
-from helpers import is_postgres, store_variables, terminal_events_per_task
+from helpers import is_postgres, store_variables, stratexec, terminal_events_per_task
 
 from stratexec.settings import postgres_conninfo
 
@@ -25,15 +25,6 @@ CYCLIC = ROOT / "examples" / "cyclic-dependencies.json"
 FAST = ["--demo-duration", "0.02:0.2", "--retry-interval", "0.05", "--health-interval", "0.2",
         "--circuit-cool-down", "0.05"]  # flaky runs may pause an agent type: briefly
 TERMINAL = ("TaskSucceeded", "TasksSkipped", "Cancelled")
-
-
-def stratexec(*args: str, data_dir: Path, timeout: float = 120,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`stratexec ARGS --data-dir DATA_DIR`, with `env` added to the environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "stratexec", *args, "--data-dir", str(data_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-        env={**os.environ, **(env or {})})
 
 
 
