@@ -30,6 +30,7 @@ from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine, agent_handlers
 from stratexec.projections.store import ViewStore
 from stratexec.settings import (
+    STORES,
     DataDirInUse,
     StoreSettings,
     add_engine_arguments,
@@ -179,7 +180,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     return report.main(args.sizes, args.latency_size, args.subscribers,
-                       args.replay_min_events, None if args.out is None else Path(args.out))
+                       args.replay_min_events, None if args.out is None else Path(args.out),
+                       args.store)
 
 
 # ------------------------------------------------------------------- plumbing
@@ -399,6 +401,10 @@ def _add_bench_command(commands: Any) -> None:
     bench.add_argument("--replay-min-events", type=int, default=200_000,
                        help="the log replayed must hold at least this many events")
     bench.add_argument("--out", help="write the figures as JSON to this file")
+    bench.add_argument("--store", choices=STORES, default="sqlite",
+                       help="postgres: also run the workloads on PostgreSQL (eventsourcing's "
+                            "POSTGRES_* variables; the user creates a database per run), with "
+                            "one and with two server processes (default sqlite only)")
 
 
 def _add_token_commands(commands: Any) -> None:
