@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with engine(args, config) as running:
         defined = usecases.define_strategy(running.app, definition, running.rules)
         execution = usecases.start_execution(running, defined.strategy_id,
-                                             defined.workspace_id)
+                                             defined.workspace_id, spread=False)
         print(f"execution {execution.id}: {execution.total_tasks} tasks "
               f"from {definition.name!r} {config.describe_agents()}", file=sys.stderr)
         return follow(running, [execution.id], args.json)

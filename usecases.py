@@ -54,19 +54,27 @@ def define_strategy(app: StratexecApp, definition: StrategyDefinition,
     return StrategyDefined(strategy.id, strategy.workspace_id, plan, position)
 
 
-def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str
+def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str, spread: bool = True
                     ) -> StartedExecution:
     """Start an execution of the workspace's strategy: the strategy is read once, from the
     log, and planned once. `NotFound` when the workspace holds no such strategy;
     `InvalidStrategy` when it names an agent type this engine does not run (it was defined
-    on an engine configured otherwise)."""
+    on an engine configured otherwise). With several processes and `spread`, a process
+    that owns two executions more than another offers the new one to the less loaded
+    (`cluster.ownership`); without `spread` (`stratexec run`, which follows it) it runs
+    here."""
     strategy = engine.app.get_strategy(strategy_id)
     if strategy.workspace_id != workspace_id:
         raise NotFound(f"no strategy {strategy_id}")
     items = strategy.definition.items
     check_agent_types(items, engine.rules)
     plan = propagate(items, engine.rules)
-    return engine.runtime.start_execution(strategy, plan)
+    node = engine.node
+    if node is None or not spread or node.ownership.least_loaded():
+        return engine.runtime.start_execution(strategy, plan)
+    started = engine.runtime.start_execution(strategy, plan, run_here=False)
+    node.offer(started.id)  # a less loaded node takes it (or this one's takeover, later)
+    return started
 
 
 def _routed(engine: Engine, command: str, execution_id: UUID, task_id: str | None,

@@ -161,16 +161,18 @@ class Runtime:
 
     # --------------------------------------------------------------- executions
 
-    def start_execution(self, strategy: Strategy, plan: Plan | None = None
-                        ) -> StartedExecution:
+    def start_execution(self, strategy: Strategy, plan: Plan | None = None,
+                        run_here: bool = True) -> StartedExecution:
         """Record a new execution of the strategy (with its plan, when the caller computed
-        it already) and start running it."""
+        it already) and start running it (unless not `run_here`: another process is to
+        take it over)."""
         execution, position = self.app.create_execution(
             strategy, plan, self.options.retry, self.options.agent_retry)
         started = StartedExecution(
             execution.id, execution.strategy_id, execution.workspace_id,
             str(execution.status), execution.total_tasks, execution.created_on, position)
-        self._spawn(execution, recovering=False, saved_at=position)
+        if run_here:
+            self._spawn(execution, recovering=False, saved_at=position)
         return started
 
     def recover(self, execution_ids: list[UUID] | None = None) -> list[UUID]:

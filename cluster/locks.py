@@ -81,6 +81,33 @@ class LockConnection:
                 return 0
             return 0 if row is None else int(row[0])
 
+    def lock_counts(self, application_name: str) -> dict[int, int]:
+        """Backend pid -> the session advisory locks (64-bit keys) it holds, for every
+        connection to this database carrying `application_name`."""
+        with self._lock:
+            try:
+                rows = self._connect().execute(
+                    "SELECT a.pid, count(l.pid) FROM pg_stat_activity a LEFT JOIN pg_locks l"
+                    " ON l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 1"
+                    " AND l.granted WHERE a.datname = current_database()"
+                    " AND a.application_name = %s GROUP BY a.pid",
+                    (application_name,)).fetchall()
+            except psycopg.OperationalError:
+                self._lost()
+                return {}
+            return {int(pid): int(count) for pid, count in rows}
+
+    def notify(self, channel: str, payload: str) -> None:
+        with self._lock:
+            try:
+                self._connect().execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            except psycopg.OperationalError:
+                self._lost()
+
+    def backend_pid(self) -> int:
+        with self._lock:
+            return self._connect().info.backend_pid
+
     def close(self) -> None:
         with self._lock:
             self.held.clear()

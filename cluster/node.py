@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -21,7 +22,12 @@ from stratexec.actors.messages import Transition
 from stratexec.cluster.commands import ANSWERS, COMMANDS, CommandRouter
 from stratexec.cluster.leader import AdvisoryLeadership
 from stratexec.cluster.listen import Listener
-from stratexec.cluster.ownership import TAKEOVER_INTERVAL, AdvisoryOwnership, Takeover
+from stratexec.cluster.ownership import (
+    OFFERS,
+    TAKEOVER_INTERVAL,
+    AdvisoryOwnership,
+    Takeover,
+)
 from stratexec.domain.application import StratexecApp
 from stratexec.projections.queries import unfinished_execution_ids
 from stratexec.projections.runner import ProjectionRunner
@@ -73,11 +79,14 @@ class Node:
     def listen(self, app: StratexecApp, runner: ProjectionRunner) -> None:
         """Wake `runner` on every new event and every new view position of any node, and
         the command router on every command and answer."""
-        channels = [self.views.positions_channel, COMMANDS, ANSWERS]
+        channels = [self.views.positions_channel, COMMANDS, ANSWERS, OFFERS]
         if isinstance(app.recorder, PostgresApplicationRecorder):
             channels.append(app.recorder.channel_name)
 
         def dispatch(channel: str, payload: str) -> None:
+            if channel == OFFERS:
+                self._offered(payload)
+                return
             for_commands = channel in (COMMANDS, ANSWERS) or not channel  # "": reconnected
             if for_commands and self.commands is not None:
                 self.commands.on_notify(channel, payload)
@@ -86,6 +95,16 @@ class Node:
 
         self._listener = Listener(self.conninfo, channels, dispatch,
                                   name="stratexec-node-listener").start()
+
+    def offer(self, execution_id: UUID) -> None:
+        """Offer a new execution to the less loaded nodes (`cluster.ownership`)."""
+        self.ownership.offer(execution_id)
+
+    def _offered(self, payload: str) -> None:
+        takeover = self.takeover
+        if takeover is not None and payload:  # off the listener's thread: it loads and spawns
+            threading.Thread(target=takeover.offered, args=(UUID(payload),), daemon=True,
+                             name="stratexec-offered").start()
 
     def stop(self) -> None:
         """After the runtime has stopped: let go of everything this node holds."""

@@ -10,8 +10,12 @@ runtime claims an execution before it spawns its actor and lets go when it has f
 whose locks went with a lost connection (another node may run them already), and claims
 unfinished executions that no live process owns, up to this node's fair share of all
 unfinished executions (their number over the number of live nodes), so that a dead node's
-executions spread over the others. A node that takes one over rebuilds it from its events
-(`Runtime.recover`): attempts that were under way get a new, recorded attempt.
+executions spread over the others. New executions spread too: the node that records one
+runs it unless another live node owns at least two fewer; then it offers it (NOTIFY
+`stratexec_offers`) and the least loaded nodes try to claim it, the first claim winning (or,
+if none does, the next takeover look of any node). A node that takes one over rebuilds it
+from its events (`Runtime.recover`): attempts that were under way get a new, recorded
+attempt.
 
 A hung process that keeps its socket open keeps its locks; if it wakes after its connection
 was dropped, its next save of an execution taken over meanwhile is refused by the event
@@ -31,6 +35,7 @@ from stratexec.projections.sql import advisory_key
 
 logger = logging.getLogger(__name__)
 NODE_APPLICATION = "stratexec-node"
+OFFERS = "stratexec_offers"  # NOTIFY: a new execution for the least loaded node
 TAKEOVER_INTERVAL = 2.0
 
 
@@ -44,7 +49,7 @@ class AdvisoryOwnership:
     def __init__(self, conninfo: str) -> None:
         self._locks = LockConnection(conninfo, NODE_APPLICATION)
         self._owned: dict[int, UUID] = {}
-        self.takeovers = 0  # executions this node took over from a dead one
+        self.takeovers = 0  # unowned executions this node took up (a dead node's, mostly)
 
     def claim(self, execution_id: UUID) -> bool:
         key = execution_key(execution_id)
@@ -63,6 +68,17 @@ class AdvisoryOwnership:
         self._locks.alive()
         held = self._locks.held
         return {execution_id for key, execution_id in list(self._owned.items()) if key in held}
+
+    def least_loaded(self) -> bool:
+        """Whether this node owns no more than one execution more than the live node that
+        owns the fewest (where a new execution should run: `usecases.start_execution`)."""
+        counts = self._locks.lock_counts(NODE_APPLICATION)
+        mine = counts.pop(self._locks.backend_pid(), len(self._owned))
+        return not counts or mine <= min(counts.values()) + 1
+
+    def offer(self, execution_id: UUID) -> None:
+        """Tell the other nodes that a new execution waits for a less loaded one."""
+        self._locks.notify(OFFERS, str(execution_id))
 
     def live_nodes(self) -> int:
         """How many processes hold ownership connections to this database now."""
@@ -101,6 +117,13 @@ class Takeover:
             except Exception:
                 logger.exception("the takeover scan failed; trying again in %.1f s",
                                  self.interval)
+
+    def offered(self, execution_id: UUID) -> None:
+        """Another node started an execution for a less loaded one: take it if this one is
+        the least loaded (when several are, their claims decide)."""
+        if self.ownership.least_loaded() and execution_id not in self._live() \
+                and self._recover([execution_id]):
+            logger.info("took up execution %s, offered by a busier node", execution_id)
 
     def scan(self) -> list[UUID]:
         """One pass; returns the executions taken over."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from cluster_support import Client, Cluster
+from cluster_support import Client, Cluster, until
 
 pytestmark = pytest.mark.postgres
 SLOW = ("--demo-duration", "2:3", "--concurrency", "1")  # still running while commanded
@@ -33,3 +33,16 @@ async def test_pause_on_b_an_execution_of_a_and_resume_it_on_c(
     for node in (a, b, c):
         status, seen = await node.call("GET", f"{command}/status")
         assert (status, seen["execution"]["status"]) == (200, "cancelled")
+
+
+async def test_new_executions_started_on_one_node_spread_over_the_live_nodes(
+        cluster: Cluster, session: aiohttp.ClientSession) -> None:
+    a, b = (Client(session, cluster.start(*SLOW)) for _ in range(2))
+    ids = await a.start_executions(6)
+
+    async def both_run_some() -> list[int]:
+        owned = [(await node.healthz())["ownedExecutions"] for node in (a, b)]
+        return owned if sum(owned) == len(ids) and min(owned) >= 2 else []
+
+    owned = await until(both_run_some, 20, "each node runs a share of the new executions")
+    assert max(owned) - min(owned) <= 2
