@@ -135,8 +135,8 @@ _EXECUTION_SCOPE = "EXISTS (SELECT 1 FROM executions e WHERE e.id = execution_id
 
 
 def _text(statement: sql.Composable) -> str:
-    """A composed statement as text (no parameters in it), with `%` and `?` as the store's
-    cursors expect: they take SQLite's dialect."""
+    """A composed statement as text, for the store's cursors (which take SQLite's `?`
+    parameters, so a statement without parameters must hold no `?`)."""
     text = statement.as_string(None)
     assert "?" not in text
     return text

@@ -8,6 +8,7 @@ Nothing here imports the views, so every view module may use it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -73,7 +74,11 @@ def tuple_cursor(cur: Cursor) -> Cursor:
 
 @lru_cache(maxsize=4096)
 def _pg_parameters(sql: str) -> str:
-    return sql.replace("%", "%%").replace("?", "%s")
+    """`?` as PostgreSQL's own `$1, $2, ...`: the connections' cursors are raw cursors,
+    which send a statement as it is, where psycopg would parse a `%s` one afresh each time
+    it is longer than its cache takes (a page's multi-row INSERTs: a third of a rebuild)."""
+    numbers = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
 
 
 _PG_TYPES = {"INTEGER": "BIGINT", "TEXT": 'TEXT COLLATE "C"'}
@@ -131,6 +136,7 @@ class _NumberLoader(Loader):
 def connect(conninfo: str, schema: str) -> psycopg.Connection[Any]:
     """An autocommit connection whose tables are `schema`'s, with rows by name."""
     connection = psycopg.connect(conninfo, autocommit=True, row_factory=sql_row,
+                                 cursor_factory=psycopg.RawCursor,
                                  options=f"-c search_path={schema}")
     connection.adapters.register_loader("numeric", _NumberLoader)
     return connection
