@@ -3,9 +3,9 @@
 
 `progress_line` renders an execution's status (the shape of `GET /api/executions/{id}/status`
 without its tasks) in at most a given width: the per-agent detail shrinks first, then the
-bar, then the ETA's range, and only then is the line cut. On a terminal `ProgressDisplay`
-redraws that one line in place (`\\r` and erase-line), sized to the terminal's width at each
-draw; elsewhere (a file, a pipe) it prints a plain line every few seconds while something
+bar, then the ETA's range and the counts' breakdown, and only then is the line cut. On a
+terminal `ProgressDisplay` redraws that one line in place (`\\r` and erase-line), sized to the
+terminal's width at each draw; elsewhere (a file, a pipe) it prints a plain line every few seconds while something
 changed. A field the server does not send yet (`eta`, `queuedTasks`, an agent's `running`
 and `queued`) is left out, never guessed.
 """
@@ -17,12 +17,18 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-BAR_WIDTHS = (30, 20, 10, 0)
-AGENT_DETAIL = ("full", "counts", "none")
+# The line's forms, from the most to the least detailed: (bar width, agents' detail, the
+# ETA's p90 range, the counts in full). The agents' detail goes first, then the bar.
+FORMS = (
+    (30, "full", True, True), (30, "counts", True, True), (30, "none", True, True),
+    (20, "none", True, True), (10, "none", True, True), (0, "none", True, True),
+    (0, "none", False, True), (10, "none", True, False), (0, "none", True, False),
+    (0, "none", False, False),
+)
 PLAIN_INTERVAL = 5.0  # seconds between the plain lines written when not on a terminal
 DEFAULT_COLUMNS = 80
 ERASE_LINE = "\r\x1b[2K"
@@ -32,28 +38,20 @@ def progress_line(status: Mapping[str, Any], width: int | None = None) -> str:
     """One line of the execution's progress, no longer than `width` - 1 characters (the
     last column is left free: a terminal that wraps there would leave the line behind)."""
     if width is None:
-        return _compose(status, BAR_WIDTHS[0], "full", with_range=True)
+        return _compose(status, *FORMS[0])
     room = max(width - 1, 1)
-    for candidate in _candidates(status):
-        if len(candidate) <= room:
-            return candidate
-    shortest = _compose(status, 0, "none", with_range=False)
-    return shortest[:room - 1] + "…" if len(shortest) > room else shortest
+    for form in FORMS:
+        line = _compose(status, *form)
+        if len(line) <= room:
+            return line
+    return line[:room - 1] + "…"
 
 
-def _candidates(status: Mapping[str, Any]) -> Iterator[str]:
-    """The line from the most to the least detailed: the agents' detail goes first."""
-    for detail in AGENT_DETAIL:
-        yield _compose(status, BAR_WIDTHS[0], detail, with_range=True)
-    for bar in BAR_WIDTHS[1:]:
-        yield _compose(status, bar, "none", with_range=True)
-    yield _compose(status, 0, "none", with_range=False)
-
-
-def _compose(status: Mapping[str, Any], bar_width: int, detail: str, with_range: bool
-             ) -> str:
+def _compose(status: Mapping[str, Any], bar_width: int, detail: str, with_range: bool,
+             in_full: bool) -> str:
     row = status["execution"]
-    parts = [part for part in (_bar(row, bar_width), f"{row['status']:9}", _counts(row),
+    counts = _counts(row) if in_full else _short_counts(row)
+    parts = [part for part in (_bar(row, bar_width), f"{row['status']:9}", counts,
                                _eta(status.get("eta"), with_range)) if part]
     agents = _agents((status.get("metrics") or {}).get("agents") or [], detail)
     return " ".join(parts) + (f" | {agents}" if agents else "")
@@ -83,6 +81,16 @@ def _counts(row: Mapping[str, Any]) -> str:
     else:  # a server without the split counts an assigned task as running
         counts += f" running {row['assignedTasks'] + row['inProgressTasks']}"
     return counts + f" pending {row['pendingTasks']} of {row['totalTasks']}"
+
+
+def _short_counts(row: Mapping[str, Any]) -> str:
+    """Finished of planned, the failures among them, and what runs now."""
+    text = f"{finished_tasks(row)}/{row['totalTasks']} finished"
+    if row["failedTasks"]:
+        text += f" ({row['failedTasks']} failed)"
+    running = row["inProgressTasks"] + (0 if "queuedTasks" in row else row["assignedTasks"])
+    text += f", {running} running"
+    return text + (f", {row['queuedTasks']} queued" if "queuedTasks" in row else "")
 
 
 def _eta(eta: Mapping[str, Any] | None, with_range: bool) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -43,7 +44,7 @@ def stored_events(data_dir: Path) -> list[tuple[int, str]]:
         connection.close()
 
 
-def wait_for_topic(data_dir: Path, suffix: str, process: subprocess.Popen[str],
+def wait_for_topic(data_dir: Path, suffix: str, process: subprocess.Popen[Any],
                    timeout: float = 60) -> None:
     """Poll another process's store until it recorded an event of this type."""
     deadline = time.monotonic() + timeout
