@@ -5,9 +5,9 @@
 without its tasks) in at most a given width: the per-agent detail shrinks first, then the
 bar, then the ETA's range and the counts' breakdown, and only then is the line cut. On a
 terminal `ProgressDisplay` redraws that one line in place (`\\r` and erase-line), sized to the
-terminal's width at each draw; elsewhere (a file, a pipe) it prints a plain line every few seconds while something
-changed. A field the server does not send yet (`eta`, `queuedTasks`, an agent's `running`
-and `queued`) is left out, never guessed.
+terminal's width at each draw; elsewhere (a file, a pipe) it prints a plain line every few
+seconds while something changed. A field the server does not send yet (`eta`, `queuedTasks`,
+an agent's `running` and `queued`) is left out, never guessed.
 """
 
 from __future__ import annotations
