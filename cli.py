@@ -1,9 +1,10 @@
 """The `stratexec` command: argument parsing and output only.
 
 Exit codes: 0 an execution completed with every task done (or a check passed); 1 it ended
-failed or cancelled (or a check found differences); 2 invalid input, or a retry refused
-(nothing recorded); 130 interrupted with Ctrl-C (the execution is paused and `stratexec
-resume` continues it).
+failed or cancelled (or a check found differences); 2 invalid input, a bad option, a data
+directory or store that cannot be used, or a retry refused (nothing recorded); 130
+interrupted with Ctrl-C (the execution is paused and the `resume` command printed continues
+it). `stratexec executions ...` has codes of its own (`remote`).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ DEMO_USER = "demo"
 TOKEN_FILE = "dashboard-token"
 FIRST_START_EXAMPLES = ("product-launch.json", "small-demo.json")
 SERVE_HELP = "serve the HTTP API, the live streams and the dashboard"
-EXIT_INVALID = 2
+EXIT_INVALID, EXIT_INTERRUPTED = 2, 130
 
 
 DASHBOARD_SECRET = web.AppKey("dashboard_secret", str)
@@ -243,8 +243,7 @@ async def serve(settings: ServerSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
-        print("stratexec: stopping; running executions continue at the next start",
-              file=sys.stderr, flush=True)
+        logger.info("stopping; unfinished executions continue at the next start")
     finally:
         await runner.cleanup()
 
@@ -325,6 +324,8 @@ def run(settings: ServerSettings) -> int:
     except StartupError as error:
         print(f"stratexec: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except KeyboardInterrupt:  # Ctrl-C while it was still starting: it stopped what it began
+        return EXIT_INTERRUPTED
     return 0
 
 
