@@ -285,9 +285,10 @@ def _announce(settings: ServerSettings, runner: web.AppRunner) -> None:
     """The dashboard link on stdout (a script reads it there) and the start-up log line."""
     host, port = runner.addresses[0][:2]
     secret = runner.app[DASHBOARD_SECRET]
-    print(f"stratexec is serving http://{settings.host}:{port} "
+    name = f"[{settings.host}]" if ":" in settings.host else settings.host  # IPv6
+    print(f"stratexec is serving http://{name}:{port} "
           f"{settings.config.describe_agents()}; open the dashboard: "
-          f"http://{settings.host}:{port}/?token={secret}", flush=True)
+          f"http://{name}:{port}/?token={secret}", flush=True)
     logger.info("started", extra=logs.fields(
         host=host, port=port, store=settings.store.store,
         dataDir=str(settings.store.data_dir), pid=os.getpid(),
