@@ -270,9 +270,7 @@ def follow(running: Engine, execution_ids: list[UUID], args: argparse.Namespace)
         _draw(display, running, execution_id)
         display.done()
         summary = usecases.execution_summary(running.views, execution_id)
-        logs.execution_finished(execution_id, summary["status"], {
-            key: summary[key] for key in ("totalTasks", "completedTasks", "failedTasks",
-                                          "skippedTasks")})
+        logs.execution_finished(execution_id, summary["status"], summary)
         print_summary(summary, sys.stderr)
         if args.json:
             print(json.dumps(summary))

@@ -26,6 +26,8 @@ LEVELS = ("debug", "info", "warning", "error", "critical")
 SECRET_QUERY_KEYS = frozenset({"token"})
 REDACTED = "[redacted]"
 FINISHED_TYPES = {"execution-completed", "execution-cancelled"}
+FINISHED_COUNTS = ("totalTasks", "completedTasks", "failedTasks", "skippedTasks",
+                   "cancelledTasks")
 
 requests = logging.getLogger("stratexec.http")
 executions = logging.getLogger("stratexec.executions")
@@ -122,8 +124,10 @@ def execution_started(execution_id: object, strategy: str, total_tasks: int) -> 
         executionId=str(execution_id), strategy=strategy, totalTasks=total_tasks))
 
 
-def execution_finished(execution_id: object, outcome: str, counts: Mapping[str, Any]
+def execution_finished(execution_id: object, outcome: str, summary: Mapping[str, Any]
                        ) -> None:
+    """With the task counts `summary` holds (a summary, a status row, a feed row's data)."""
+    counts = {key: summary[key] for key in FINISHED_COUNTS if key in summary}
     executions.info("execution finished", extra=fields(
         executionId=str(execution_id), outcome=outcome, **counts))
 
@@ -145,7 +149,4 @@ def log_feed_rows(rows: list[dict[str, Any]], position: int) -> None:
                               data.get("totalTasks", 0))
         elif kind in FINISHED_TYPES:
             data = json.loads(row["data"])
-            counts = {key: data[key] for key in (
-                "totalTasks", "completedTasks", "failedTasks", "skippedTasks",
-                "cancelledTasks") if key in data}
-            execution_finished(row["executionId"], data.get("status", ""), counts)
+            execution_finished(row["executionId"], data.get("status", ""), data)

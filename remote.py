@@ -26,6 +26,7 @@ from urllib.parse import quote
 from uuid import UUID
 
 from stratexec.client import Client, Frame, HttpError, Unreachable
+from stratexec.domain.execution import ExecutionStatus
 from stratexec.progress import (
     ProgressDisplay,
     duration,
@@ -36,13 +37,15 @@ from stratexec.progress import (
     summary_exit_code,
     summary_of,
 )
+from stratexec.server import TOKEN_FILE
 from stratexec.settings import StoreSettings, add_store_arguments
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_SERVER = "http://127.0.0.1:8080"
-TOKEN_FILE = "dashboard-token"  # as server.TOKEN_FILE, without importing the server
 FINISHED_EVENTS = frozenset({"execution-completed", "execution-cancelled"})
-STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+STATUSES = tuple(str(status) for status in ExecutionStatus)
+UNSUCCESSFUL = frozenset({ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+ENDED = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
 REFRESH = 0.25  # seconds: `watch` reads the status at most this often
 Command = Callable[[Client, argparse.Namespace], int]
 
@@ -157,7 +160,7 @@ def cmd_list(client: Client, args: argparse.Namespace) -> int:
 def _health_cell(row: Mapping[str, Any]) -> str:
     """The score, except for an execution that failed or was cancelled: its outcome says
     how it ended, and its last score would read as a success."""
-    if row["status"] in ("failed", "cancelled") or row.get("healthScore") is None:
+    if row["status"] in UNSUCCESSFUL or row.get("healthScore") is None:
         return "-"
     return f"{row['healthScore']} {row['healthStatus']}"
 
@@ -189,9 +192,8 @@ def status_lines(status: Mapping[str, Any]) -> list[str]:
         f"completed, {row['failedTasks']} failed, {row['skippedTasks']} skipped, "
         f"{row['cancelledTasks']} cancelled); {running}, {row['pendingTasks']} pending",
     ]
-    outcome = health.get("outcome") or (
-        row["status"] if row["status"] in ("failed", "cancelled") else None)
-    if outcome in ("failed", "cancelled"):
+    outcome = health.get("outcome") or row["status"]
+    if outcome in UNSUCCESSFUL:
         lines.append(f"health: {outcome}")
     elif health.get("score") is not None:
         issues = "; ".join(health.get("issues") or [])
@@ -244,7 +246,7 @@ def cmd_watch(client: Client, args: argparse.Namespace) -> int:
     display = ProgressDisplay(sys.stderr)
     display.show(status)
     try:
-        if status["execution"]["status"] not in ("completed", "failed", "cancelled"):
+        if status["execution"]["status"] not in ENDED:
             _follow(client, status, path, display)
             status = client.get(path)
     except KeyboardInterrupt:
