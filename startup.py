@@ -91,10 +91,14 @@ def _bound(family: int, kind: int, protocol: int, address: tuple[object, ...]
 
 def check_store(store: StoreSettings) -> None:
     """The data directory can be used and the stores answer; creates nothing."""
-    check_data_dir(store.data_dir)
-    for path in (store.events_path, store.views_path):
-        if path.exists():
-            _check_sqlite(path)
+    try:
+        check_data_dir(store.data_dir)
+        for path in (store.events_path, store.views_path):
+            if path.exists():
+                _check_sqlite(path)
+    except OSError as error:  # a directory above it that this process may not look into
+        raise StartupError(f"cannot use data directory {store.data_dir}: "
+                           f"{error.strerror}") from None
     if store.store == "postgres":
         check_postgres()
 
