@@ -81,13 +81,22 @@ def first_execution(data_dir: Path) -> str:
     return str(originator)
 
 
-def startup_cost() -> float:
-    """Seconds this machine takes now to start Python and import the `stratexec` command
-    (about 0.9 s idle, several times that when the machine is busy): the time bounds of the
-    start-up tests come on top of it."""
-    began = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import stratexec.cli"], cwd=ROOT, check=True)
-    return time.monotonic() - began
+# `stratexec ARGS` that writes to REPORT how long it ran after its imports, once it has
+# ended (atexit runs after the interpreter waited for every non-daemon thread, so a thread
+# left running counts too): `python -c TIMED REPORT ARGS...`.
+TIMED = """
+import atexit, sys, time
+from stratexec.cli import main
+began = time.monotonic()
+report = sys.argv.pop(1)
+atexit.register(lambda: open(report, "w").write(repr(time.monotonic() - began)))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def timed_command(report: Path, *args: str) -> list[str]:
+    """The command line of `stratexec ARGS` timed after its imports (see `TIMED`)."""
+    return [sys.executable, "-c", TIMED, str(report), *args]
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
