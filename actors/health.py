@@ -56,15 +56,17 @@ class Estimates:
     """The completion estimates of the live executions, each made no more often than its
     cost allows (`ESTIMATE_COST_RATIO`): in between, the last one stands."""
 
-    def __init__(self, estimate: Estimate | None, priors: Mapping[str, AgentSpeed]) -> None:
+    def __init__(self, estimate: Estimate | None, priors: Mapping[str, AgentSpeed],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._estimate = estimate
         self._priors = priors
+        self._clock = clock
         self._last: dict[UUID, tuple[float, Eta | None]] = {}  # (when due again, estimate)
 
     def of(self, execution_id: UUID) -> Eta | None:
         if self._estimate is None:
             return None
-        began = time.monotonic()
+        began = self._clock()
         due, last = self._last.get(execution_id, (began, None))
         if began < due:
             return last
@@ -73,7 +75,7 @@ class Estimates:
         except Exception:  # an estimate is an extra: never a reason to stop assessing
             logger.exception("could not estimate when execution %s finishes", execution_id)
             eta = None
-        ended = time.monotonic()
+        ended = self._clock()
         self._last[execution_id] = (ended + ESTIMATE_COST_RATIO * (ended - began), eta)
         return eta
 
