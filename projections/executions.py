@@ -9,6 +9,7 @@ is read from its tasks row, so this view must be applied before the tasks view c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -122,6 +123,14 @@ def _move_many(batch: Batch, event: Any, to: str) -> Row:
         row[batch.tables["tasks"][batch.origin, task_id]["status"]] -= 1
         row[to] += 1
     return row
+
+
+def running_eta(row: Any) -> dict[str, Any] | None:
+    """The completion estimate of an executions row, if the execution is running."""
+    if row["status"] != "running" or row["eta"] is None:
+        return None
+    eta: dict[str, Any] = json.loads(row["eta"])
+    return eta
 
 
 HEALTH = "execution of health"  # memo: health aggregate id -> execution id

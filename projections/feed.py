@@ -19,7 +19,6 @@ execution streams do not.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar
@@ -27,7 +26,7 @@ from typing import Any, ClassVar
 from stratexec.projections import events as ev
 from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch, Row
-from stratexec.projections.executions import execution_of
+from stratexec.projections.executions import execution_of, running_eta
 from stratexec.projections.metrics import Occupancy, utilisation
 from stratexec.projections.tasks import task
 from stratexec.projections.values import iso, to_json
@@ -78,13 +77,11 @@ def _finished(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
 
 
 def _metrics(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
-    row = batch.tables["executions"][(execution_id,)]
     agents = {agent: counts | utilisation(
         Occupancy(counts.get("in_progress", 0), counts.get("assigned", 0)),
         counts.get("concurrency")) for agent, counts in e.metrics.items()}
-    running = row["status"] == "running" and row["eta"] is not None
     return {"executionId": execution_id, "agents": agents,
-            "eta": json.loads(row["eta"]) if running else None}
+            "eta": running_eta(batch.tables["executions"][(execution_id,)])}
 
 
 MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and data

@@ -97,9 +97,9 @@ class MetricsView(View):
             for task_id in task_ids:
                 _row(batch, tasks[batch.origin, task_id]["agent"])[column] -= 1
 
-
     def _sampled(self, batch: Batch, event: Any) -> None:
-        """Each type's concurrency, as the health monitor recorded it (since it does)."""
+        """Each type's concurrency, from the metrics the health monitor sampled (those it
+        sampled before it recorded concurrencies leave it null)."""
         execution_id = execution_of(batch, event)["id"]
         metrics = batch.tables["agent_metrics"]
         for agent, counts in event.metrics.items():
@@ -155,8 +155,8 @@ def _ratio(part: float, whole: float) -> float | None:
 class Occupancy:
     """An agent type's tasks of one execution under way now (from the tasks view)."""
 
-    running: int = 0  # started
-    queued: int = 0  # assigned, waiting for a slot
+    running: int  # started
+    queued: int  # assigned, waiting for a slot
 
 
 def utilisation(occupancy: Occupancy, concurrency: int | None) -> dict[str, Any]:

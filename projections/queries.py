@@ -12,18 +12,17 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
+from stratexec.domain.execution import FINISHED_EXECUTION
 from stratexec.domain.health import UNHEALTHY_BELOW, HealthInputs, assess
+from stratexec.projections.executions import running_eta
 from stratexec.projections.feed import EVERY_WORKSPACE, FEED_COLUMNS, feed_row
 from stratexec.projections.metrics import Occupancy, agent_rates
 from stratexec.projections.store import ViewStore
+from stratexec.projections.tasks import TERMINAL
 from stratexec.projections.values import chunks, uuid_text
 from stratexec.projections.wire import camel
 
 Id = UUID | str
-
-
-FINISHED_TASK = ("completed", "failed", "skipped", "cancelled")
-FINISHED_EXECUTION = frozenset({"completed", "failed", "cancelled"})
 
 
 def _execution(row: Any) -> dict[str, Any]:
@@ -35,7 +34,7 @@ def _execution(row: Any) -> dict[str, Any]:
         "totalTasks": row["total_tasks"], "pendingTasks": row["pending"],
         "assignedTasks": row["assigned"], "queuedTasks": row["assigned"],
         "inProgressTasks": row["in_progress"],
-        "finishedTasks": sum(row[status] for status in FINISHED_TASK),
+        "finishedTasks": sum(row[status] for status in TERMINAL),
         "completedTasks": row["completed"], "failedTasks": row["failed"],
         "skippedTasks": row["skipped"], "cancelledTasks": row["cancelled"],
         "retries": row["retries"], "startedAt": row["started_at"],
@@ -192,10 +191,7 @@ def current_eta(store: ViewStore, execution_id: Id) -> dict[str, Any] | None:
     with store.read() as cur:
         row = cur.execute("SELECT status, eta FROM executions WHERE id = ?",
                           (uuid_text(execution_id),)).fetchone()
-    if row is None or row["status"] != "running":
-        return None
-    eta: dict[str, Any] | None = _json_or_none(row["eta"])
-    return eta
+    return None if row is None else running_eta(row)
 
 
 def health_inputs(store: ViewStore, execution: dict[str, Any]) -> HealthInputs:

@@ -21,9 +21,9 @@ from uuid import UUID
 from stratexec.domain.eta import AgentSpeed, Eta, RemainingTask, estimate
 from stratexec.domain.propagation import PRIORITY_RANK
 from stratexec.projections.store import ViewStore
+from stratexec.projections.tasks import TERMINAL
 from stratexec.projections.values import uuid_text
 
-UNFINISHED = frozenset({"pending", "assigned", "in_progress"})
 _UNKNOWN_PRIORITY_RANK = len(PRIORITY_RANK)
 
 
@@ -51,7 +51,7 @@ def remaining_work(store: ViewStore, execution_id: UUID | str, now: datetime
         if status == "completed":
             if ms is not None:
                 durations[agent].append(ms / 1000)
-        elif status in UNFINISHED:
+        elif status not in TERMINAL:
             tasks.append(RemainingTask(
                 task_id, agent, tuple(json.loads(depends_on)),
                 _since(started, now) if status == "in_progress" else None,
