@@ -12,7 +12,8 @@ agent types' `priors`: their speed before any of their attempts completed, and t
 concurrency, which it records with the per-agent metrics too. A large plan costs its
 estimate more: an execution is estimated again only once `ESTIMATE_COST_RATIO` times the
 time its last estimate took has passed, so that estimates take at most a small share of the
-monitor's thread (an estimate of 10,000 remaining tasks takes about 0.1 s).
+monitor's thread (an estimate of 10,000 remaining tasks takes about 0.1 s). The last
+assessments, made as the monitor stops, keep the last estimates instead of making new ones.
 """
 
 from __future__ import annotations
@@ -63,12 +64,14 @@ class Estimates:
         self._clock = clock
         self._last: dict[UUID, tuple[float, Eta | None]] = {}  # (when due again, estimate)
 
-    def of(self, execution_id: UUID) -> Eta | None:
+    def of(self, execution_id: UUID, fresh: bool = True) -> Eta | None:
+        """The execution's estimate: a new one if its cost allows and `fresh`, else the
+        last one made (None before any)."""
         if self._estimate is None:
             return None
         began = self._clock()
         due, last = self._last.get(execution_id, (began, None))
-        if began < due:
+        if began < due or not fresh:
             return last
         try:
             eta = self._estimate(execution_id, self._priors)
@@ -112,7 +115,7 @@ class HealthMonitorActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         if self._cancel_ticks is not None:
             self._cancel_ticks()
-        self._assess(set(self._changed))
+        self._assess(set(self._changed), estimate=False)  # stopping: no time for new ones
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -133,12 +136,12 @@ class HealthMonitorActor(pykka.ThreadingActor):
         health = self._healths.get(execution_id)
         return None if health is None else health.last
 
-    def _assess(self, execution_ids: set[UUID]) -> None:
+    def _assess(self, execution_ids: set[UUID], estimate: bool = True) -> None:
         changed = []
         for execution_id in execution_ids:
             tracked = self._latest[execution_id]
             health = self._health_of(tracked)
-            eta = None if tracked.finished else self._estimates.of(execution_id)
+            eta = None if tracked.finished else self._estimates.of(execution_id, estimate)
             recorded = health.record(replace(assess(tracked.inputs), eta=eta))
             sampled = health.sample_metrics(with_concurrency(tracked.metrics, self._priors))
             if recorded or sampled:

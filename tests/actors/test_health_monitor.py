@@ -72,6 +72,10 @@ def test_an_estimate_is_made_again_once_its_cost_allows() -> None:
     other = estimates.of(uuid4())  # each execution on its own
     assert other is not None
     assert other.seconds == 3.0
+    clock.now += 100
+    assert estimates.of(execution_id, fresh=False) == Eta(2.0, 1.0, NOW, 1)  # the last one
+    assert estimates.of(uuid4(), fresh=False) is None
+    assert len(made) == 3
 
 
 def test_a_failing_estimate_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
