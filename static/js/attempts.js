@@ -76,26 +76,33 @@ export class Attempts {
   }
 }
 
-/** The attempts as a table: number, start, end, duration, outcome, result or error. */
+/** The attempts as a list, oldest first: number and outcome, start → end and how long,
+ * then its result or its error. */
 export function attemptTable(attempts) {
   if (!attempts.length) {
     return h("p", { class: "muted small", dataset: { testid: "task-attempts" } }, "No attempt yet.");
   }
-  return h("div", { class: "table-wrap" }, h("table", { class: "table attempts", dataset: { testid: "task-attempts" } },
-    h("thead", {}, h("tr", {}, ["#", "Started", "Ended", "Took", "Outcome", "Result or error"]
-      .map((name) => h("th", { scope: "col" }, name)))),
-    h("tbody", {}, attempts.map((attempt) => h("tr", {
-      class: `attempt outcome-${attempt.outcome.split(",")[0]}`,
-      dataset: { attempt: String(attempt.attempt), outcome: attempt.outcome },
-    },
-    h("td", {}, attempt.attempt),
-    h("td", { title: attempt.startedAt ? "" : `handed to its agent at ${formatClock(attempt.assignedAt)}` },
-      attempt.startedAt ? formatClock(attempt.startedAt) : "not started"),
-    h("td", {}, attempt.endedAt ? formatClock(attempt.endedAt) : "—"),
-    h("td", { class: "num" }, attempt.durationMs !== null ? formatDuration(attempt.durationMs)
-      : attempt.startedAt && attempt.endedAt
-        ? formatDuration(new Date(attempt.endedAt) - new Date(attempt.startedAt)) : "—"),
-    h("td", {}, attempt.outcome),
-    h("td", { class: attempt.error ? "error-text" : "mono small" },
-      attempt.error ?? (attempt.result ? JSON.stringify(attempt.result) : "")))))));
+  return h("ol", { class: "attempts", dataset: { testid: "task-attempts" } },
+    attempts.map((attempt) => {
+      const took = attempt.durationMs !== null ? formatDuration(attempt.durationMs)
+        : attempt.startedAt && attempt.endedAt
+          ? formatDuration(new Date(attempt.endedAt) - new Date(attempt.startedAt)) : "—";
+      return h("li", {
+        class: `attempt outcome-${attempt.outcome.split(",")[0]}`,
+        dataset: { attempt: String(attempt.attempt), outcome: attempt.outcome },
+      },
+      h("div", {}, h("strong", {}, `#${attempt.attempt} `),
+        h("span", { class: "attempt-outcome", dataset: { field: "outcome" } }, attempt.outcome)),
+      h("div", { class: "small mono" },
+        h("span", { dataset: { field: "started" },
+          title: `handed to its agent at ${formatClock(attempt.assignedAt)}` },
+        attempt.startedAt ? formatClock(attempt.startedAt) : "not started"),
+        " → ", h("span", { dataset: { field: "ended" } },
+          attempt.endedAt ? formatClock(attempt.endedAt) : "…"),
+        " · ", h("span", { dataset: { field: "took" } }, took)),
+      attempt.error || attempt.result ? h("div", {
+        class: `attempt-detail ${attempt.error ? "error-text" : "mono small"}`,
+        dataset: { field: "detail" },
+      }, attempt.error ?? JSON.stringify(attempt.result)) : null);
+    }));
 }

@@ -13,6 +13,7 @@ import {
 import { TASK_STATUSES } from "./model.js";
 
 const MAX_SCALE = 2.5;
+const TITLE_CHARS = 27; // of 12 px bold text across a node
 const ZOOM_STEP = 1.25;
 const PAN_STEP = 80;
 const READABLE_SCALE = 1;
@@ -123,7 +124,7 @@ export class DagView {
   }
 
   nodeElement(node, position) {
-    const lines = titleLines(node.title, 30);
+    const lines = titleLines(node.title, TITLE_CHARS);
     const group = svg("g", {
       class: `dag-node dag-${node.kind}`, transform: `translate(${position.x},${position.y})`,
       dataset: { node: node.id, layer: String(position.layer) },

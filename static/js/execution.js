@@ -17,7 +17,9 @@ import {
 } from "./api.js";
 import { Attempts, attemptTable } from "./attempts.js";
 import { DagView, dagLegend } from "./dag.js";
-import { byTestId, h, mount, setNav, setText, showConnection, showSignIn } from "./dom.js";
+import {
+  byTestId, h, mount, setNav, setText, setTitle, showConnection, showSignIn,
+} from "./dom.js";
 import {
   ALLOWED, FINISHED, badOutcome, bandOf, durationText, formatCost, formatDateTime,
   formatDuration, formatEta, formatTime, percent, plural, statusBadge,
@@ -192,6 +194,7 @@ class ExecutionPage {
   start() {
     this.dag.draw([...this.model.tasks.values()], this.items);
     this.render();
+    this.renderPlots();
     const stream = new WorkspaceStream(workspaceEventsUrl(this.model.execution.workspaceId), {
       onEvent: (event) => this.receive(event),
       onState: (state, detail) => {
@@ -226,7 +229,9 @@ class ExecutionPage {
     } else if (changed.settled || event.type === "metrics-update") {
       this.refreshMetrics();
     }
-    if (changed.status) document.title = pageTitle(this.model.execution.strategyName, this.model.execution.status);
+    if (changed.status) {
+      setTitle(pageTitle(this.model.execution.strategyName, this.model.execution.status));
+    }
     this.schedule();
   }
 
@@ -566,11 +571,14 @@ class ExecutionPage {
     const showTokens = agents.some((agent) => tokens(agent) > 0);
     const showCost = agents.some((agent) => agent.cost > 0);
     const showUse = agents.some((agent) => typeof agent.utilisation === "number");
-    const heads = ["Agent", "Tasks", "Completed", "Failed", "Retries", "Mean", "p95",
-      ...(showUse ? ["Running", "Queued", "Use"] : []),
-      ...(showTokens ? ["Tokens"] : []), ...(showCost ? ["Cost"] : [])];
-    this.agentHead.replaceChildren(...heads.map((name, i) =>
-      h("th", { scope: "col", class: i ? "num" : null }, name)));
+    const heads = [...["Agent", "Tasks", "Completed", "Failed", "Retries", "Mean", "p95"]
+      .map((name) => [name, {}]),
+    ...(showUse ? [["Running", { use: "running" }], ["Queued", { use: "queued" }],
+      ["Use", { use: "utilisation" }]] : []),
+    ...(showTokens ? [["Tokens", { usage: "tokens" }]] : []),
+    ...(showCost ? [["Cost", { usage: "cost" }]] : [])];
+    this.agentHead.replaceChildren(...heads.map(([name, dataset], i) =>
+      h("th", { scope: "col", class: i ? "num" : null, dataset }, name)));
     const rows = agents.map((agent) => h("tr", { dataset: { agent: agent.agent } },
       h("th", { scope: "row" }, agent.agent),
       h("td", { class: "num" }, agent.tasks),

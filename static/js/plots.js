@@ -3,7 +3,7 @@
 // two axes labelled at their ends. A vertical line marks the version the slider shows.
 
 import { h, svg } from "./dom.js";
-import { formatClock } from "./format.js";
+import { formatClock, plural } from "./format.js";
 
 const W = 560;
 const H = 150;
@@ -65,7 +65,7 @@ export function healthPlot(snapshots, startedAt, endAt, cursorAt = null) {
   const t1 = Math.max(t0 + 1000, new Date(endAt).getTime());
   const points = snapshots.map((s) => [spanX(new Date(s.recordedAt).getTime(), t0, t1), spanY(s.score, 100)]);
   if (points.length) points.push([spanX(t1, t0, t1), points[points.length - 1][1]]); // held since
-  return frame(`Health score over time (${snapshots.length} assessments)`, "health-plot", "100",
+  return frame(`Health score over time (${plural(snapshots.length, "assessment")})`, "health-plot", "100",
     [formatClock(startedAt), formatClock(new Date(t1).toISOString())], [
       points.length ? svg("polyline", { class: "plot-line", points: points.map((p) => p.join(",")).join(" ") }) : null,
       snapshots.map((s) => svg("circle", { class: `plot-dot band-${String(s.status).toLowerCase()}`, r: 3,
