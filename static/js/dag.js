@@ -8,7 +8,7 @@
 import { h, setText, svg } from "./dom.js";
 import { statusIcon } from "./format.js";
 import {
-  GAP_Y, NODE_H, NODE_W, defaultMode, groupKey, layoutGraph, planItems, titleLines, visibleGraph,
+  GAP_Y, NODE_H, NODE_W, defaultMode, layoutGraph, planItems, titleLines, visibleGraph,
 } from "./graph.js";
 import { TASK_STATUSES } from "./model.js";
 
@@ -215,7 +215,7 @@ export class DagView {
 
   openGroup(key) {
     this.expanded.add(key);
-    const first = this.items.find((item) => groupKey(item, this.mode) === key);
+    const first = this.items.find((item) => this.graph.nodeOfTask.get(item.taskIds[0]) === key);
     this.render();
     if (first) this.centreOn(`item:${first.id}`, Math.max(this.view.k, 0.6));
   }

@@ -26,7 +26,7 @@ import {
 } from "./format.js";
 import { HistorySlider } from "./history.js";
 import { applyEvent, countTasks, executionModel, isFinished } from "./model.js";
-import { finishedPerSecond, healthPlot, throughputPlot } from "./plots.js";
+import { estimatesTable, finishedPerSecond, healthPlot, throughputPlot } from "./plots.js";
 import { WorkspaceStream } from "./stream.js";
 import { ErrorLog, Timeline, fromHistory } from "./timeline.js";
 
@@ -557,10 +557,12 @@ class ExecutionPage {
     const { execution } = this.model;
     const end = execution.finishedAt || new Date().toISOString();
     const cursorAt = this.past && this.past.recordedAt ? new Date(this.past.recordedAt).getTime() : null;
+    const estimates = estimatesTable(this.snapshots, execution.finishedAt);
     this.plots.replaceChildren(
       healthPlot(this.snapshots, execution.startedAt, end, cursorAt),
       throughputPlot(finishedPerSecond(this.events, execution.startedAt), execution.startedAt, end,
-        cursorAt));
+        cursorAt),
+      ...(estimates ? [estimates] : []));
   }
 
   renderAgents() {

@@ -4,7 +4,7 @@
 // drawn is one node per strategy item (its tasks, one per agent, are chips on the node, so
 // the item's title is written once), or, folded, one node per L3 parent or per layer with
 // the counts of its tasks. Folding bounds what is drawn: a 9,000-task plan opens as a few
-// dozen group nodes. Each node's layer is the rank of the lowest layer of its tasks, so an
+// dozen group nodes (never more than MAX_OPEN_NODES groups). Each node's layer is the rank of the lowest layer of its tasks, so an
 // edge points down wherever the nodes are items; wide layers wrap into rows to keep the
 // drawing about as wide as its box.
 
@@ -68,11 +68,19 @@ function l3Parent(itemId, itemsById) {
   return item && item.level === 3 ? { id: item.id, title: item.title } : null;
 }
 
-/** Which group an item folds into under `mode` ("l3" or "layer"); null: no folding. */
-export function groupKey(item, mode) {
+/** Which group an item folds into under `mode` ("l3" or "layer", whose groups hold `span`
+ * consecutive layers each); null: no folding. */
+function groupKey(item, mode, span = 1) {
   if (mode === "l3") return item.l3 ? `l3:${item.l3.id}` : `item:${item.id}`;
-  if (mode === "layer") return `layer:${item.layer}`;
+  if (mode === "layer") return `layer:${Math.floor(item.layer / span)}`;
   return null;
+}
+
+/** How many layers one group holds when folded by layer: one, unless there are more
+ * layers than MAX_OPEN_NODES (a long chain), which then share groups. */
+export function layerSpan(items) {
+  const deepest = Math.max(0, ...items.map((item) => item.layer));
+  return Math.max(1, Math.ceil((deepest + 1) / MAX_OPEN_NODES));
 }
 
 /** The fold mode a plan opens with: items if few enough, else by L3 parent if that is
@@ -91,13 +99,14 @@ export function defaultMode(items) {
 export function visibleGraph(items, tasksById, mode, expanded) {
   const nodes = new Map();
   const nodeOfTask = new Map();
+  const span = layerSpan(items);
   for (const item of items) {
-    const key = groupKey(item, mode);
+    const key = groupKey(item, mode, span);
     const folded = key !== null && !key.startsWith("item:") && !expanded.has(key);
     const id = folded ? key : `item:${item.id}`;
     let node = nodes.get(id);
     if (!node) {
-      node = { id, kind: folded ? "group" : "item", title: folded ? groupTitle(key, item)
+      node = { id, kind: folded ? "group" : "item", title: folded ? groupTitle(key, item, span)
         : item.title, taskIds: [], layer: Infinity, items: 0, group: key };
       nodes.set(id, node);
     }
@@ -122,8 +131,10 @@ export function visibleGraph(items, tasksById, mode, expanded) {
   return { nodes: [...nodes.values()], edges: [...edges.values()], nodeOfTask };
 }
 
-function groupTitle(key, item) {
-  return key.startsWith("layer:") ? `Layer ${item.layer + 1}` : item.l3.title;
+function groupTitle(key, item, span) {
+  if (!key.startsWith("layer:")) return item.l3.title;
+  const first = Math.floor(item.layer / span) * span + 1;
+  return span === 1 ? `Layer ${first}` : `Layers ${first}–${first + span - 1}`;
 }
 
 /** Positions {x, y, row} by node id, and the drawing's size, for about `aspect` = w / h. */

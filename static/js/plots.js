@@ -3,7 +3,7 @@
 // two axes labelled at their ends. A vertical line marks the version the slider shows.
 
 import { h, svg } from "./dom.js";
-import { formatClock, plural } from "./format.js";
+import { formatClock, formatDuration, plural } from "./format.js";
 
 const W = 560;
 const H = 150;
@@ -89,4 +89,28 @@ export function throughputPlot(bins, startedAt, endAt, cursorAt = null) {
       svg("title", {}, `${bin.n} finished in second ${bin.t + 1}`))),
       cursor(cursorAt, t0, t1),
     ]);
+}
+
+const ESTIMATES_SHOWN = 8;
+
+/** How good the ETAs were: the ETA recorded with each assessment (`snapshots[].eta`, when the
+ * server records them) beside the time the execution really took from then, for at most
+ * ESTIMATES_SHOWN assessments spread over the run; null when none has an ETA. */
+export function estimatesTable(snapshots, finishedAt) {
+  const estimated = snapshots.filter((s) => s.eta && typeof s.eta.seconds === "number");
+  if (!estimated.length) return null;
+  const step = Math.max(1, Math.ceil(estimated.length / ESTIMATES_SHOWN));
+  const shown = estimated.filter((_, i) => i % step === 0 || i === estimated.length - 1);
+  const end = finishedAt ? new Date(finishedAt).getTime() : null;
+  return h("div", { class: "table-wrap" }, h("table", { class: "table", dataset: { testid: "estimates" } },
+    h("caption", { class: "small" }, "The ETA recorded with each assessment, and what happened"),
+    h("thead", {}, h("tr", {}, ["Assessed", "Estimated to go", "p90", "Really took"].map((name, i) =>
+      h("th", { scope: "col", class: i ? "num" : null }, name)))),
+    h("tbody", {}, shown.map((s) => h("tr", {},
+      h("td", {}, formatClock(s.recordedAt)),
+      h("td", { class: "num" }, formatDuration(1000 * s.eta.seconds)),
+      h("td", { class: "num" }, typeof s.eta.p90Seconds === "number"
+        ? formatDuration(1000 * s.eta.p90Seconds) : "—"),
+      h("td", { class: "num" }, end === null ? "not finished"
+        : formatDuration(end - new Date(s.recordedAt).getTime())))))));
 }

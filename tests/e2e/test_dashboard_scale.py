@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,6 +84,15 @@ def start_named(server: ServerProcess, name: str) -> str:
     execution_id: str = call(server, "/api/executions/start", {
         "strategyId": strategy["id"], "workspaceId": "demo"})["executionId"]
     return execution_id
+
+
+def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll `check()` until it returns something true, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)  # the interval between two polls of the condition
+    return found
 
 
 def history(server: ServerProcess, execution_id: str) -> list[dict[str, Any]]:
@@ -457,27 +467,41 @@ def test_a_390_px_screen_shows_every_card_and_a_refused_link_is_the_friendly_pag
 
 def test_the_eta_and_the_agents_use_show_when_the_server_sends_them(
         browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
-    """The fields the status helper adds (issue 13), added here to the server's own answer:
+    """The fields the status helper adds (issue 13), set here in the server's own answers:
     the page shows them when present, and nothing while they are absent."""
     eta = {"seconds": 100.0, "p90Seconds": 150.0, "estimatedAt": "2026-01-01T00:00:00+00:00",
            "remainingTasks": 12, "criticalPath": ["a", "b", "c"]}
+    use = {"running": 1, "queued": 3, "concurrency": 2, "utilisation": 0.5}
 
-    def with_eta(route: Route) -> None:
-        answer = json.loads(route.fetch().text())
-        answer["eta"] = eta
-        for agent in answer["metrics"]["agents"]:
-            agent.update(running=1, queued=3, concurrency=2, utilisation=0.5)
-        route.fulfill(json=answer)
+    def status_with(present: bool) -> Callable[[Route], None]:
+        def change(route: Route) -> None:
+            answer = json.loads(route.fetch().text())
+            answer.pop("eta", None)
+            for agent in answer["metrics"]["agents"]:
+                for key in use:
+                    agent.pop(key, None)
+                if present:
+                    agent.update(use)
+            route.fulfill(json=answer | ({"eta": eta} if present else {}))
+        return change
+
+    def health_with(present: bool) -> Callable[[Route], None]:
+        def change(route: Route) -> None:
+            answer = json.loads(route.fetch().text())
+            for snapshot in answer["snapshots"]:
+                snapshot.pop("eta", None)
+                if present:
+                    snapshot["eta"] = eta
+            route.fulfill(json=answer)
+        return change
 
     with serving(tmp_path / "data", *SLOW) as server:
         execution_id = start_named(server, LAUNCH)
-        plain = open_execution(browser, server, execution_id)
-        expect(plain.get_by_test_id("agent-table").locator("tbody tr")).not_to_have_count(0)
-        expect(plain.get_by_test_id("eta")).to_be_hidden()
-        expect(plain.get_by_test_id("agent-table").locator("th[data-use]")).to_have_count(0)
-
+        until(lambda: call(server, f"/api/executions/{execution_id}/health")["snapshots"])
         page = browser.new_page()
-        page.route("**/api/executions/*/status", with_eta)
+        page.route("**/api/executions/*/status", status_with(True))
+        page.route("**/api/executions/*/health", health_with(True))
+        page.goto(f"{server.url}/?token={server.token}")
         page.goto(f"{server.url}/executions/{execution_id}")
         expect(page.get_by_test_id("eta")).to_have_text(re.compile(
             r"^Finishes in about 1 min 40 s \(p90 2 min 30 s\) · 12 tasks to go"
@@ -486,4 +510,20 @@ def test_the_eta_and_the_agents_use_show_when_the_server_sends_them(
         expect(table.locator("th[data-use]")).to_have_text(["Running", "Queued", "Use"])
         row = table.locator("tbody tr").first
         expect(row.locator("td[data-use]")).to_have_text(["1/2", "3", "50%"])
+        estimates = page.get_by_test_id("estimates").locator("tbody tr").first
+        expect(estimates.locator("td")).to_have_text(
+            [re.compile(r"^\d\d:"), "1 min 40 s", "2 min 30 s", "not finished"])
         screenshot(page, "eta")
+
+        # Without them (a server before issue 13; a cancelled execution has no ETA either).
+        call(server, f"/api/executions/{execution_id}/cancel", {})
+        plain = browser.new_page()
+        plain.route("**/api/executions/*/status", status_with(False))
+        plain.route("**/api/executions/*/health", health_with(False))
+        plain.goto(f"{server.url}/executions/{execution_id}")
+        expect(plain.get_by_test_id("status")).to_have_text("cancelled")
+        expect(plain.get_by_test_id("agent-table").locator("tbody tr")).not_to_have_count(0)
+        expect(plain.get_by_test_id("eta")).to_be_hidden()
+        expect(plain.get_by_test_id("agent-table").locator("th[data-use]")).to_have_count(0)
+        expect(plain.get_by_test_id("health-plot")).to_be_visible()
+        expect(plain.get_by_test_id("estimates")).to_have_count(0)
