@@ -6,9 +6,10 @@
 // opens it. The layout is graph.js's.
 
 import { h, setText, svg } from "./dom.js";
-import { statusIcon } from "./format.js";
+import { plural, statusIcon } from "./format.js";
 import {
-  GAP_Y, NODE_H, NODE_W, defaultMode, layoutGraph, planItems, titleLines, visibleGraph,
+  GAP_Y, NODE_H, NODE_W, defaultMode, layoutGraph, modeSizes, planItems, titleLines,
+  visibleGraph,
 } from "./graph.js";
 import { TASK_STATUSES } from "./model.js";
 
@@ -63,8 +64,9 @@ export class DagView {
         button("+", "Zoom in", "dag-zoom-in", () => this.zoomBy(ZOOM_STEP)),
         button("−", "Zoom out", "dag-zoom-out", () => this.zoomBy(1 / ZOOM_STEP)),
         button("Fit", "Fit the whole graph in the box", "dag-fit", () => this.fit())),
-      h("label", { class: "dag-tools" }, h("span", { class: "visually-hidden" }, "Show "),
-        this.modeSelect, this.unfold),
+      h("div", { class: "dag-tools" },
+        h("label", {}, h("span", { class: "visually-hidden" }, "Show "), this.modeSelect),
+        this.unfold),
       h("div", { class: "dag-tools dag-find" }, this.search, this.found),
       this.summary);
     this.element = h("div", { class: "dag-frame" }, this.toolbar, this.box);
@@ -80,6 +82,11 @@ export class DagView {
     for (const item of this.items) for (const id of item.taskIds) this.itemOfTask.set(id, item);
     this.mode = defaultMode(this.items);
     const hasL3 = this.items.some((item) => item.l3);
+    const sizes = modeSizes(this.items);
+    for (const [value, text] of MODES) {
+      const option = this.modeSelect.querySelector(`option[value="${value}"]`);
+      option.textContent = `${text} (${plural(sizes[value], "node")})`;
+    }
     this.modeSelect.querySelector('option[value="l3"]').disabled = !hasL3;
     if (this.mode === "l3" && !hasL3) this.mode = "layer";
     this.modeSelect.value = this.mode;

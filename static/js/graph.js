@@ -10,14 +10,14 @@
 
 export const NODE_W = 200;
 export const NODE_H = 64;
-export const GAP_X = 22;
+const GAP_X = 22;
 export const GAP_Y = 44;
-export const MARGIN = 16;
+const MARGIN = 16;
 const SWEEPS = 4;
-export const MAX_OPEN_NODES = 400; // more items than this open folded
+const MAX_OPEN_NODES = 400; // more items than this open folded
 
 /** Layer of each task: 0 without dependencies, else 1 + the highest layer it depends on. */
-export function taskLayers(tasks) {
+function taskLayers(tasks) {
   const byId = new Map(tasks.map((task) => [task.taskId, task]));
   const layerOf = new Map();
   for (const task of tasks) {
@@ -78,9 +78,16 @@ function groupKey(item, mode, span = 1) {
 
 /** How many layers one group holds when folded by layer: one, unless there are more
  * layers than MAX_OPEN_NODES (a long chain), which then share groups. */
-export function layerSpan(items) {
+function layerSpan(items) {
   const deepest = Math.max(0, ...items.map((item) => item.layer));
   return Math.max(1, Math.ceil((deepest + 1) / MAX_OPEN_NODES));
+}
+
+/** How many nodes each mode draws with every group folded: {items, l3, layer}. */
+export function modeSizes(items) {
+  const span = layerSpan(items);
+  const count = (mode) => new Set(items.map((item) => groupKey(item, mode, span))).size;
+  return { items: items.length, l3: count("l3"), layer: count("layer") };
 }
 
 /** The fold mode a plan opens with: items if few enough, else by L3 parent if that is

@@ -11,7 +11,7 @@ const PAD = { left: 36, right: 10, top: 10, bottom: 22 };
 
 /** How many tasks an event finishes: a completion, a failure for good, the skipped tasks,
  * the tasks a cancellation cancels. */
-export function finishedCount(event) {
+function finishedCount(event) {
   const d = event.data;
   switch (event.type) {
     case "task-completed": return 1;

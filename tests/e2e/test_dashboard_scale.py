@@ -332,6 +332,10 @@ def test_a_large_plan_opens_folded_and_unfolds_what_is_looked_for(
         groups = page.get_by_test_id("dag-group")
         expect(groups).to_have_count(plans, timeout=60_000)
         expect(page.get_by_test_id("dag-fold")).to_have_value("l3")
+        layers = (per_plan + CHAINS - 1) // CHAINS
+        expect(page.get_by_test_id("dag-fold").locator("option")).to_have_text([
+            f"Every item ({plans * per_plan} nodes)", f"Folded by L3 parent ({plans} nodes)",
+            f"Folded by layer ({layers} nodes)"])
         expect(page.locator("[data-testid=dag] [data-task-id]")).to_have_count(0)
         assert page.evaluate("document.getElementsByTagName('*').length") < 4000
         assert_graph_fits(page)
@@ -351,7 +355,6 @@ def test_a_large_plan_opens_folded_and_unfolds_what_is_looked_for(
 
         # By layer: one node per layer of items, with its count.
         page.get_by_test_id("dag-fold").select_option("layer")
-        layers = (per_plan + CHAINS - 1) // CHAINS
         expect(groups).to_have_count(layers)
         expect(groups.first).to_contain_text(f"{plans * CHAINS * len(AGENTS)} tasks:")
         assert_graph_fits(page)
