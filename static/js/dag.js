@@ -294,8 +294,8 @@ export class DagView {
     this.box.dataset.scale = k.toFixed(4);
   }
 
+  /** + / - zoom and 0 fits, wherever the focus is in the graph; the arrows pan. */
   key(event) {
-    if (event.target !== this.box) return; // a chip's Enter selects it
     const { x, y, k } = this.view;
     const moves = { ArrowLeft: [PAN_STEP, 0], ArrowRight: [-PAN_STEP, 0],
       ArrowUp: [0, PAN_STEP], ArrowDown: [0, -PAN_STEP] };
@@ -303,7 +303,7 @@ export class DagView {
     else if (event.key === "-" || event.key === "_") this.zoomBy(1 / ZOOM_STEP);
     else if (event.key === "0") this.fit();
     else if (moves[event.key]) this.setView(x + moves[event.key][0], y + moves[event.key][1], k);
-    else return;
+    else return; // Enter and Space on a chip or a group select or open it
     event.preventDefault();
   }
 

@@ -468,6 +468,35 @@ def test_a_390_px_screen_shows_every_card_and_a_refused_link_is_the_friendly_pag
         screenshot(refused, "refused-link")
 
 
+# After the stream's snapshot, one metrics-update event for each execution in it, with the
+# data given (as a server with the status helper's fields sends them), then the stream as is.
+METRICS_AFTER_SNAPSHOT = """(() => {
+    const data = %s;
+    const Real = window.EventSource;
+    window.EventSource = class extends Real {
+        constructor(...args) {
+            super(...args);
+            this.heard = {};
+        }
+        addEventListener(type, listener, options) {
+            super.addEventListener(type, listener, options);
+            this.heard[type] = listener;
+            if (type !== "snapshot") return;
+            super.addEventListener("snapshot", (message) => {
+                const { executions } = JSON.parse(message.data);
+                executions.forEach((execution, i) => {
+                    const position = Number(message.lastEventId) + 0.001 * (i + 1);
+                    this.heard["metrics-update"](new MessageEvent("metrics-update", {
+                        lastEventId: String(position), data: JSON.stringify({
+                            type: "metrics-update", executionId: execution.id, position,
+                            data: { executionId: execution.id, ...data } }) }));
+                });
+            });
+        }
+    };
+})()"""
+
+
 def test_the_eta_and_the_agents_use_show_when_the_server_sends_them(
         browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     """The fields the status helper adds (issue 13), set here in the server's own answers:
@@ -517,6 +546,16 @@ def test_the_eta_and_the_agents_use_show_when_the_server_sends_them(
         expect(estimates.locator("td")).to_have_text(
             [re.compile(r"^\d\d:"), "1 min 40 s", "2 min 30 s", "not finished"])
         screenshot(page, "eta")
+
+        # The list reads them from the workspace stream's metrics-update events.
+        listed = browser.new_page()
+        listed.add_init_script(METRICS_AFTER_SNAPSHOT % json.dumps(
+            {"eta": eta, "agents": [use, {**use, "running": 2}]}))
+        listed.goto(f"{server.url}/")
+        row = listed.get_by_test_id("executions").locator(f'tr[data-execution-id="{execution_id}"]')
+        expect(row.get_by_test_id("execution-eta")).to_have_text(
+            "ETA about 1 min 40 s (p90 2 min 30 s) · 3 running, 6 queued (75% of 4 slots)")
+        screenshot(listed, "list-eta")
 
         # Without them (a server before issue 13; a cancelled execution has no ETA either).
         call(server, f"/api/executions/{execution_id}/cancel", {})
