@@ -497,6 +497,16 @@ METRICS_AFTER_SNAPSHOT = """(() => {
 })()"""
 
 
+def check_list_eta(page: Page, server: ServerProcess, execution_id: str,
+                   metrics: dict[str, Any]) -> None:
+    """The list reads the ETA and the agents' use from the stream's metrics-update events."""
+    page.add_init_script(METRICS_AFTER_SNAPSHOT % json.dumps(metrics))
+    page.goto(f"{server.url}/")
+    row = page.get_by_test_id("executions").locator(f'tr[data-execution-id="{execution_id}"]')
+    expect(row.get_by_test_id("execution-eta")).to_have_text(
+        "ETA about 1 min 40 s (p90 2 min 30 s) · 3 running, 6 queued (75% of 4 slots)")
+
+
 def test_the_eta_and_the_agents_use_show_when_the_server_sends_them(
         browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     """The fields the status helper adds (issue 13), set here in the server's own answers:
@@ -547,14 +557,9 @@ def test_the_eta_and_the_agents_use_show_when_the_server_sends_them(
             [re.compile(r"^\d\d:"), "1 min 40 s", "2 min 30 s", "not finished"])
         screenshot(page, "eta")
 
-        # The list reads them from the workspace stream's metrics-update events.
         listed = browser.new_page()
-        listed.add_init_script(METRICS_AFTER_SNAPSHOT % json.dumps(
-            {"eta": eta, "agents": [use, {**use, "running": 2}]}))
-        listed.goto(f"{server.url}/")
-        row = listed.get_by_test_id("executions").locator(f'tr[data-execution-id="{execution_id}"]')
-        expect(row.get_by_test_id("execution-eta")).to_have_text(
-            "ETA about 1 min 40 s (p90 2 min 30 s) · 3 running, 6 queued (75% of 4 slots)")
+        check_list_eta(listed, server, execution_id,
+                       {"eta": eta, "agents": [use, {**use, "running": 2}]})
         screenshot(listed, "list-eta")
 
         # Without them (a server before issue 13; a cancelled execution has no ETA either).
