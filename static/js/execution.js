@@ -118,6 +118,7 @@ class ExecutionPage {
         h("span", { class: "count", dataset: { testid: `progress-${id}` } }, "0"), ` ${label}`)));
 
     this.score = h("span", { class: "health-score", dataset: { testid: "health-score" } });
+    this.outOf = h("span", { class: "muted" }, "/100");
     this.band = h("span", { class: "badge", dataset: { testid: "health-band" } });
     this.healthFacts = h("p", { class: "muted small", dataset: { testid: "health-facts" } });
     this.issues = h("ul", { class: "issues", dataset: { testid: "health-issues" } });
@@ -159,7 +160,7 @@ class ExecutionPage {
           this.confirm),
         h("section", { class: "card", "aria-labelledby": "health-title" },
           h("h2", { id: "health-title" }, "Health"),
-          h("div", { class: "health" }, this.score, h("span", { class: "muted" }, "/100"), this.band),
+          h("div", { class: "health" }, this.score, this.outOf, this.band),
           this.healthFacts,
           this.issues)),
       h("section", { class: "card", "aria-labelledby": "progress-title" },
@@ -516,6 +517,7 @@ class ExecutionPage {
     const status = this.shownStatus();
     const outcome = badOutcome(status, this.past ? {} : health || {});
     const issues = health ? health.issues || [] : [];
+    this.outOf.hidden = Boolean(outcome) || !health;
     if (outcome) {
       const counts = this.past ? this.past.counts : countTasks(this.model.tasks.values());
       const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
