@@ -96,7 +96,7 @@ export function formatCost(cost) {
 }
 
 /** How long an execution has run: to its end, or to now while it runs. */
-export function elapsed(startedAt, finishedAt) {
+function elapsed(startedAt, finishedAt) {
   if (!startedAt) return null;
   const end = finishedAt ? new Date(finishedAt) : new Date();
   return Math.max(0, end - new Date(startedAt));
