@@ -253,12 +253,13 @@ def execution_summary(views: ViewStore, execution_id: UUID) -> dict[str, Any]:
 
 
 def execution_progress(views: ViewStore, execution_id: UUID) -> dict[str, Any] | None:
-    """What a progress line shows: the status answer's `execution` and `metrics`, without
-    its tasks (read at every redraw, they would cost more than the line is worth)."""
+    """What a progress line shows: the status answer's `execution`, `eta` and `metrics`,
+    without its tasks (read at every redraw, they would cost more than the line is worth)."""
     row = queries.get_execution(views, execution_id)
     if row is None:
         return None
-    return {"execution": row, "metrics": {"agents": queries.agent_metrics(views, execution_id)}}
+    return {"execution": row, "eta": queries.current_eta(views, execution_id),
+            "metrics": {"agents": queries.agent_metrics(views, execution_id)}}
 
 
 def paused_agent_types(views: ViewStore) -> list[dict[str, Any]]:

@@ -65,14 +65,17 @@ def test_the_progress_line_fits_80_columns_and_is_redrawn_in_place(tmp_path: Pat
     output = terminal.read_until()
     assert terminal.process.returncode == 0, output
     lines = screen_lines(output)
-    progress = [line for line in lines if any(s.startswith("[") for s in line)]
+    progress = [line for line in lines if any(" done " in s or " finished" in s for s in line)]
     assert len(progress) == 1, lines  # one line, redrawn: never a new line per refresh
     draws = [segment for segment in progress[0] if segment]
     assert len(draws) >= 3
     assert all(len(draw) < COLUMNS for draw in draws), max(draws, key=len)
     assert all(ERASE + draw in output for draw in draws)  # each redraw erases the line first
-    assert re.match(r"\[#+\] completed done 38 failed 0 skipped 0 running 0 pending 0 of 38",
-                    draws[-1]), draws[-1]  # the bar shrank to fit; it is full
+    assert re.match(r"(\[#+\] )?completed done 38 failed 0 skipped 0 running 0 queued 0 "
+                    r"pending 0 of 38", draws[-1]), draws[-1]  # what fits of the full line
+    queued = [draw for draw in draws
+              if re.search(r"running \d+ queued \d+ |\d+ running, \d+ queued", draw)]
+    assert queued, draws  # running and queued apart, as the read models now count them
 
 
 def test_ctrl_c_prints_the_resume_command_as_it_must_be_typed(tmp_path: Path) -> None:
