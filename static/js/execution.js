@@ -217,7 +217,7 @@ class ExecutionPage {
     const wasFinished = isFinished(this.model.execution);
     const changed = applyEvent(this.model, event);
     if (event.type === "metrics-update" && "eta" in event.data) this.model.eta = event.data.eta;
-    if (event.type === "health-update") this.snapshots.push({ ...event.data, recordedAt: event.recordedAt });
+    if (event.type === "health-update") this.addSnapshot({ ...event.data, recordedAt: event.recordedAt });
     if (this.historyLoaded) this.log([event]);
     else this.heldBack.push(event);
     if (!wasFinished && isFinished(this.model.execution)) {
@@ -288,6 +288,11 @@ class ExecutionPage {
       console.warn(`history: ${error.message}`);
     }
     this.history.open();
+  }
+
+  /** A live assessment, unless the snapshots read since the stream's position hold it already. */
+  addSnapshot(snapshot) {
+    if (!this.snapshots.some((s) => s.recordedAt === snapshot.recordedAt)) this.snapshots.push(snapshot);
   }
 
   async loadSnapshots() {
