@@ -19,10 +19,17 @@ from aiohttp import web
 from stratexec import usecases
 from stratexec.api import models
 from stratexec.api.auth import GRANT, require_workspace
-from stratexec.api.errors import bad_request, not_found
+from stratexec.api.errors import ApiError, bad_request, not_found
 from stratexec.api.services import Services
 from stratexec.api.streams import sse_response, websocket_response
-from stratexec.api.validation import answer, query_choice, query_int, read_json
+from stratexec.api.validation import (
+    MAX_OFFSET,
+    MAX_PAGE,
+    answer,
+    query_choice,
+    query_int,
+    read_json,
+)
 from stratexec.domain.errors import NotFound, UnknownTask
 from stratexec.domain.execution import ExecutionStatus
 from stratexec.domain.strategy import StrategyDocument
@@ -31,7 +38,6 @@ from stratexec.settings import ServerSettings
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", ServerSettings)
 STATUSES = tuple(str(status) for status in ExecutionStatus)
-MAX_PAGE = 1000
 
 
 def services_of(request: web.Request) -> Services:
@@ -241,7 +247,7 @@ async def execution_socket(request: web.Request) -> web.StreamResponse:
 
 async def execution_history(request: web.Request) -> web.Response:
     execution = await _execution(request)
-    after = query_int(request, "after", 0, 0, 2**62)
+    after = query_int(request, "after", 0, 0, MAX_OFFSET)
     limit = query_int(request, "limit", 500, 1, MAX_PAGE)
     app = services_of(request).engine.app
     events = await asyncio.to_thread(
@@ -254,7 +260,10 @@ async def execution_history(request: web.Request) -> web.Response:
 async def execution_state(request: web.Request) -> web.Response:
     execution = await _execution(request)
     latest = execution["version"]
-    version = query_int(request, "version", latest, 1, latest)
+    version = query_int(request, "version", latest, 1, MAX_OFFSET)
+    if version > latest:  # a version that does not exist (yet): as any missing resource
+        raise ApiError(404, "not_found", f"execution version {version} not found: the "
+                       f"latest is {latest}", {"latestVersion": latest})
     app = services_of(request).engine.app
     aggregate = await asyncio.to_thread(
         usecases.execution_at, app, UUID(execution["id"]), version)
@@ -274,7 +283,7 @@ async def execution_health(request: web.Request) -> web.Response:
 
 def _page(request: web.Request) -> tuple[int, int]:
     return (query_int(request, "limit", 100, 1, MAX_PAGE),
-            query_int(request, "offset", 0, 0, 2**62))
+            query_int(request, "offset", 0, 0, MAX_OFFSET))
 
 
 def _workspaces(request: web.Request) -> frozenset[str]:

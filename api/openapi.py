@@ -27,6 +27,7 @@ from pydantic_core import core_schema
 from stratexec.api import models
 from stratexec.api.models import EXECUTION_STATUSES
 from stratexec.api.streams import COMMANDS, MAX_POSITION
+from stratexec.api.validation import MAX_OFFSET, MAX_PAGE
 from stratexec.domain.strategy import StrategyDocument
 
 Schema = dict[str, Any]
@@ -34,7 +35,6 @@ Model = type[BaseModel]
 
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "static" / "docs.html"
 API_VERSION = "0.1.0"
-MAX_PAGE = 1000
 COOKIE = "stratexec_token"
 REF = "#/components/schemas/{model}"
 ERROR_RESPONSES = {
@@ -239,7 +239,7 @@ def page_limit(default: int) -> Schema:
 
 def pagination(default_limit: int = 100) -> list[Schema]:
     return [page_limit(default_limit),
-            query_param("offset", integer(default=0), "How many to skip.")]
+            query_param("offset", integer(maximum=MAX_OFFSET, default=0), "How many to skip.")]
 
 
 def workspace_filter() -> Schema:
@@ -385,7 +385,8 @@ def stream_paths() -> dict[str, Any]:
                                   error_schema(("bad_request",))),
              **errors(404)},
             parameters=[EXECUTION_ID, query_param(
-                "lastEventId", integer(), "Resume after this log position.")])},
+                "lastEventId", integer(maximum=MAX_POSITION),
+                "Resume after this log position.")])},
     }
 
 
@@ -397,14 +398,17 @@ def audit_paths() -> dict[str, Any]:
                                   ref(models.HistoryPage)),
              **errors(400, 404)},
             parameters=[EXECUTION_ID,
-                        query_param("after", integer(default=0), "Only after this position."),
+                        query_param("after", integer(maximum=MAX_OFFSET, default=0),
+                                    "Only after this position."),
                         page_limit(500)])},
         "/api/executions/{executionId}/state": {"get": operation(
             "getExecutionState", "audit", "An execution as it was at a version",
             {"200": json_response("The state.", ref(models.StateAnswer)),
              **errors(400, 404)},
             parameters=[EXECUTION_ID, query_param(
-                "version", integer(1), "1 to the latest version (400 beyond); default latest.")])},
+                "version", integer(1, maximum=MAX_OFFSET),
+                "1 to the latest version; default the latest. A version past the latest "
+                "answers 404 `not_found`, with `details.latestVersion`.")])},
         "/api/executions/{executionId}/health": {"get": operation(
             "getExecutionHealth", "audit", "Recorded health assessments, oldest first",
             {"200": json_response("The most recent `limit` assessments.",

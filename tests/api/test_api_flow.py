@@ -22,6 +22,8 @@ from api_support import (
     sse_frames,
 )
 
+from stratexec.api.validation import MAX_OFFSET
+
 ROOT = Path(__file__).resolve().parents[2]
 METRIC_TYPES = {
     "stratexec_executions": "gauge", "stratexec_tasks": "gauge",
@@ -188,7 +190,13 @@ async def test_audit_endpoints_show_history_and_past_states(tmp_path: Path) -> N
         assert latest["status"] == "completed"
         assert latest["version"] == latest["latestVersion"]
         too_far = await api.get(f"{base}/state?version={latest['latestVersion'] + 1}")
-        assert too_far.status == 400
+        assert too_far.status == 404  # as documented: a version that does not exist
+        assert too_far.body["error"]["details"] == {"latestVersion": latest["latestVersion"]}
+        for beyond in ("offset", "after"):  # past the documented maximum: a 400 naming it
+            path = "/api/executions" if beyond == "offset" else f"{base}/history"
+            answer = await api.get(f"{path}?{beyond}={MAX_OFFSET + 1}")
+            assert answer.status == 400
+            assert answer.body["error"]["details"]["problems"][0]["path"] == f"query.{beyond}"
         snapshots = (await api.get(f"{base}/health")).body["snapshots"]
         assert snapshots
         assert snapshots[-1]["status"] in ("Excellent", "Good", "Degraded", "Critical")
