@@ -18,9 +18,10 @@ from aiohttp import web
 
 from stratexec import usecases
 from stratexec.api import models
-from stratexec.api.auth import GRANT, require_workspace
+from stratexec.api.auth import GRANT, require_workspace, token_check
 from stratexec.api.errors import ApiError, bad_request, not_found
 from stratexec.api.services import Services
+from stratexec.api.stream_guard import OPEN_STREAMS, StreamGuard
 from stratexec.api.streams import sse_response, websocket_response
 from stratexec.api.validation import (
     MAX_OFFSET,
@@ -215,7 +216,7 @@ async def execution_events(request: web.Request) -> web.StreamResponse:
         workspace_ids=frozenset({execution["workspaceId"]}),
         snapshot=lambda: asyncio.to_thread(
             usecases.execution_snapshot, services.engine.views, execution["id"]),
-        ping_interval=request.app[SETTINGS].ping_interval)
+        guard=_guard(request), ping_interval=request.app[SETTINGS].ping_interval)
 
 
 async def workspace_events(request: web.Request) -> web.StreamResponse:
@@ -225,7 +226,7 @@ async def workspace_events(request: web.Request) -> web.StreamResponse:
         request, services.hub, execution_id=None, workspace_ids=frozenset({workspace_id}),
         snapshot=lambda: asyncio.to_thread(
             usecases.workspace_snapshot, services.engine.views, workspace_id),
-        ping_interval=request.app[SETTINGS].ping_interval)
+        guard=_guard(request), ping_interval=request.app[SETTINGS].ping_interval)
 
 
 async def execution_socket(request: web.Request) -> web.StreamResponse:
@@ -240,7 +241,13 @@ async def execution_socket(request: web.Request) -> web.StreamResponse:
         workspace_ids=frozenset({execution["workspaceId"]}),
         snapshot=lambda: asyncio.to_thread(
             usecases.execution_snapshot, services.engine.views, execution["id"]),
-        on_command=on_command)
+        on_command=on_command, guard=_guard(request))
+
+
+def _guard(request: web.Request) -> StreamGuard:
+    """What bounds the stream this request opens: its send timeout, its token, shutdown."""
+    return StreamGuard(request, token_check(request),
+                       request.app[SETTINGS].stream_send_timeout, request.app[OPEN_STREAMS])
 
 
 # ------------------------------------------------------------------------ audit
