@@ -65,7 +65,15 @@ class StartedExecution:
     status: str
     total_tasks: int
     started_at: datetime
-    position: int  # the log position of the Started event
+    position: int  # the log position of the Started event (0: not known, as for a replay)
+    replayed: bool = False  # an idempotent start that answers the execution it started before
+
+    @classmethod
+    def of(cls, execution: Execution, position: int = 0, replayed: bool = False
+           ) -> StartedExecution:
+        return cls(execution.id, execution.strategy_id, execution.workspace_id,
+                   str(execution.status), execution.total_tasks, execution.created_on,
+                   position, replayed)
 
 
 class Runtime:
@@ -136,15 +144,13 @@ class Runtime:
 
     # --------------------------------------------------------------- executions
 
-    def start_execution(self, strategy: Strategy, plan: Plan | None = None
-                        ) -> StartedExecution:
+    def start_execution(self, strategy: Strategy, plan: Plan | None = None,
+                        request: tuple[str, str] | None = None) -> StartedExecution:
         """Record a new execution of the strategy (with its plan, when the caller computed
-        it already) and start running it."""
+        it already) and start running it. `request`: see `StratexecApp.create_execution`."""
         execution, position = self.app.create_execution(
-            strategy, plan, self.options.retry, self.options.agent_retry)
-        started = StartedExecution(
-            execution.id, execution.strategy_id, execution.workspace_id,
-            str(execution.status), execution.total_tasks, execution.created_on, position)
+            strategy, plan, self.options.retry, self.options.agent_retry, request)
+        started = StartedExecution.of(execution, position)
         self._spawn(execution, recovering=False, saved_at=position)
         return started
 

@@ -31,14 +31,17 @@ from stratexec.api.validation import (
     query_int,
     read_json,
 )
+from stratexec.domain import idempotency
 from stratexec.domain.errors import NotFound, UnknownTask
 from stratexec.domain.execution import ExecutionStatus
+from stratexec.domain.idempotency import IdempotentRequest
 from stratexec.domain.strategy import StrategyDocument
 from stratexec.settings import ServerSettings
 
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", ServerSettings)
 STATUSES = tuple(str(status) for status in ExecutionStatus)
+REPLAYED = "Idempotent-Replayed"  # on an answer that an Idempotency-Key repeats
 
 
 def services_of(request: web.Request) -> Services:
@@ -101,23 +104,45 @@ async def get_strategy(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------- executions
 
 async def start_execution(request: web.Request) -> web.Response:
+    """With an `Idempotency-Key`, a retry answers what the first request did (the same
+    201 and body, marked `Idempotent-Replayed: true`); see `domain.idempotency`."""
     services = services_of(request)
     body = await read_json(request, models.StartExecution)
     workspace_id = require_workspace(request, body.workspace_id, "workspace")
     strategy_id = _uuid(body.strategy_id, "strategy")
     try:
         started = await asyncio.to_thread(
-            usecases.start_execution, services.engine, strategy_id, workspace_id)
+            usecases.start_execution, services.engine, strategy_id, workspace_id,
+            _idempotent(request, workspace_id, body))
     except NotFound:
         raise not_found("strategy") from None
-    await services.reads_reach(started.position)
-    return answer(models.ExecutionStarted, {
+    if started.replayed:  # started by another request, maybe one still answering
+        await services.caught_up()
+    else:
+        await services.reads_reach(started.position)
+    answered = answer(models.ExecutionStarted, {
         "success": True, "executionId": str(started.id),
         "execution": {"id": str(started.id), "status": started.status,
                       "strategyId": str(started.strategy_id),
                       "totalTasks": started.total_tasks,
                       "startedAt": started.started_at.isoformat()},
     }, status=201)
+    if started.replayed:
+        answered.headers[REPLAYED] = "true"
+    return answered
+
+
+def _idempotent(request: web.Request, workspace_id: str, body: models.StartExecution
+                ) -> IdempotentRequest | None:
+    """The request as made under its Idempotency-Key, if it has one (400 for a bad key)."""
+    key = request.headers.get(idempotency.HEADER)
+    if key is None:
+        return None
+    problem = idempotency.key_problem(key)
+    if problem is not None:
+        raise bad_request(f"header.{idempotency.HEADER}", problem)
+    return IdempotentRequest(request[GRANT].user, workspace_id, key,
+                             body.model_dump(mode="json", by_alias=True))
 
 
 async def list_executions(request: web.Request) -> web.Response:

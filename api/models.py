@@ -317,6 +317,12 @@ class InvalidStrategyDetails(Wire):
         default=None, description="The items of a dependency cycle, in order, back to the first.")
 
 
+class IdempotencyKeyDetails(Wire):
+    """An Idempotency-Key that started an execution with another request."""
+
+    header: Literal["Idempotency-Key"]
+
+
 class ConflictDetails(Wire):
     status: Status
     command: Command
@@ -400,7 +406,7 @@ class ExecutionSnapshot(Wire):
 
 
 class StreamError(Wire):
-    """Sent before the server closes the stream (a slow subscriber)."""
+    """Sent before the server closes the stream (a slow subscriber, or a revoked token)."""
 
     type: Literal["error"]
     error: ErrorBody
@@ -559,7 +565,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     StrategyAnswer, StrategyPage, ExecutionStarted, ExecutionPage, ExecutionStatusAnswer,
     CommandDone, HistoryPage, StateAnswer, HealthSnapshots, Me, ServiceStatus,
     ServiceUnavailable, Error, BadRequestDetails, InvalidStrategyDetails, ConflictDetails,
-    NoDetails, AgentTypeDone, AgentTypeConflictDetails)
+    NoDetails, AgentTypeDone, AgentTypeConflictDetails, IdempotencyKeyDetails)
 STREAM_EVENTS: tuple[type[BaseModel], ...] = (
     FeedEvent, AgentTypeEvent, WorkspaceSnapshot, ExecutionSnapshot, StreamError,
     CommandResult)

@@ -56,7 +56,8 @@ lists `{path, message}` for every problem, e.g. `body.items[3].level`), `unautho
 token does not grant), `method_not_allowed` 405 (any method not documented on a documented
 path), `invalid_transition` 409, `payload_too_large` 413, `invalid_strategy` or
 `dependency_cycle` 422 (a strategy of the right shape that breaks a rule: levels, parents,
-dependencies). `internal` 500 is never expected.
+dependencies), `idempotency_key_reused` 422 (a start's Idempotency-Key sent with another
+body). `internal` 500 is never expected.
 """
 
 SSE_FORMAT = """\
@@ -69,8 +70,8 @@ A stream of Server-Sent Events, one frame per event:
 The `data` of every frame is a `StreamEvent` (`#/components/schemas/StreamEvent`). Without
 `Last-Event-ID` (header) or `lastEventId` (query), a `snapshot` frame comes first; with it,
 the stream resumes after that position and misses nothing. Before closing a subscriber that
-cannot keep up, the server sends an `error` frame (without `id`). Lines starting with `:` are
-keep-alive comments.
+cannot keep up (`slow_consumer`), or whose token was revoked (`token_revoked`), the server
+sends an `error` frame (without `id`). Lines starting with `:` are keep-alive comments.
 """
 
 WEBSOCKET_FORMAT = """\
@@ -78,7 +79,10 @@ Switching Protocols: the connection is a WebSocket. The server sends each `Strea
 JSON text message (a `snapshot` first unless `?lastEventId=` is given). The client may send
 `{"command": "pause" | "resume" | "cancel" | "retry"}` (`WebSocketCommand`) and gets
 `{"type": "command-result", "command", "status"}` (`CommandResult`) or an `error` message.
-Every server message is a `WebSocketMessage`.
+Every server message is a `WebSocketMessage`. Close codes: 1001 when the server stops, 1013
+for a client that fell too far behind (after the `slow_consumer` error), and 4401 once the
+token is revoked (after the `token_revoked` error; a command sent after the revocation is
+not run).
 """
 
 
@@ -266,6 +270,21 @@ execution reopens as running. The stream shows `execution-resumed` (with `taskId
 `unskippedTaskIds`), then `task-assigned` as the attempts start. 409 when no task has
 failed, or the execution is neither failed nor running."""
 COMMAND_DESCRIPTIONS = {"retry": RETRY}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes the start safe to retry (1 to 255 printable ASCII characters; a "
+                   "UUID does): see the operation.",
+    "schema": string(minLength=1, maxLength=255)}
+IDEMPOTENT_START = """\
+With an `Idempotency-Key` header (as Stripe has them), a client that lost the answer may
+send the same request again: within 24 hours of the first, the same key with the same body
+answers the execution the first request started, with the same status and body (201, the
+status it started with) and the header `Idempotent-Replayed: true`, and starts nothing.
+Two requests racing with one key start one execution; both answer it. The same key with
+another body is a 422 `idempotency_key_reused` (`details.header` names the header). A key
+is scoped to the token's user and the body's workspace, is kept in the event log with the
+execution it started (so it holds across restarts and crashes), and is free again after
+24 hours."""
 
 
 # ------------------------------------------------------------------------ operations
@@ -337,8 +356,21 @@ def execution_paths() -> dict[str, Any]:
     return {
         "/api/executions/start": {"post": operation(
             "startExecution", "executions", "Start an execution of a strategy",
-            {"201": json_response("Started.", started), **errors(400, 404, 413, 422)},
-            body=ref(models.StartExecution))},
+            {"201": json_response("Started (or, for a repeated Idempotency-Key, started "
+                                  "before: the same answer).", started)
+             | {"headers": {"Idempotent-Replayed": {
+                 "description": "`true` on an answer repeated for an Idempotency-Key.",
+                 "schema": const("true")}}},
+             "422": json_response(
+                 "The strategy names an agent type this engine does not run, or the "
+                 "Idempotency-Key started an execution with another body.",
+                 {"oneOf": [error_schema(("invalid_strategy", "dependency_cycle"),
+                                         ref(models.InvalidStrategyDetails)),
+                            error_schema(("idempotency_key_reused",),
+                                         ref(models.IdempotencyKeyDetails))]}),
+             **errors(400, 404, 413)},
+            parameters=[IDEMPOTENCY_KEY], body=ref(models.StartExecution),
+            description=IDEMPOTENT_START)},
         "/api/executions": {"get": operation(
             "listExecutions", "executions", "List executions, newest first",
             {"200": json_response("A page of executions.", ref(models.ExecutionPage)),

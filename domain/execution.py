@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from stratexec.domain import idempotency
 from stratexec.domain.errors import InvalidTransition, UnknownTask
 from stratexec.domain.health import HealthInputs
 from stratexec.domain.propagation import PRIORITY_RANK, Plan, PlannedTask
@@ -106,6 +107,8 @@ class Execution(Aggregate):
         decisions: list[dict[str, Any]],
         retry_policy: dict[str, Any],
         agent_retry_policies: dict[str, dict[str, Any]] | None = None,
+        request_key: str | None = None,
+        request_fingerprint: str | None = None,
     ) -> None:
         self.strategy_id = strategy_id
         self.workspace_id = workspace_id
@@ -115,6 +118,9 @@ class Execution(Aggregate):
         # recorded before there were any lack the field).
         self.agent_retry_policies = {agent: RetryPolicy.from_record(record)
                                      for agent, record in (agent_retry_policies or {}).items()}
+        # Started under an Idempotency-Key (domain.idempotency): which, and by what request.
+        self.request_key = request_key
+        self.request_fingerprint = request_fingerprint
         self.status = ExecutionStatus.PENDING
         self.tasks: dict[str, TaskState] = {}
         self.counts = dict.fromkeys(TaskStatus, 0)
@@ -143,13 +149,21 @@ class Execution(Aggregate):
         heapq.heapify(self._ready)
         self.counts[TaskStatus.PENDING] = len(self.tasks)
 
+    @staticmethod
+    def create_id(request_key: str | None = None) -> UUID:
+        """A random id; one derived from the key of an idempotent start, so that the store
+        accepts a single execution per key (`domain.idempotency`)."""
+        return uuid4() if request_key is None else idempotency.execution_id(request_key)
+
     @classmethod
     def start(
         cls, strategy_id: UUID, workspace_id: str, strategy_name: str, plan: Plan,
         retry_policy: RetryPolicy, agent_retry_policies: Mapping[str, RetryPolicy] | None = None,
+        request_key: str | None = None, request_fingerprint: str | None = None,
     ) -> Execution:
         """`agent_retry_policies` replace `retry_policy` for the tasks of their agent types
-        (only those of the plan's types are recorded)."""
+        (only those of the plan's types are recorded). `request_key` and its fingerprint:
+        an idempotent start's (`domain.idempotency`)."""
         agents = {task.agent for task in plan.tasks}
         return cls(
             strategy_id=strategy_id,
@@ -161,6 +175,8 @@ class Execution(Aggregate):
             agent_retry_policies={agent: policy.as_record()
                                   for agent, policy in (agent_retry_policies or {}).items()
                                   if agent in agents} or None,
+            request_key=request_key,
+            request_fingerprint=request_fingerprint,
         )
 
     # ----------------------------------------------------------------- queries
