@@ -114,10 +114,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 async def _end_streams(app: web.Application) -> None:
     """Streams end at shutdown's first step: aiohttp waits for open handlers before it runs
-    the cleanup context, and a stream handler would otherwise hold it up. A stream still
-    writing to a client that stopped reading has its connection aborted soon after."""
+    the cleanup context, and a stream handler would otherwise hold it up. The executions
+    stop just before, so that their `execution-interrupted` events still reach the open
+    streams (the views say the same while the server is down). A stream still writing to a
+    client that stopped reading has its connection aborted soon after."""
     if SERVICES in app:
-        await app[SERVICES].hub.stop()
+        services = app[SERVICES]
+        await services.stop_executions()
+        await services.hub.stop()
     await app[OPEN_STREAMS].close()
 
 

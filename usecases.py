@@ -152,6 +152,13 @@ def continue_executions(engine: Engine, execution_ids: list[UUID] | None = None
     return recovered
 
 
+def stop_executions(engine: Engine) -> None:
+    """A graceful stop's first step: every running execution records that the engine
+    stopped (its attempts under way are handed back, uncounted), and none starts any more.
+    The next start recovers them (`recover_executions`)."""
+    engine.runtime.stop_executions()
+
+
 def wait_finished(engine: Engine, execution_id: UUID, timeout: float | None = None) -> bool:
     """Block until the execution has finished and the engine holds nothing of it (True),
     or until `timeout` passed (False)."""

@@ -103,7 +103,8 @@ class Runtime:
         self._done: dict[UUID, threading.Event] = {}
         self._agents: dict[str, pykka.ActorRef[AgentActor]] = {}
         self._monitor: pykka.ActorRef[HealthMonitorActor] | None = None
-        self._stopping = False
+        self._stopping = False  # no execution starts any more
+        self._stopped = False
         self._pace = pace
 
     # ---------------------------------------------------------------- lifecycle
@@ -121,15 +122,23 @@ class Runtime:
             self.app, self._clock, self.options.health_interval)
         return self
 
-    def stop(self) -> None:
-        """Stop every actor. Attempts under way are lost, and recovered on the next start."""
+    def stop_executions(self) -> None:
+        """Stop every execution's actor, and start no more: each records that the engine
+        stopped (`Execution.interrupt`: its attempts under way are handed back, and run
+        again at the next start)."""
         with self._lock:
-            if self._stopping:
-                return
             self._stopping = True
             live = list(self._live.values())
         for ref in live:
             ref.stop()
+
+    def stop(self) -> None:
+        """Stop every actor (the executions first, as `stop_executions`)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self.stop_executions()
         for agent in self._agents.values():
             agent.stop()
         if self._monitor is not None:

@@ -104,6 +104,10 @@ class Execution(Wire):
     version: Version
     health_score: Score | None
     health_status: HealthStatus | None
+    interrupted_at: Timestamp | None = Field(description=(
+        "Since when the execution is interrupted: the engine stopped gracefully while it was "
+        "unfinished (its attempts under way were handed back) and no engine has taken it up "
+        "since; null otherwise. The next start takes it up, as after a crash."))
 
 
 class Task(Wire):

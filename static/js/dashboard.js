@@ -6,7 +6,8 @@ import { AgentBanner } from "./agents.js";
 import { getMe, listStrategies, startExecution, workspaceEventsUrl } from "./api.js";
 import { h, mount, setNav, setText, showConnection, showProblem, showSignIn } from "./dom.js";
 import {
-  elapsed, formatDateTime, formatDuration, healthBadge, percent, plural, statusBadge,
+  elapsed, formatDateTime, formatDuration, healthBadge, percent, plural,
+  executionStatus,
 } from "./format.js";
 import { applyToList, newestFirst } from "./model.js";
 import { WorkspaceStream } from "./stream.js";
@@ -217,8 +218,9 @@ class ExecutionRow {
 
   update(execution) {
     setText(this.link, execution.strategyName);
-    if (this.last.status !== execution.status) {
-      this.status.replaceChildren(statusBadge(execution.status));
+    if (this.last.status !== execution.status
+        || this.last.interruptedAt !== execution.interruptedAt) {
+      this.status.replaceChildren(...executionStatus(execution));
     }
     const settled = execution.completedTasks + execution.failedTasks + execution.skippedTasks
       + execution.cancelledTasks;

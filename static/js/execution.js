@@ -16,7 +16,8 @@ import {
 import { DagView, dagLegend } from "./dag.js";
 import { byTestId, h, mount, setNav, setText, showConnection, showSignIn } from "./dom.js";
 import {
-  ALLOWED, bandOf, elapsed, formatDateTime, formatDuration, formatTime, percent, statusBadge,
+  ALLOWED, bandOf, elapsed, formatDateTime, formatDuration, formatTime, percent,
+  executionStatus,
 } from "./format.js";
 import { formatCost } from "./format.js";
 import { HistorySlider } from "./history.js";
@@ -302,9 +303,11 @@ class ExecutionPage {
 
   render() {
     const { execution } = this.model;
-    if (this.statusCell.dataset.status !== execution.status) {
+    const shown = `${execution.status} ${execution.interruptedAt || ""}`;
+    if (this.statusCell.dataset.shown !== shown) {
+      this.statusCell.dataset.shown = shown;
       this.statusCell.dataset.status = execution.status;
-      this.statusCell.replaceChildren(statusBadge(execution.status));
+      this.statusCell.replaceChildren(...executionStatus(execution));
     }
     this.renderDuration();
     this.renderControls();

@@ -76,7 +76,7 @@ def execution() -> dict[str, Any]:
         "pendingTasks": 2, "assignedTasks": 1, "inProgressTasks": 1, "completedTasks": 1,
         "failedTasks": 0, "skippedTasks": 0, "cancelledTasks": 1, "retries": 1,
         "startedAt": NOW, "finishedAt": None, "updatedAt": NOW, "version": 9,
-        "healthScore": 85, "healthStatus": "Excellent",
+        "healthScore": 85, "healthStatus": "Excellent", "interruptedAt": None,
     }
 
 
@@ -387,7 +387,8 @@ def test_nested_objects_reject_a_stray_key(document: dict[str, Any], name: str,
 
 
 def test_nullable_fields_accept_null_and_a_value(document: dict[str, Any]) -> None:
-    for key, value in (("finishedAt", NOW), ("healthScore", None), ("healthStatus", None)):
+    for key, value in (("finishedAt", NOW), ("healthScore", None), ("healthStatus", None),
+                       ("interruptedAt", NOW)):
         validate_schema(document, "Execution", execution() | {key: value})
     validate_schema(document, "Task", task() | {"result": {"sent": 3}, "durationMs": 12.5})
 

@@ -296,6 +296,7 @@ def test_a_refused_command_shows_the_servers_message(browser: BrowserContext,
 
 def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
         browser: BrowserContext, tmp_path: Path) -> None:
+    """And while the server is down, both pages say that the engine stopped."""
     data_dir = tmp_path / "data"
     port = free_port()
     options = ("--demo-duration", "0.2:0.5", "--demo-failure-rate", "0", "--health-interval",
@@ -304,15 +305,24 @@ def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
     try:
         page = open_dashboard(browser, server)
         execution_id = start_from_dashboard(page, LAUNCH)
+        listing = open_dashboard(browser, server)  # the list of executions, beside it
         not_reloaded = mark_page(page)
         expect(page.get_by_test_id("progress-completed")).not_to_have_text(
             re.compile(r"^[0-4]$"))
-        server.close()
+        expect(page.get_by_test_id("interrupted")).to_have_count(0)
+        server.close()  # SIGTERM: the engine records that it stopped, and the pages show it
+        expect(page.get_by_test_id("interrupted")).to_be_visible()
+        expect(page.get_by_test_id("interrupted")).to_contain_text("engine stopped")
+        row = listing.locator(f'tr[data-execution-id="{execution_id}"]')
+        expect(row.get_by_test_id("interrupted")).to_be_visible()
         expect(page.get_by_test_id("connection")).to_have_text("disconnected")
         assert page.get_by_test_id("status").inner_text() != "completed"
+        screenshot(page, tmp_path, "engine-stopped")
 
         server = ServerProcess.start(data_dir, *options, port=port)
         expect(page.get_by_test_id("connection")).to_have_text("connected", timeout=30_000)
+        expect(page.get_by_test_id("interrupted")).to_have_count(0)  # taken up again
+        expect(row.get_by_test_id("interrupted")).to_have_count(0, timeout=30_000)
         expect(page.get_by_test_id("status")).to_have_text("completed", timeout=RUN_TIMEOUT)
         status = api(server, f"/api/executions/{execution_id}/status")
         assert shown_counts(page) == server_counts(status["execution"])
