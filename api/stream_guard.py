@@ -108,9 +108,6 @@ class OpenStreams:
     def __init__(self) -> None:
         self._guards: set[StreamGuard] = set()
 
-    def __len__(self) -> int:
-        return len(self._guards)
-
     def add(self, guard: StreamGuard) -> None:
         self._guards.add(guard)
 
