@@ -196,8 +196,11 @@ async def page(request: web.Request) -> web.StreamResponse:
     """A dashboard page. Opened with `?token=`, it sets the cookie and drops the token from
     the address, so that it is neither bookmarked nor sent in Referer headers."""
     secret = request.query.get("token")
+    index = STATIC / "index.html"
     if secret is not None:
         grant = await request.app[TOKENS].grant_for(request.app[EVENT_APP], secret)
+        if grant is None and index.exists():  # the page itself says so, as a person reads it
+            return web.FileResponse(index, status=401)
         if grant is None:
             raise ApiError(401, "unauthorized", "the token in this link is unknown or revoked")
         others = {k: v for k, v in request.query.items() if k != "token"}
@@ -205,7 +208,6 @@ async def page(request: web.Request) -> web.StreamResponse:
                                 headers={"Location": str(request.rel_url.with_query(others))})
         response.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", path="/")
         return response
-    index = STATIC / "index.html"
     if not index.exists():
         raise ApiError(404, "not_found", "the dashboard is not installed")
     return web.FileResponse(index)

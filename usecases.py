@@ -230,8 +230,9 @@ def list_executions(views: ViewStore, workspaces: Collection[str], *, status: st
 
 
 def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, Any] | None:
-    """The execution, its health, tasks and per-agent metrics, and the log position they
-    all reflect (one read, so that the rows agree with the position)."""
+    """The execution, its health, its completion estimate, tasks and per-agent metrics,
+    and the log position they all reflect (one read, so that the rows agree with the
+    position)."""
     with views.read() as cursor:
         execution = queries.get_execution(views, execution_id)
         if execution is None:
@@ -240,6 +241,7 @@ def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, An
         return {
             "execution": execution,
             "health": queries.current_health(views, execution),
+            "eta": queries.current_eta(views, execution_id),
             "tasks": queries.list_tasks(views, execution_id),
             "metrics": {"agents": metrics, "usage": usage_total(metrics)},
             "position": views_position(cursor),
