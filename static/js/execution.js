@@ -23,6 +23,7 @@ import {
 import {
   ALLOWED, FINISHED, badOutcome, bandOf, durationText, formatCost, formatDateTime,
   formatDuration, formatEta, formatTime, percent, plural, statusBadge,
+  executionStatus,
 } from "./format.js";
 import { HistorySlider } from "./history.js";
 import { applyEvent, countTasks, executionModel, isFinished } from "./model.js";
@@ -422,9 +423,13 @@ class ExecutionPage {
 
   render() {
     const status = this.shownStatus();
-    if (this.statusCell.dataset.status !== status) {
+    const interruptedAt = this.past ? null : this.model.execution.interruptedAt;
+    const shown = `${status} ${interruptedAt || ""}`;
+    if (this.statusCell.dataset.shown !== shown) {
+      this.statusCell.dataset.shown = shown;
       this.statusCell.dataset.status = status;
-      this.statusCell.replaceChildren(statusBadge(status));
+      this.statusCell.replaceChildren(...(this.past ? [statusBadge(status)]
+        : executionStatus(this.model.execution)));
     }
     setText(this.versionNote, this.past ? `· as at version ${this.past.version}` : "");
     this.renderDuration();
