@@ -127,8 +127,10 @@ def expect_agent_table(page: Page, metrics: dict[str, Any]) -> None:
     table = page.get_by_test_id("agent-table")
     for agent in metrics["agents"]:
         cells = table.locator(f'tr[data-agent="{agent["agent"]}"] td')
-        wanted = [str(agent[key]) for key in ("tasks", "completed", "failed", "retries")]
-        for index, text in enumerate([*wanted, *[re.compile(r"^(\d.*|—)$")] * 2]):
+        duration = re.compile(r"^(\d.*|—)$")
+        wanted: list[str | re.Pattern[str]] = [
+            str(agent[key]) for key in ("tasks", "completed", "failed", "retries")]
+        for index, text in enumerate([*wanted, duration, duration]):
             expect(cells.nth(index)).to_have_text(text)
 
 
