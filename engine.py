@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import IO, Any, Self
 
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
@@ -17,6 +18,7 @@ from stratexec.cluster.node import Node
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
+from stratexec.projections.remaining import estimate_completion
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import PostgresViewStore, ViewStore
 from stratexec.settings import EngineOptions, StoreSettings
@@ -80,7 +82,8 @@ class Engine:
                                   leadership=None if node is None else node.leadership)
         runner.start()
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
-                          circuits=circuits, ownership=None if node is None else node.ownership)
+                          circuits=circuits, estimate=partial(estimate_completion, views),
+                          ownership=None if node is None else node.ownership)
         runtime.start()
         if node is not None:
             node.take_over(runtime)

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
 
 from stratexec.actors.messages import AgentTypeState, Transition
 from stratexec.actors.runtime import OwnedElsewhere, StartedExecution
 from stratexec.cluster.node import node_name
+from stratexec.domain import idempotency
 from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, NotFound
 from stratexec.domain.execution import Execution
+from stratexec.domain.idempotency import IdempotentRequest
 from stratexec.domain.propagation import Plan, PropagationRules, check_agent_types, propagate
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine
@@ -54,7 +59,8 @@ def define_strategy(app: StratexecApp, definition: StrategyDefinition,
     return StrategyDefined(strategy.id, strategy.workspace_id, plan, position)
 
 
-def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str, spread: bool = True
+def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str,
+                    request: IdempotentRequest | None = None, spread: bool = True
                     ) -> StartedExecution:
     """Start an execution of the workspace's strategy: the strategy is read once, from the
     log, and planned once. `NotFound` when the workspace holds no such strategy;
@@ -62,7 +68,32 @@ def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str, spread
     on an engine configured otherwise). With several processes and `spread`, a process
     that owns two executions more than another offers the new one to the less loaded
     (`cluster.ownership`); without `spread` (`stratexec run`, which follows it) it runs
-    here."""
+    here.
+
+    Made under an Idempotency-Key (`request`), it answers the execution the same request
+    started under that key within the window (`replayed`) instead of starting another, even
+    when both race; `IdempotencyKeyReused` when another request holds the key."""
+    if request is None:
+        return _start(engine, strategy_id, workspace_id, None, spread)
+    generation = 0  # which use of the key: one more each time the window ran out
+    while True:
+        scoped_key = request.scoped_key(generation)
+        first = _started_under(engine.app, scoped_key)
+        if first is None:
+            try:
+                return _start(engine, strategy_id, workspace_id,
+                              (scoped_key, request.fingerprint), spread)
+            except IntegrityError:  # a request with the same key started it meanwhile
+                first = _started_under(engine.app, scoped_key)
+                assert first is not None, "the store refused a start it does not hold"
+        if idempotency.answers(request, first.request_fingerprint, first.created_on,
+                               datetime.now(UTC)):
+            return StartedExecution.of(first, replayed=True)
+        generation += 1
+
+
+def _start(engine: Engine, strategy_id: UUID, workspace_id: str,
+           request: tuple[str, str] | None, spread: bool) -> StartedExecution:
     strategy = engine.app.get_strategy(strategy_id)
     if strategy.workspace_id != workspace_id:
         raise NotFound(f"no strategy {strategy_id}")
@@ -71,8 +102,8 @@ def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str, spread
     plan = propagate(items, engine.rules)
     node = engine.node
     if node is None or not spread or node.ownership.least_loaded():
-        return engine.runtime.start_execution(strategy, plan)
-    started = engine.runtime.start_execution(strategy, plan, run_here=False)
+        return engine.runtime.start_execution(strategy, plan, request)
+    started = engine.runtime.start_execution(strategy, plan, request, run_here=False)
     node.offer(started.id)  # a less loaded node takes it (or this one's takeover, later)
     return started
 
@@ -87,6 +118,14 @@ def _routed(engine: Engine, command: str, execution_id: UUID, task_id: str | Non
         if engine.node is None or engine.node.commands is None:
             raise
         return engine.node.commands.send(execution_id, command, task_id)
+
+
+def _started_under(app: StratexecApp, scoped_key: str) -> Execution | None:
+    """The execution an idempotent start made under this key, as it started; or None."""
+    try:
+        return app.get_execution(idempotency.execution_id(scoped_key), version=1)
+    except NotFound:
+        return None
 
 
 def pause(engine: Engine, execution_id: UUID) -> Transition:
@@ -142,6 +181,13 @@ def continue_executions(engine: Engine, execution_ids: list[UUID] | None = None
     return recovered
 
 
+def stop_executions(engine: Engine) -> None:
+    """A graceful stop's first step: every running execution records that the engine
+    stopped (its attempts under way are handed back, uncounted), and none starts any more.
+    The next start recovers them (`recover_executions`)."""
+    engine.runtime.stop_executions()
+
+
 def wait_finished(engine: Engine, execution_id: UUID, timeout: float | None = None) -> bool:
     """Block until the execution has finished and the engine holds nothing of it (True),
     or until `timeout` passed (False)."""
@@ -173,6 +219,15 @@ def find_token(app: StratexecApp, secret: str) -> AccessToken | None:
 
 def revoke_token(app: StratexecApp, token_or_secret: str) -> AccessToken:
     return app.revoke_token(token_or_secret)
+
+
+def list_tokens(app: StratexecApp) -> list[dict[str, Any]]:
+    """Every token issued, oldest first: never its secret (only a hash of it is kept)."""
+    return [{"id": str(token.id), "user": token.user, "workspaces": token.workspaces,
+             "label": token.label, "createdAt": token.created_on.isoformat(),
+             "revoked": token.revoked,
+             "revokedAt": token.modified_on.isoformat() if token.revoked else None}
+            for token in app.list_tokens()]
 
 
 # ---------------------------------------------------------------- read models
@@ -213,8 +268,9 @@ def list_executions(views: ViewStore, workspaces: Collection[str], *, status: st
 
 
 def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, Any] | None:
-    """The execution, its health, tasks and per-agent metrics, and the log position they
-    all reflect (one read, so that the rows agree with the position)."""
+    """The execution, its health, its completion estimate, tasks and per-agent metrics,
+    and the log position they all reflect (one read, so that the rows agree with the
+    position)."""
     with views.read() as cursor:
         execution = queries.get_execution(views, execution_id)
         if execution is None:
@@ -223,6 +279,7 @@ def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, An
         return {
             "execution": execution,
             "health": queries.current_health(views, execution),
+            "eta": queries.current_eta(views, execution_id),
             "tasks": queries.list_tasks(views, execution_id),
             "metrics": {"agents": metrics, "usage": usage_total(metrics)},
             "position": views_position(cursor),
@@ -269,11 +326,14 @@ def execution_summary(views: ViewStore, execution_id: UUID) -> dict[str, Any]:
     }
 
 
-def execution_progress(views: ViewStore, execution_id: UUID
-                       ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """The execution's row and its per-agent metrics, for a progress line."""
+def execution_progress(views: ViewStore, execution_id: UUID) -> dict[str, Any] | None:
+    """What a progress line shows: the status answer's `execution`, `eta` and `metrics`,
+    without its tasks (read at every redraw, they would cost more than the line is worth)."""
     row = queries.get_execution(views, execution_id)
-    return None if row is None else (row, queries.agent_metrics(views, execution_id))
+    if row is None:
+        return None
+    return {"execution": row, "eta": queries.current_eta(views, execution_id),
+            "metrics": {"agents": queries.agent_metrics(views, execution_id)}}
 
 
 def paused_agent_types(views: ViewStore) -> list[dict[str, Any]]:

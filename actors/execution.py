@@ -46,7 +46,12 @@ from stratexec.actors.messages import (
     RunTask,
     Transition,
 )
-from stratexec.actors.turn import ExecutionTurn, InterruptActiveTasks, TurnEffects
+from stratexec.actors.turn import (
+    ExecutionTurn,
+    InterruptActiveTasks,
+    InterruptForStop,
+    TurnEffects,
+)
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError
 from stratexec.domain.execution import Execution
@@ -148,8 +153,14 @@ class ExecutionActor(pykka.ThreadingActor):
         return None
 
     def on_stop(self) -> None:
-        """Record what the open turn applied: its `_EndTurn` may be queued after the stop."""
-        if self._turn.is_open and not self._broken:
+        """Record what the open turn applied (its `_EndTurn` may be queued after the stop);
+        stopped with the engine before the execution finished, record that too
+        (`InterruptForStop`), in the same save."""
+        if self._broken:
+            return
+        if not self._finished and not self.execution.is_finished:
+            self._apply(InterruptForStop())
+        if self._turn.is_open:
             self._end_turn()
 
     def on_failure(self, *exc_info: Any) -> None:

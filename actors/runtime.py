@@ -36,7 +36,7 @@ from stratexec.actors.agent import AgentActor
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.clock import Clock
 from stratexec.actors.execution import ExecutionActor, Opening
-from stratexec.actors.health import HealthMonitorActor
+from stratexec.actors.health import Estimate, HealthMonitorActor, prior_speed
 from stratexec.actors.memory import release_memory
 from stratexec.actors.messages import (
     AgentTypeState,
@@ -86,7 +86,15 @@ class StartedExecution:
     status: str
     total_tasks: int
     started_at: datetime
-    position: int  # the log position of the Started event
+    position: int  # the log position of the Started event (0: not known, as for a replay)
+    replayed: bool = False  # an idempotent start that answers the execution it started before
+
+    @classmethod
+    def of(cls, execution: Execution, position: int = 0, replayed: bool = False
+           ) -> StartedExecution:
+        return cls(execution.id, execution.strategy_id, execution.workspace_id,
+                   str(execution.status), execution.total_tasks, execution.created_on,
+                   position, replayed)
 
 
 class Runtime:
@@ -96,6 +104,7 @@ class Runtime:
         limits: Mapping[str, AgentLimits] | None = None,
         circuits: Mapping[str, CircuitSettings] | None = None,
         ownership: Ownership | None = None,
+        estimate: Estimate | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
         position of its last save: it may block to keep the engine from running ahead of
@@ -103,7 +112,8 @@ class Runtime:
         `options.concurrency` attempts at once, with no timeout. `circuits` say when each
         type's circuit breaker pauses it; a type without them has `options.circuit`.
         `ownership`: claimed before an execution's actor starts (None: one process, which
-        owns everything)."""
+        owns everything). `estimate` makes the completion estimates the health monitor
+        records (none without it)."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -119,9 +129,11 @@ class Runtime:
         self._done: dict[UUID, threading.Event] = {}
         self._agents: dict[str, pykka.ActorRef[AgentActor]] = {}
         self._monitor: pykka.ActorRef[HealthMonitorActor] | None = None
-        self._stopping = False
+        self._stopping = False  # no execution starts any more
+        self._stopped = False
         self._pace = pace
         self._ownership = ownership
+        self._estimate = estimate
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -129,24 +141,37 @@ class Runtime:
         self._clock.start()
         self._agents = {
             agent_type: AgentActor.start(
-                handler, self._limits.get(agent_type, AgentLimits(self.options.concurrency)),
+                handler, self._limits_of(agent_type),
                 circuit=self._circuits.get(agent_type, self.options.circuit), app=self.app,
                 clock=self._clock)
             for agent_type, handler in self._handlers.items()
         }
+        priors = {agent_type: prior_speed(handler, self._limits_of(agent_type))
+                  for agent_type, handler in self._handlers.items()}
         self._monitor = HealthMonitorActor.start(
-            self.app, self._clock, self.options.health_interval)
+            self.app, self._clock, self.options.health_interval, priors, self._estimate)
         return self
 
-    def stop(self) -> None:
-        """Stop every actor. Attempts under way are lost, and recovered on the next start."""
+    def _limits_of(self, agent_type: str) -> AgentLimits:
+        return self._limits.get(agent_type, AgentLimits(self.options.concurrency))
+
+    def stop_executions(self) -> None:
+        """Stop every execution's actor, and start no more: each records that the engine
+        stopped (`Execution.interrupt`: its attempts under way are handed back, and run
+        again at the next start)."""
         with self._lock:
-            if self._stopping:
-                return
             self._stopping = True
             live = list(self._live.values())
         for ref in live:
             ref.stop()
+
+    def stop(self) -> None:
+        """Stop every actor (the executions first, as `stop_executions`)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self.stop_executions()
         for agent in self._agents.values():
             agent.stop()
         if self._monitor is not None:
@@ -162,15 +187,14 @@ class Runtime:
     # --------------------------------------------------------------- executions
 
     def start_execution(self, strategy: Strategy, plan: Plan | None = None,
-                        run_here: bool = True) -> StartedExecution:
+                        request: tuple[str, str] | None = None, run_here: bool = True
+                        ) -> StartedExecution:
         """Record a new execution of the strategy (with its plan, when the caller computed
         it already) and start running it (unless not `run_here`: another process is to
-        take it over)."""
+        take it over). `request`: see `StratexecApp.create_execution`."""
         execution, position = self.app.create_execution(
-            strategy, plan, self.options.retry, self.options.agent_retry)
-        started = StartedExecution(
-            execution.id, execution.strategy_id, execution.workspace_id,
-            str(execution.status), execution.total_tasks, execution.created_on, position)
+            strategy, plan, self.options.retry, self.options.agent_retry, request)
+        started = StartedExecution.of(execution, position)
         if run_here:
             self._spawn(execution, recovering=False, saved_at=position)
         return started

@@ -71,6 +71,7 @@ class MsgpackTranscoder(Transcoder):
 EXECUTION_LIFECYCLE_TOPICS = tuple(f"stratexec:Execution.{name}" for name in (
     "Started", "Completed", "Failed", "Cancelled", "TasksRetried"))
 FINISHED_TOPICS = frozenset(EXECUTION_LIFECYCLE_TOPICS[1:4])
+TOKEN_ISSUED_TOPIC = "stratexec:AccessToken.Issued"
 
 
 class StratexecApp(Application[UUID]):
@@ -123,14 +124,18 @@ class StratexecApp(Application[UUID]):
         self, strategy: Strategy, plan: Plan | None = None,
         retry_policy: RetryPolicy | None = None,
         agent_retry_policies: Mapping[str, RetryPolicy] | None = None,
+        request: tuple[str, str] | None = None,
     ) -> tuple[Execution, int]:
         """Record a new execution of `strategy` with its plan (computed with the default
         rules when not given) and its retry policies (`agent_retry_policies` per agent type,
-        over `retry_policy`); the execution and the log position reached."""
+        over `retry_policy`); the execution and the log position reached. `request`: the
+        scoped key and fingerprint of an idempotent start; the store's IntegrityError when
+        that key started an execution already."""
+        request_key, fingerprint = request or (None, None)
         execution = Execution.start(
             strategy.id, strategy.workspace_id, strategy.name,
             plan or propagate(strategy.definition.items), retry_policy or RetryPolicy(),
-            agent_retry_policies)
+            agent_retry_policies, request_key, fingerprint)
         return execution, self.record(execution)
 
     def get_execution(self, execution_id: UUID, version: int | None = None) -> Execution:
@@ -168,6 +173,11 @@ class StratexecApp(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return None if token.revoked else token
+
+    def list_tokens(self) -> list[AccessToken]:
+        """Every token ever issued, revoked ones too, oldest first, read from the log."""
+        issued = self.read_notifications(topics=(TOKEN_ISSUED_TOPIC,))
+        return [self.repository.get(UUID(str(n.originator_id))) for n in issued]
 
     def revoke_token(self, token_or_secret: str) -> AccessToken:
         """Revoke by the token's id or by its secret."""

@@ -10,8 +10,10 @@ import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,23 +170,29 @@ def openmetrics_families(text: str) -> dict[str, Metric]:
     return {family.name: family for family in families}
 
 
-def store_settings(data_dir: Path, store_env: dict[str, str] | None = None) -> StoreSettings:
-    """The store of a `store_env` fixture's environment (SQLite in `data_dir` without one)."""
+def store_settings(data_dir: Path, store_env: dict[str, str] | None = None,
+                   store: str = "sqlite") -> StoreSettings:
+    """The store of a `store_env` fixture's environment; without one, `store` (PostgreSQL:
+    the database the `POSTGRES_*` environment names, SQLite: in `data_dir`)."""
     if store_env is None or not is_postgres(store_env):
-        return StoreSettings(data_dir)
+        return StoreSettings(data_dir, store)
     return StoreSettings(data_dir, "postgres", postgres={
         k: v for k, v in store_env.items() if k.startswith("POSTGRES_")})
 
 
 @asynccontextmanager
 async def running_server(data_dir: Path, options: EngineOptions = FAST,
-                         config: Config | None = None, store_env: dict[str, str] | None = None,
-                         ) -> AsyncIterator[tuple[Api, TestServer]]:
+                         config: Config | None = None, store: str = "sqlite",
+                         store_env: dict[str, str] | None = None,
+                         **settings_given: Any) -> AsyncIterator[tuple[Api, TestServer]]:
     """stratexec's app served on a free port, and a client holding the dashboard token;
-    with `config`, its agents are the ones it configures; with `store_env`, on that store."""
-    settings = ServerSettings(store=store_settings(data_dir, store_env), engine=options, port=0,
-                              max_body_bytes=64 * 1024, ping_interval=1.0,
-                              config=config or Config())
+    with `config`, its agents are the ones it configures. Its store is `store_env`'s (a
+    fixture's environment), else `store` (see `store_settings`); `settings_given` are more
+    `ServerSettings`."""
+    settings = ServerSettings(**{
+        "store": store_settings(data_dir, store_env, store), "engine": options, "port": 0,
+        "max_body_bytes": 64 * 1024, "ping_interval": 1.0, "config": config or Config(),
+        **settings_given})
     app = create_app(settings)
     server = TestServer(app, port=0)
     await server.start_server()
@@ -199,11 +207,14 @@ async def running_server(data_dir: Path, options: EngineOptions = FAST,
 
 @dataclass
 class ServerProcess:
-    """`stratexec serve` in a real process, for restarts and kills."""
+    """`stratexec serve` in a real process, for restarts and kills. Its stderr (the log,
+    a line per request) is read all along, so that a full pipe never stops the server."""
 
     process: subprocess.Popen[str]
     url: str
     token: str
+    log: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @classmethod
     def start(cls, data_dir: Path, *options: str, script: bool = False,
@@ -223,7 +234,24 @@ class ServerProcess:
         if found is None:
             process.kill()
             raise AssertionError(f"no dashboard link in {line!r}: {process.communicate()[1]}")
-        return cls(process, found.group(1), found.group(2))
+        server = cls(process, found.group(1), found.group(2))
+        server.reader = threading.Thread(target=server._read_log, daemon=True)
+        server.reader.start()
+        return server
+
+    def _read_log(self) -> None:
+        assert self.process.stderr is not None
+        with suppress(ValueError, OSError):  # the pipe was closed under the reader
+            for line in self.process.stderr:
+                self.log.append(line)
+
+    def log_lines(self, contains: str, timeout: float = 10) -> list[str]:
+        """The log lines holding `contains`, once there is at least one."""
+        deadline = time.monotonic() + timeout
+        while not (found := [line for line in list(self.log) if contains in line]):
+            assert time.monotonic() < deadline, f"no log line with {contains!r}: {self.log}"
+            time.sleep(0.02)
+        return found
 
     def stop(self) -> int:
         self.process.terminate()
@@ -234,6 +262,8 @@ class ServerProcess:
         still runs, and close its pipes."""
         if self.process.poll() is None:
             self.stop()
+        if self.reader is not None:
+            self.reader.join(10)
         for pipe in (self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()

@@ -17,7 +17,7 @@ const HISTORY_TYPES = {
   "Execution.TaskProgressed": (d) => ["task-progress",
     { taskId: d.taskId, attempt: d.attempt, progress: d.progress, message: d.message }],
   "Execution.TaskSucceeded": (d) => ["task-completed",
-    { taskId: d.taskId, attempt: d.attempt, durationMs: d.durationMs }],
+    { taskId: d.taskId, attempt: d.attempt, durationMs: d.durationMs, result: d.result }],
   "Execution.TaskFailed": (d) => ["task-failed", {
     taskId: d.taskId, attempt: d.attempt, errorKind: d.errorKind, error: d.errorMessage,
     willRetry: d.retryAt !== null && d.retryAt !== undefined, retryAt: d.retryAt,
@@ -33,10 +33,11 @@ const HISTORY_TYPES = {
     { status: "running", taskIds: d.taskIds, unskippedTaskIds: d.unskippedTaskIds }],
   "Execution.Cancelled": (d) => ["execution-cancelled",
     { status: "cancelled", cancelledTasks: (d.taskIds || []).length }],
+  "Execution.Interrupted": (d) => ["execution-interrupted", { reason: d.reason }],
+  "Execution.Recovered": () => ["execution-recovered", {}],
   "Execution.Completed": () => ["execution-completed", { status: "completed" }],
   "Execution.Failed": () => ["execution-completed", { status: "failed" }],
-  "ExecutionHealth.Assessed": (d) => ["health-update",
-    { score: d.score, status: d.status, issues: d.issues || [] }],
+  "ExecutionHealth.Assessed": (d) => ["health-update", { ...d, issues: d.issues || [] }],
   "ExecutionHealth.MetricsSampled": () => ["metrics-update", {}],
 };
 
@@ -90,6 +91,11 @@ export function describe(event, title) {
             ? `; ${plural(d.unskippedTaskIds.length, "skipped task")} pending again` : "");
       }
       return "Execution resumed";
+    case "execution-interrupted":
+      return "The engine stopped: nothing runs this execution until the server starts again"
+        + " (the attempts under way run again then)";
+    case "execution-recovered":
+      return "The engine took this execution up again";
     case "execution-cancelled":
       return `Execution cancelled: ${plural(d.cancelledTasks, "unfinished task")} cancelled`;
     case "execution-completed":
@@ -108,6 +114,12 @@ export class Timeline {
   constructor(list, title) {
     this.list = list;
     this.title = title;
+  }
+
+  /** Show only `events` (oldest first): the timeline up to a past version. */
+  show(events) {
+    this.list.replaceChildren();
+    this.add(events);
   }
 
   /** Add events (oldest first) at the top. */
@@ -133,6 +145,12 @@ export class ErrorLog {
     this.list = list;
     this.title = title;
     this.count = 0;
+  }
+
+  show(events) {
+    this.list.replaceChildren();
+    this.count = 0;
+    this.add(events);
   }
 
   add(events) {
