@@ -4,18 +4,8 @@ to run it longer (`STRATEXEC_HYPOTHESIS_EXAMPLES`, `STRATEXEC_FUZZ_EXAMPLES`,
 
 from __future__ import annotations
 
-import os
-
+from helpers import count_from_env
 from hypothesis import HealthCheck, settings
-
-
-def count_from_env(name: str, default: int) -> int:
-    """A bound from the environment variable `name`, else `default`."""
-    value = int(os.environ.get(name, default))
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
-
 
 # One profile for every property test here: as many examples as asked, no deadline (a
 # loaded 2-core CI machine makes any per-example deadline flaky, and speed is `stratexec
