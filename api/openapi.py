@@ -358,9 +358,17 @@ def execution_paths() -> dict[str, Any]:
 
 
 def sse_response() -> dict[str, Any]:
+    """Before OpenAPI 3.2's `itemSchema`, the `schema` of an event stream describes each
+    event as an SSE parser reads it (schemathesis checks every event against it); the
+    StreamEvent its `data` holds is `x-data-schema`."""
     return {"description": SSE_FORMAT, "content": {"text/event-stream": {
-        "schema": string(description="`id:`, `event:` and `data:` lines; each `data:` is a "
-                                     "StreamEvent as JSON."),
+        "schema": {"type": "object", "required": ["data"], "properties": {
+            "id": string(pattern="^[0-9]+$", description="The event's log position (the "
+                         "snapshot's: the position it reflects); none on an `error` frame."),
+            "event": string(description="The StreamEvent's type: `snapshot`, `error` or one "
+                            "of the event types."),
+            "data": string(contentMediaType="application/json",
+                           description="The StreamEvent, as one line of JSON.")}},
         "x-data-schema": ref("StreamEvent")}}}
 
 
