@@ -252,7 +252,8 @@ def resume_params() -> list[Schema]:
     description = "Resume after this log position instead of starting with a snapshot."
     return [
         {"name": "Last-Event-ID", "in": "header", "required": False,
-         "description": description, "schema": string(pattern=r"^\d{1,19}$")},
+         "description": f"{description} Blank: none (then `lastEventId` counts).",
+         "schema": string(pattern=r"^\d{0,19}$")},
         query_param("lastEventId", integer(maximum=MAX_POSITION), description),
     ]
 
