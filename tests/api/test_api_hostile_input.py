@@ -103,7 +103,7 @@ async def test_a_missing_static_file_is_the_json_404(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", [
     "/static/../server.py", "/static/%2e%2e/server.py", "/static/..%2fserver.py",
-    "/static/js/../../server.py", "/static//etc/passwd"])
+    "/static/js/../../server.py", "/static//etc/passwd", "/static/%00", "/static/" + "a" * 300])
 async def test_nothing_outside_static_is_served_from_it(tmp_path: Path, path: str) -> None:
     async with running_server(tmp_path) as (api, server):
         origin = str(server.make_url("")).rstrip("/")
