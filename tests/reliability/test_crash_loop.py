@@ -196,7 +196,7 @@ async def executions(servers: Servers) -> list[dict[str, Any]]:
     return listed
 
 
-async def until_all_finished(servers: Servers, timeout: float = 120) -> list[dict[str, Any]]:
+async def until_all_finished(servers: Servers, timeout: float = 240) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         listed = await executions(servers)
