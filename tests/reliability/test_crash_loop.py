@@ -105,6 +105,13 @@ class Servers:
             await self.changed.wait_for(
                 lambda: self.generation != generation and self.up.is_set())
 
+    def abandon(self) -> None:
+        """After a failure: kill the server if it still runs, and close its pipes."""
+        if self.server is not None and self.server.process.poll() is None:
+            self.server.process.kill()
+            self.server.process.wait(30)
+            self.server.close()
+
     def tail(self) -> str:
         return "".join(self.logs[-40:])
 
@@ -250,12 +257,23 @@ async def replayed_from_zero(servers: Servers, path: str, through: int) -> list[
     return ids
 
 
-async def caught_up(subscribers: list[Subscriber], through: dict[str, int],
-                    timeout: float = 60) -> None:
+async def caught_up(subscribers: list[Subscriber], followers: list[asyncio.Task[None]],
+                    through: dict[str, int], timeout: float = 60) -> None:
+    """Until every subscriber received position `through[its path]`; a follower that
+    ended (an assertion of its own failed) fails the test with its error."""
     deadline = time.monotonic() + timeout
     while any((s.last_id() or 0) < through[s.path] for s in subscribers):
+        for follower in followers:
+            if follower.done():
+                follower.result()
         assert time.monotonic() < deadline, [(s.path, s.last_id()) for s in subscribers]
         await asyncio.sleep(0.05)
+
+
+async def stop_following(followers: list[asyncio.Task[None]]) -> None:
+    for follower in followers:
+        follower.cancel()
+    await asyncio.gather(*followers, return_exceptions=True)
 
 
 def check_execution(execution: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -306,7 +324,8 @@ async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
 
         views = tmp_path / "views.sqlite"
         feeds = {s.path: feed_positions(views, s.execution_id) for s in subscribers}
-        await caught_up(subscribers, {path: feed[-1] for path, feed in feeds.items()})
+        await caught_up(subscribers, followers,
+                        {path: feed[-1] for path, feed in feeds.items()})
         for path, feed in feeds.items():
             assert await replayed_from_zero(servers, path, feed[-1]) == feed
         for subscriber in subscribers:
@@ -317,11 +336,11 @@ async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
             assert received == [p for p in feed if p > start], subscriber.path
             assert subscriber.connections > KILLS // 2  # it did follow the servers
             assert subscriber.refusals == []
+        await stop_following(followers)
+        await servers.stop()
     finally:
-        for follower in followers:
-            follower.cancel()
-        await asyncio.gather(*followers, return_exceptions=True)
-    await servers.stop()
+        await stop_following(followers)
+        servers.abandon()
 
     verified = subprocess.run(
         [sys.executable, "-m", "stratexec", "replay", acknowledged[0], "--verify",
