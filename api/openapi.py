@@ -477,7 +477,12 @@ def page_operation(operation_id: str, summary: str, parameters: list[Schema]
     return {"get": operation(
         operation_id, "dashboard", summary,
         {"200": text_response("The dashboard page.", "text/html"), "303": redirect,
-         "401": {"$ref": "#/components/responses/Unauthorized"}, **errors(404)},
+         "401": {"description": "The token in `?token=` is unknown or revoked: the dashboard "
+                                "page, which says so to the person who opened the link (the "
+                                "JSON error when the dashboard is not installed).",
+                 "content": {"text/html": {"schema": string()},
+                             **json_content(ref("Error"))}},
+         **errors(404)},
         parameters=[*parameters, token], public=True,
         description="401 only when `?token=` is unknown or revoked; 404 when the dashboard "
                     "is not installed.")}

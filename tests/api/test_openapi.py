@@ -303,6 +303,8 @@ def test_media_types_of_streams_pages_and_metrics(document: dict[str, Any]) -> N
     assert "text/plain; version=0.0.4" in paths["/metrics"]["get"]["responses"]["200"]["content"]
     for page in ("/", "/executions/{executionId}", "/docs"):
         assert "text/html" in paths[page]["get"]["responses"]["200"]["content"]
+    for page in ("/", "/executions/{executionId}"):  # a refused token link: the page says so
+        assert "text/html" in paths[page]["get"]["responses"]["401"]["content"]
 
 
 def test_query_parameters_carry_ranges_and_enums(document: dict[str, Any]) -> None:
