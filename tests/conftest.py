@@ -51,6 +51,19 @@ def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The event store of a server the test starts (`running_server(..., store=...)`): a
+    SQLite file in its data directory, or a fresh PostgreSQL database that the `POSTGRES_*`
+    environment names, as `stratexec serve` reads it."""
+    if request.param == "postgres":
+        env: dict[str, str] = request.getfixturevalue("postgres_env")
+        for name, value in env.items():
+            if name.startswith("POSTGRES_"):
+                monkeypatch.setenv(name, value)
+    return str(request.param)
+
+
 @pytest.fixture
 def sqlite_app(sqlite_env: dict[str, str]) -> Iterator[StratexecApp]:
     application = StratexecApp(env=sqlite_env)
