@@ -207,8 +207,12 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     empty `application/octet-stream` 404; this one answers the JSON error, as every route
     does, and nothing outside `static/` (`..`, links) is ever served."""
     root = STATIC.resolve()
-    wanted = (root / request.match_info["path"]).resolve()
-    if not wanted.is_relative_to(root) or not wanted.is_file():
+    try:
+        wanted = (root / request.match_info["path"]).resolve()
+        found = wanted.is_relative_to(root) and wanted.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long: no such file either
+        found = False
+    if not found:
         raise ApiError(404, "not_found", f"no file {request.path}")
     return web.FileResponse(wanted)
 

@@ -256,7 +256,8 @@ def resume_params() -> list[Schema]:
     description = "Resume after this log position instead of starting with a snapshot."
     return [
         {"name": "Last-Event-ID", "in": "header", "required": False,
-         "description": description, "schema": string(pattern=r"^\d{1,19}$")},
+         "description": f"{description} Blank: none (then `lastEventId` counts).",
+         "schema": string(pattern=r"^\d{0,19}$")},
         query_param("lastEventId", integer(maximum=MAX_POSITION), description),
     ]
 
@@ -390,9 +391,17 @@ def execution_paths() -> dict[str, Any]:
 
 
 def sse_response() -> dict[str, Any]:
+    """Before OpenAPI 3.2's `itemSchema`, the `schema` of an event stream describes each
+    event as an SSE parser reads it (schemathesis checks every event against it); the
+    StreamEvent its `data` holds is `x-data-schema`."""
     return {"description": SSE_FORMAT, "content": {"text/event-stream": {
-        "schema": string(description="`id:`, `event:` and `data:` lines; each `data:` is a "
-                                     "StreamEvent as JSON."),
+        "schema": {"type": "object", "required": ["data"], "properties": {
+            "id": string(pattern="^[0-9]+$", description="The event's log position (the "
+                         "snapshot's: the position it reflects); none on an `error` frame."),
+            "event": string(description="The StreamEvent's type: `snapshot`, `error` or one "
+                            "of the event types."),
+            "data": string(contentMediaType="application/json",
+                           description="The StreamEvent, as one line of JSON.")}},
         "x-data-schema": ref("StreamEvent")}}}
 
 
@@ -506,7 +515,12 @@ def page_operation(operation_id: str, summary: str, parameters: list[Schema]
     return {"get": operation(
         operation_id, "dashboard", summary,
         {"200": text_response("The dashboard page.", "text/html"), "303": redirect,
-         "401": {"$ref": "#/components/responses/Unauthorized"}, **errors(404)},
+         "401": {"description": "The token in `?token=` is unknown or revoked: the dashboard "
+                                "page, which says so to the person who opened the link (the "
+                                "JSON error when the dashboard is not installed).",
+                 "content": {"text/html": {"schema": string()},
+                             **json_content(ref("Error"))}},
+         **errors(404)},
         parameters=[*parameters, token], public=True,
         description="401 only when `?token=` is unknown or revoked; 404 when the dashboard "
                     "is not installed.")}

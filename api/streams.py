@@ -325,10 +325,16 @@ class _Follower:
 def last_event_id(request: web.BaseRequest) -> int | None:
     """The position a client resumes after: `Last-Event-ID`, else `?lastEventId=` (blank: none).
 
-    Raises ValueError when it is not a non-negative integer.
+    Raises ValueError when either one given is not a non-negative integer, the one that does
+    not count too: a request with a broken parameter is refused, not half read.
     """
-    value = (request.headers.get("Last-Event-ID") or request.query.get("lastEventId") or "")
-    value = value.strip()
+    header = _position(request.headers.get("Last-Event-ID"))
+    query = _position(request.query.get("lastEventId"))
+    return query if header is None else header
+
+
+def _position(value: str | None) -> int | None:
+    value = (value or "").strip()
     if not value:
         return None
     if not _POSITION.fullmatch(value) or int(value) > MAX_POSITION:

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from api_support import ROOT, SLOW, Api, Frame, collect_until, running_server, sse_frames
 from openapi_check import validate_stream_event, validate_ws_message
 
@@ -22,18 +21,6 @@ from stratexec.api.handlers import SERVICES
 from stratexec.api.stream_guard import REVOKED_CLOSE_CODE
 
 ENDS_WITHIN = 10.0  # the watcher's bound is about 1.5 s; the rest is room for a loaded machine
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The event store of the server and of the `stratexec` commands the test runs."""
-    if request.param == "postgres":
-        env: dict[str, str] = request.getfixturevalue("postgres_env")
-        for name, value in env.items():
-            if name.startswith("POSTGRES_"):
-                monkeypatch.setenv(name, value)
-    monkeypatch.setenv("STRATEXEC_STORE", request.param)
-    return str(request.param)
 
 
 async def stratexec(*arguments: str) -> str:
@@ -61,8 +48,8 @@ async def frames_until_error(frames: AsyncIterator[Frame], document: dict[str, o
     raise AssertionError(f"the stream ended without an error after {len(seen)} frames")
 
 
-async def test_a_revoked_token_ends_its_open_streams(tmp_path: Path, store: str) -> None:
-    async with running_server(tmp_path, SLOW, store=store) as (api, server):
+async def test_a_revoked_token_ends_its_open_streams(tmp_path: Path, server_store: str) -> None:
+    async with running_server(tmp_path, SLOW, store=server_store) as (api, server):
         execution_id = await api.start("Launch Acme Insights 2.0")
         secret = (await stratexec("token", "create", "--user", "rita", "--workspace", "demo",
                                   "--data-dir", str(tmp_path))).strip()
@@ -104,8 +91,8 @@ async def test_a_revoked_token_ends_its_open_streams(tmp_path: Path, store: str)
 
 
 async def test_a_websocket_refuses_the_first_command_after_a_revocation(
-        tmp_path: Path, store: str) -> None:
-    async with running_server(tmp_path, SLOW, store=store) as (api, server):
+        tmp_path: Path, server_store: str) -> None:
+    async with running_server(tmp_path, SLOW, store=server_store) as (api, server):
         execution_id = await api.start("Launch Acme Insights 2.0")
         app = server.app[SERVICES].engine.app
         _, secret = await asyncio.to_thread(usecases.issue_token, app, "rob", ["demo"])

@@ -281,6 +281,21 @@ def test_error_responses_use_the_error_schema(document: dict[str, Any]) -> None:
     assert "WWW-Authenticate" in responses["Unauthorized"]["headers"]
 
 
+def test_an_event_streams_schema_describes_each_event_as_a_parser_reads_it(
+        document: dict[str, Any]) -> None:
+    """OpenAPI 3.1 has no itemSchema: schemathesis checks each SSE event against `schema`."""
+    for path in ("/api/executions/{executionId}/events", "/api/workspaces/{workspaceId}/events"):
+        schema = document["paths"][path]["get"]["responses"]["200"]["content"][
+            "text/event-stream"]["schema"]
+        validator = Draft202012Validator(schema)
+        for frame in ({"id": "3", "event": "snapshot", "data": "{}"},
+                      {"id": "4", "event": "task-assigned", "data": '{"position": 4}'},
+                      {"event": "error", "data": '{"code": "slow_consumer"}'}):
+            assert validator.is_valid(frame), frame
+        for broken in ({"id": "4", "event": "task-assigned"}, {"id": "four", "data": "{}"}):
+            assert not validator.is_valid(broken), broken
+
+
 def test_media_types_of_streams_pages_and_metrics(document: dict[str, Any]) -> None:
     paths = document["paths"]
     for path in ("/api/executions/{executionId}/events", "/api/workspaces/{workspaceId}/events"):
@@ -292,6 +307,8 @@ def test_media_types_of_streams_pages_and_metrics(document: dict[str, Any]) -> N
     assert "text/plain; version=0.0.4" in paths["/metrics"]["get"]["responses"]["200"]["content"]
     for page in ("/", "/executions/{executionId}", "/docs"):
         assert "text/html" in paths[page]["get"]["responses"]["200"]["content"]
+    for page in ("/", "/executions/{executionId}"):  # a refused token link: the page says so
+        assert "text/html" in paths[page]["get"]["responses"]["401"]["content"]
 
 
 def test_query_parameters_carry_ranges_and_enums(document: dict[str, Any]) -> None:

@@ -512,6 +512,7 @@ async def test_a_slow_subscriber_is_cut_off_without_holding_up_the_others(
     ("/executions/{id}/ws?lastEventId=x", {}),
     ("/executions/{id}/events", {"Last-Event-ID": str(2**63)}),  # past every store's range
     ("/workspaces/w/events?lastEventId=9999999999999999999", {}),
+    ("/executions/{id}/events?lastEventId=-5", {"Last-Event-ID": "1"}),  # both checked
 ])
 async def test_a_bad_last_event_id_is_refused_before_the_stream_starts(
         world: World, aiohttp_client: AiohttpClient, path: str,
