@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,8 +34,8 @@ from stratexec.progress import (
     resume_command,
     summary_exit_code,
 )
-from stratexec.projections.store import ViewStore
 from stratexec.settings import (
+    STORES,
     DataDirInUse,
     StoreSettings,
     add_engine_arguments,
@@ -74,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with engine(args, config) as running:
         defined = usecases.define_strategy(running.app, definition, running.rules)
         execution = usecases.start_execution(running, defined.strategy_id,
-                                             defined.workspace_id)
+                                             defined.workspace_id, spread=False)
         logs.execution_started(execution.id, definition.name, execution.total_tasks)
         print(f"execution {execution.id}: {execution.total_tasks} tasks "
               f"from {definition.name!r} {config.describe_agents()}", file=sys.stderr)
@@ -128,12 +127,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(json.dumps(usecases.execution_state(execution), default=str, indent=2))
     if not args.verify:
         return EXIT_OK
-    live = settings.open_views()
-    with tempfile.TemporaryDirectory(prefix="stratexec-verify-") as scratch:
-        fresh = ViewStore(str(Path(scratch) / "views.sqlite"))
+    with settings.open_views() as live, settings.scratch_views() as fresh:
         differences = usecases.verify_read_models(app, live, fresh)
-        fresh.close()
-    live.close()
     for difference in differences[:50]:
         print(f"differs: {difference}", file=sys.stderr)
     verdict = "identical" if not differences else f"{len(differences)} differences"
@@ -206,7 +201,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     return report.main(args.sizes, args.latency_size, args.subscribers,
-                       args.replay_min_events, None if args.out is None else Path(args.out))
+                       args.replay_min_events, None if args.out is None else Path(args.out),
+                       args.store)
 
 
 # ------------------------------------------------------------------- plumbing
@@ -378,6 +374,10 @@ def _add_bench_command(commands: Any) -> None:
     bench.add_argument("--replay-min-events", type=int, default=200_000,
                        help="the log replayed must hold at least this many events")
     bench.add_argument("--out", help="write the figures as JSON to this file")
+    bench.add_argument("--store", choices=STORES, default="sqlite",
+                       help="postgres: also run the workloads on PostgreSQL (eventsourcing's "
+                            "POSTGRES_* variables; the user creates a database per run), with "
+                            "one and with two server processes (default sqlite only)")
 
 
 def _add_token_commands(commands: Any) -> None:

@@ -14,12 +14,13 @@ from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.memory import share_malloc_arenas
 from stratexec.actors.runtime import Runtime
 from stratexec.circuit_settings import CircuitSettings
+from stratexec.cluster.node import Node
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
 from stratexec.projections.remaining import estimate_completion
 from stratexec.projections.runner import ProjectionRunner
-from stratexec.projections.store import ViewStore
+from stratexec.projections.store import PostgresViewStore, ViewStore
 from stratexec.settings import EngineOptions, StoreSettings
 
 SETTLE_TIMEOUT = 60.0
@@ -60,7 +61,8 @@ class Engine:
     runner: ProjectionRunner
     runtime: Runtime
     rules: PropagationRules
-    lock: IO[str]
+    lock: IO[str] | None  # SQLite: the claim on the data directory
+    node: Node | None = None  # with PostgreSQL: this process among the others
 
     @classmethod
     def start(cls, store: StoreSettings, options: EngineOptions,
@@ -68,17 +70,25 @@ class Engine:
               rules: PropagationRules | None = None,
               limits: Mapping[str, AgentLimits] | None = None,
               circuits: Mapping[str, CircuitSettings] | None = None) -> Self:
-        """Raises `settings.DataDirInUse` when another engine holds the directory."""
+        """Raises `settings.DataDirInUse` when another engine holds the directory (SQLite;
+        with PostgreSQL, this process joins the others on the database as a `Node`)."""
         lock = store.lock()
         share_malloc_arenas()  # before the engine's threads start
         app = store.open_app()
         views = store.open_views()
-        runner = ProjectionRunner(app, views)
+        node = (Node(store.conninfo, views, store.takeover_interval)
+                if isinstance(views, PostgresViewStore) else None)
+        runner = ProjectionRunner(app, views,
+                                  leadership=None if node is None else node.leadership)
         runner.start()
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
-                          circuits=circuits, estimate=partial(estimate_completion, views))
+                          circuits=circuits, estimate=partial(estimate_completion, views),
+                          ownership=None if node is None else node.ownership)
         runtime.start()
-        return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock)
+        if node is not None:
+            node.take_over(runtime)
+            node.listen(app, runner)
+        return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock, node)
 
     @classmethod
     def configured(cls, store: StoreSettings, options: EngineOptions, config: Config) -> Self:
@@ -97,8 +107,13 @@ class Engine:
         self.runner.wait_for(self.app.recorder.max_notification_id() or 0, SETTLE_TIMEOUT)
 
     def stop(self) -> None:
+        if self.node is not None and self.node.takeover is not None:
+            self.node.takeover.stop()  # before the runtime: it would spawn actors again
         self.settle()
         self.runner.stop()
+        if self.node is not None:
+            self.node.stop()
         self.views.close()
         self.app.close()
-        self.lock.close()
+        if self.lock is not None:
+            self.lock.close()

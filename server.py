@@ -171,6 +171,7 @@ async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
         state = await asyncio.to_thread(usecases.engine_state, services.engine)
+        node = usecases.node_state(services.engine)
         paused = await asyncio.to_thread(usecases.paused_agent_types, services.engine.views)
     except Exception as store_error:  # the store is unreachable: say so, do not crash
         return web.json_response({"status": "unavailable", "store": {
@@ -178,10 +179,13 @@ async def healthz(request: web.Request) -> web.Response:
             status=503)
     store: dict[str, object] = {"kind": state.store, "ok": True}
     projections: dict[str, object] = {"lag": state.lag, "error": state.projection_error}
+    described: dict[str, object] = {"name": node.name, "runsProjections": node.runs_projections}
     if await _has_valid_token(request):  # log positions say how busy every workspace is
         store["position"], projections["position"] = state.position, state.projected
+        described |= {"ownedExecutions": node.owned_executions, "takeovers": node.takeovers}
     return web.json_response({
         "status": "ok" if state.projection_error is None else "degraded",
+        "node": described,
         "store": store, "projections": projections,
         "subscribers": services.hub.subscriber_count,
         "pausedAgentTypes": paused,

@@ -2,9 +2,12 @@
 
 Embedded default: the event store and the read models are two SQLite files in the data
 directory (`./var`, or `STRATEXEC_DATA_DIR`), so that projection writes never queue behind
-event appends. `STRATEXEC_STORE=postgres` keeps the events in PostgreSQL instead, configured
-by eventsourcing's own variables (`POSTGRES_DBNAME`, `POSTGRES_HOST`, `POSTGRES_PORT`,
-`POSTGRES_USER`, `POSTGRES_PASSWORD`, ...); the read models stay in the data directory.
+event appends. `STRATEXEC_STORE=postgres` keeps the events and the read models in
+PostgreSQL instead, configured by eventsourcing's own variables (`POSTGRES_DBNAME`,
+`POSTGRES_HOST`, `POSTGRES_PORT`, `POSTGRES_USER`, `POSTGRES_PASSWORD`, ...): the events in
+eventsourcing's table, the read models in a schema of their own (`STRATEXEC_PG_VIEWS_SCHEMA`,
+default `stratexec_views`), written and read through two roles (`STRATEXEC_PG_WRITER_ROLE`,
+`STRATEXEC_PG_READER_ROLE`; see `projections.security`).
 """
 
 from __future__ import annotations
@@ -13,18 +16,26 @@ import argparse
 import fcntl
 import math
 import os
-from collections.abc import Mapping
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from psycopg.conninfo import make_conninfo
+
 from stratexec.circuit_settings import CircuitSettings
+from stratexec.cluster.ownership import TAKEOVER_INTERVAL
 from stratexec.config import Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
-from stratexec.projections.store import ViewStore
+from stratexec.projections.security import Roles
+from stratexec.projections.store import PostgresViewStore, ViewStore
 
 STORES = ("sqlite", "postgres")
+VIEWS_SCHEMA = "stratexec_views"
 
 
 class DataDirInUse(Exception):
@@ -49,10 +60,30 @@ class EngineOptions:
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
 
 
+def postgres_environment() -> dict[str, str]:
+    """eventsourcing's `POSTGRES_*` variables, from the environment."""
+    return {k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")}
+
+
+def postgres_conninfo(postgres: Mapping[str, str]) -> str:
+    """A libpq connection string from eventsourcing's `POSTGRES_*` variables."""
+    chosen = {"dbname": postgres.get("POSTGRES_DBNAME"), "host": postgres.get("POSTGRES_HOST"),
+              "port": postgres.get("POSTGRES_PORT"), "user": postgres.get("POSTGRES_USER"),
+              "password": postgres.get("POSTGRES_PASSWORD") or None}
+    return make_conninfo(**{k: v for k, v in chosen.items() if v is not None},
+                         application_name="stratexec")
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     data_dir: Path
     store: str = "sqlite"
+    # With `postgres`: eventsourcing's POSTGRES_* variables, and the read models' schema.
+    postgres: Mapping[str, str] = field(default_factory=postgres_environment)
+    views_schema: str = VIEWS_SCHEMA
+    roles: Roles = field(default_factory=Roles)  # the read models' reader and writer
+    # Seconds between two looks for executions no live process owns (with postgres).
+    takeover_interval: float = TAKEOVER_INTERVAL
 
     @classmethod
     def from_environment(cls, data_dir: str | None = None, store: str | None = None
@@ -61,7 +92,14 @@ class StoreSettings:
         chosen = store or os.environ.get("STRATEXEC_STORE") or "sqlite"
         if chosen not in STORES:
             raise ValueError(f"STRATEXEC_STORE must be one of {', '.join(STORES)}, not {chosen!r}")
-        return cls(Path(directory), chosen)
+        schema = os.environ.get("STRATEXEC_PG_VIEWS_SCHEMA") or VIEWS_SCHEMA
+        roles = Roles(reader=os.environ.get("STRATEXEC_PG_READER_ROLE") or Roles.reader,
+                      writer=os.environ.get("STRATEXEC_PG_WRITER_ROLE") or Roles.writer)
+        interval = float(os.environ.get("STRATEXEC_TAKEOVER_INTERVAL") or TAKEOVER_INTERVAL)
+        if not interval > 0:
+            raise ValueError(f"STRATEXEC_TAKEOVER_INTERVAL must be above 0, not {interval}")
+        return cls(Path(directory), chosen, views_schema=schema, roles=roles,
+                   takeover_interval=interval)
 
     @property
     def events_path(self) -> Path:
@@ -71,11 +109,13 @@ class StoreSettings:
     def views_path(self) -> Path:
         return self.data_dir / "views.sqlite"
 
+    @property
+    def conninfo(self) -> str:
+        return postgres_conninfo(self.postgres)
+
     def event_store_env(self) -> dict[str, str]:
         if self.store == "postgres":
-            env = {k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")}
-            env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
-            return env
+            return {**self.postgres, "PERSISTENCE_MODULE": "eventsourcing.postgres"}
         return {
             "PERSISTENCE_MODULE": "stratexec.eventstore:DurableSQLiteFactory",
             "SQLITE_DBNAME": str(self.events_path),
@@ -87,12 +127,36 @@ class StoreSettings:
         return StratexecApp(env=self.event_store_env())
 
     def open_views(self) -> ViewStore:
+        if self.store == "postgres":
+            return PostgresViewStore(self.conninfo, self.views_schema, roles=self.roles)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return ViewStore(str(self.views_path))
 
-    def lock(self) -> IO[str]:
+    @contextmanager
+    def scratch_views(self) -> Iterator[ViewStore]:
+        """A new, empty view store of this kind, removed afterwards (for rebuilds that
+        are compared with the live views): a temporary file, or a temporary schema."""
+        if self.store == "postgres":
+            scratch = PostgresViewStore(
+                self.conninfo, f"{self.views_schema}_scratch_{uuid.uuid4().hex[:12]}",
+                roles=self.roles)
+            try:
+                yield scratch
+            finally:
+                scratch.drop()
+                scratch.close()
+            return
+        with tempfile.TemporaryDirectory(prefix="stratexec-verify-") as directory, \
+                ViewStore(str(Path(directory) / "views.sqlite")) as views:
+            yield views
+
+    def lock(self) -> IO[str] | None:
         """Claim the data directory for this process (one engine per directory): two
-        engines would both recover, and so run, the same unfinished executions."""
+        engines would both recover, and so run, the same unfinished executions. With
+        postgres there is no claim: each execution is owned by one process at a time
+        (`cluster.ownership`), and any number of processes may share the database."""
+        if self.store == "postgres":
+            return None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         handle = (self.data_dir / "engine.lock").open("a+")
         try:

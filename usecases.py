@@ -10,7 +10,7 @@ knows HTTP or the terminal. Every call blocks: the server makes them from worker
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,8 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from stratexec.actors.messages import AgentTypeState, Transition
-from stratexec.actors.runtime import StartedExecution
+from stratexec.actors.runtime import OwnedElsewhere, StartedExecution
+from stratexec.cluster.node import node_name
 from stratexec.domain import idempotency
 from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
@@ -59,17 +60,21 @@ def define_strategy(app: StratexecApp, definition: StrategyDefinition,
 
 
 def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str,
-                    request: IdempotentRequest | None = None) -> StartedExecution:
+                    request: IdempotentRequest | None = None, spread: bool = True
+                    ) -> StartedExecution:
     """Start an execution of the workspace's strategy: the strategy is read once, from the
     log, and planned once. `NotFound` when the workspace holds no such strategy;
     `InvalidStrategy` when it names an agent type this engine does not run (it was defined
-    on an engine configured otherwise).
+    on an engine configured otherwise). With several processes and `spread`, a process
+    that owns two executions more than another offers the new one to the less loaded
+    (`cluster.ownership`); without `spread` (`stratexec run`, which follows it) it runs
+    here.
 
     Made under an Idempotency-Key (`request`), it answers the execution the same request
     started under that key within the window (`replayed`) instead of starting another, even
     when both race; `IdempotencyKeyReused` when another request holds the key."""
     if request is None:
-        return _start(engine, strategy_id, workspace_id, None)
+        return _start(engine, strategy_id, workspace_id, None, spread)
     generation = 0  # which use of the key: one more each time the window ran out
     while True:
         scoped_key = request.scoped_key(generation)
@@ -77,7 +82,7 @@ def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str,
         if first is None:
             try:
                 return _start(engine, strategy_id, workspace_id,
-                              (scoped_key, request.fingerprint))
+                              (scoped_key, request.fingerprint), spread)
             except IntegrityError:  # a request with the same key started it meanwhile
                 first = _started_under(engine.app, scoped_key)
                 assert first is not None, "the store refused a start it does not hold"
@@ -88,14 +93,31 @@ def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str,
 
 
 def _start(engine: Engine, strategy_id: UUID, workspace_id: str,
-           request: tuple[str, str] | None) -> StartedExecution:
+           request: tuple[str, str] | None, spread: bool) -> StartedExecution:
     strategy = engine.app.get_strategy(strategy_id)
     if strategy.workspace_id != workspace_id:
         raise NotFound(f"no strategy {strategy_id}")
     items = strategy.definition.items
     check_agent_types(items, engine.rules)
     plan = propagate(items, engine.rules)
-    return engine.runtime.start_execution(strategy, plan, request)
+    node = engine.node
+    if node is None or not spread or node.ownership.least_loaded():
+        return engine.runtime.start_execution(strategy, plan, request)
+    started = engine.runtime.start_execution(strategy, plan, request, run_here=False)
+    node.offer(started.id)  # a less loaded node takes it (or this one's takeover, later)
+    return started
+
+
+def _routed(engine: Engine, command: str, execution_id: UUID, task_id: str | None,
+            here: Callable[[], Transition]) -> Transition:
+    """`here()` when this process may run the execution; else, with several processes,
+    the answer of the process that owns it (`cluster.commands`)."""
+    try:
+        return here()
+    except OwnedElsewhere:
+        if engine.node is None or engine.node.commands is None:
+            raise
+        return engine.node.commands.send(execution_id, command, task_id)
 
 
 def _started_under(app: StratexecApp, scoped_key: str) -> Execution | None:
@@ -107,15 +129,18 @@ def _started_under(app: StratexecApp, scoped_key: str) -> Execution | None:
 
 
 def pause(engine: Engine, execution_id: UUID) -> Transition:
-    return engine.runtime.pause(execution_id)
+    return _routed(engine, "pause", execution_id, None,
+                   lambda: engine.runtime.pause(execution_id))
 
 
 def resume(engine: Engine, execution_id: UUID) -> Transition:
-    return engine.runtime.resume(execution_id)
+    return _routed(engine, "resume", execution_id, None,
+                   lambda: engine.runtime.resume(execution_id))
 
 
 def cancel(engine: Engine, execution_id: UUID) -> Transition:
-    return engine.runtime.cancel(execution_id)
+    return _routed(engine, "cancel", execution_id, None,
+                   lambda: engine.runtime.cancel(execution_id))
 
 
 def retry_execution(engine: Engine, execution_id: UUID, task_id: str | None = None
@@ -123,7 +148,8 @@ def retry_execution(engine: Engine, execution_id: UUID, task_id: str | None = No
     """Try again the execution's tasks that failed for good (all of them, or `task_id`): a
     failed execution reopens as running. `InvalidTransition` when nothing (or not that
     task) failed or the execution is neither failed nor running; `UnknownTask`."""
-    return engine.runtime.retry(execution_id, task_id)
+    return _routed(engine, "retry", execution_id, task_id,
+                   lambda: engine.runtime.retry(execution_id, task_id))
 
 
 COMMANDS = {"pause": pause, "resume": resume, "cancel": cancel, "retry": retry_execution}
@@ -138,7 +164,10 @@ def resume_agent_type(engine: Engine, agent_type: str) -> AgentTypeState:
 def recover_executions(engine: Engine, execution_ids: list[UUID] | None = None
                        ) -> list[UUID]:
     """Take up unfinished executions again (all of them by default) after a stop or a
-    crash, from their events; a paused one stays paused. The ids taken up."""
+    crash, from their events; a paused one stays paused. The ids taken up. With several
+    processes, "all" is those no live process owns, up to this one's fair share."""
+    if execution_ids is None and engine.node is not None and engine.node.takeover is not None:
+        return engine.node.takeover.scan()
     return engine.runtime.recover(execution_ids)
 
 
@@ -339,6 +368,23 @@ def engine_state(engine: Engine) -> EngineState:
     error = engine.runner.error
     return EngineState(engine.store.store, position, engine.runner.position,
                        None if error is None else str(error))
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """This process among the others on the database (SQLite: the only one)."""
+
+    name: str
+    runs_projections: bool
+    owned_executions: int  # executions with a live actor in this process
+    takeovers: int  # executions it took over from a process that died
+
+
+def node_state(engine: Engine) -> NodeState:
+    node = engine.node
+    return NodeState(node_name() if node is None else node.name, engine.runner.leading,
+                     len(engine.runtime.live_execution_ids()),
+                     0 if node is None else node.ownership.takeovers)
 
 
 def live_executions(engine: Engine, workspaces: Collection[str]) -> int:

@@ -7,6 +7,11 @@ state of its own beyond which actors are alive. A retry of an execution that has
 spawns its actor again, with the retry as that actor's first command (`Opening`): there is
 never a second writer of an execution, and nothing saves it from outside its actor.
 
+With several processes on one database (`cluster.ownership`), the runtime spawns an
+execution's actor only once it has claimed the execution (`Ownership.claim`), lets go when
+it has finished, and stops, never restarts, an actor whose save the event store refused as
+a conflicting version: another process owns that execution now (fencing).
+
 A finished execution is forgotten once its actor's thread has ended (the actor, and with it
 the aggregate, lives until then); the memory glibc then holds free is handed back to the
 operating system, so that a long-running engine does not keep the size of the largest
@@ -21,9 +26,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 import pykka
+from eventsourcing.persistence import RecordConflictError
 
 from stratexec.actors.agent import AgentActor
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
@@ -55,6 +62,20 @@ RESTART_DELAY = 1.0
 RETRY_ROUNDS = 3  # a retry finds the actor finishing, or the execution unowned, this often
 
 
+class Ownership(Protocol):
+    """Which executions this process may run (`cluster.ownership.AdvisoryOwnership`)."""
+
+    def claim(self, execution_id: UUID) -> bool:
+        """Own it (or keep owning it); False while another live process owns it."""
+        ...
+
+    def release(self, execution_id: UUID) -> None: ...
+
+
+class OwnedElsewhere(Exception):
+    """The execution is unfinished and another live process owns it."""
+
+
 @dataclass(frozen=True)
 class StartedExecution:
     """What a caller learns when an execution starts (the aggregate itself is the actor's)."""
@@ -82,6 +103,7 @@ class Runtime:
         options: EngineOptions | None = None, pace: Callable[[int], None] | None = None,
         limits: Mapping[str, AgentLimits] | None = None,
         circuits: Mapping[str, CircuitSettings] | None = None,
+        ownership: Ownership | None = None,
         estimate: Estimate | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
@@ -89,8 +111,9 @@ class Runtime:
         its readers (backpressure). `limits` are per agent type; a type without them runs
         `options.concurrency` attempts at once, with no timeout. `circuits` say when each
         type's circuit breaker pauses it; a type without them has `options.circuit`.
-        `estimate` makes the completion estimates the health monitor records (none
-        without it)."""
+        `ownership`: claimed before an execution's actor starts (None: one process, which
+        owns everything). `estimate` makes the completion estimates the health monitor
+        records (none without it)."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -109,6 +132,7 @@ class Runtime:
         self._stopping = False  # no execution starts any more
         self._stopped = False
         self._pace = pace
+        self._ownership = ownership
         self._estimate = estimate
 
     # ---------------------------------------------------------------- lifecycle
@@ -163,13 +187,16 @@ class Runtime:
     # --------------------------------------------------------------- executions
 
     def start_execution(self, strategy: Strategy, plan: Plan | None = None,
-                        request: tuple[str, str] | None = None) -> StartedExecution:
+                        request: tuple[str, str] | None = None, run_here: bool = True
+                        ) -> StartedExecution:
         """Record a new execution of the strategy (with its plan, when the caller computed
-        it already) and start running it. `request`: see `StratexecApp.create_execution`."""
+        it already) and start running it (unless not `run_here`: another process is to
+        take it over). `request`: see `StratexecApp.create_execution`."""
         execution, position = self.app.create_execution(
             strategy, plan, self.options.retry, self.options.agent_retry, request)
         started = StartedExecution.of(execution, position)
-        self._spawn(execution, recovering=False, saved_at=position)
+        if run_here:
+            self._spawn(execution, recovering=False, saved_at=position)
         return started
 
     def recover(self, execution_ids: list[UUID] | None = None) -> list[UUID]:
@@ -178,16 +205,21 @@ class Runtime:
         One whose tasks need an agent type this engine does not run (the configuration
         changed since it started) is left as it is, with an error in the log: it continues
         once an engine runs that type again."""
-        wanted = self.app.unfinished_execution_ids()
-        if execution_ids is not None:
-            wanted = [execution_id for execution_id in wanted if execution_id in execution_ids]
+        wanted = (self.app.unfinished_execution_ids() if execution_ids is None
+                  else list(execution_ids))  # each is checked below: finished, it is skipped
         recovered = []
         for execution_id in wanted:
             with self._lock:
                 if execution_id in self._live:
                     continue
+            if self._ownership is not None and not self._ownership.claim(execution_id):
+                continue  # another live process runs it
             execution = self.app.get_execution(execution_id)
             missing = sorted(set(execution.agent_counts) - set(self._handlers))
+            if missing or execution.is_finished:
+                self._release(execution_id)
+            if execution.is_finished:
+                continue
             if missing:
                 logger.error("execution %s needs agent types this engine does not run (%s); "
                              "it stays unfinished until one does", execution_id,
@@ -217,8 +249,9 @@ class Runtime:
                 return transition
             execution = self.app.get_execution(execution_id)
             if not execution.is_finished:
-                self.recover([execution_id])  # unfinished, without an actor: take it up
-                continue
+                if not self.recover([execution_id]) and not self.is_live(execution_id):
+                    raise OwnedElsewhere(f"execution {execution_id} runs in another process")
+                continue  # unfinished, without an actor: taken up
             answer: pykka.ThreadingFuture[Transition] = pykka.ThreadingFuture()
             if self._spawn(execution, recovering=False, saved_at=0,
                            opening=Opening(command, answer)):
@@ -279,7 +312,8 @@ class Runtime:
             return transition
         execution = self.app.get_execution(execution_id)
         if not execution.is_finished:
-            self.recover([execution_id])
+            if not self.recover([execution_id]) and not self.is_live(execution_id):
+                raise OwnedElsewhere(f"execution {execution_id} runs in another process")
             return self._command(execution_id, command)
         raise InvalidTransition(
             f"cannot {type(command).__name__.lower()} an execution that is {execution.status}",
@@ -293,6 +327,11 @@ class Runtime:
         with self._lock:
             if self._stopping:
                 raise RuntimeError("the runtime is stopping")
+            if execution.id in self._live:
+                return False
+        if self._ownership is not None and not self._ownership.claim(execution.id):
+            return False
+        with self._lock:
             if execution.id in self._live:
                 return False
             self._done.setdefault(execution.id, threading.Event())
@@ -324,6 +363,7 @@ class Runtime:
         with self._lock:
             self._live.pop(execution_id, None)
             done = self._done.pop(execution_id, None)
+        self._release(execution_id)
         release_memory()
         if done is not None:
             done.set()
@@ -331,6 +371,11 @@ class Runtime:
     def _crashed(self, execution: Execution, error: BaseException) -> None:
         """Rebuild a crashed execution's actor from the store, after a pause."""
         execution_id = execution.id  # not the aggregate: the restart rebuilds its own
+        if isinstance(error, RecordConflictError):
+            logger.error("execution %s was saved by another process: it is no longer this "
+                         "one's, and its actor stops", execution_id)
+            self._stop_lost(execution_id)
+            return
         logger.error("execution %s crashed (%s); restarting it from its events in %.0f s",
                      execution_id, error, RESTART_DELAY)
         with self._lock:
@@ -346,6 +391,28 @@ class Runtime:
                 _later(restart)
 
         _later(restart)
+
+
+    def abandon(self, execution_ids: list[UUID]) -> None:
+        """Stop the actors of executions this process no longer owns (its ownership
+        connection was lost): they record nothing more; their new owner continues them."""
+        for execution_id in execution_ids:
+            self._stop_lost(execution_id)
+
+    def _stop_lost(self, execution_id: UUID) -> None:
+        with self._lock:
+            ref = self._live.pop(execution_id, None)
+            done = self._done.pop(execution_id, None)
+        if self._ownership is not None:
+            self._ownership.release(execution_id)
+        if ref is not None:
+            ref.stop(block=False)
+        if done is not None:
+            done.set()
+
+    def _release(self, execution_id: UUID) -> None:
+        if self._ownership is not None:
+            self._ownership.release(execution_id)
 
 
 def _later(function: Callable[[], None]) -> None:

@@ -20,6 +20,7 @@ from aiohttp import web
 from stratexec import usecases
 from stratexec.api.errors import ApiError, Handler, not_found
 from stratexec.domain.application import StratexecApp
+from stratexec.projections.security import reading_for
 
 COOKIE = "stratexec_token"
 CACHE_SECONDS = 2.0
@@ -112,7 +113,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise ApiError(401, "unauthorized",
                        f"{reason}: send Authorization: Bearer <token>")
     request[GRANT] = grant
-    return await handler(request)
+    with reading_for(grant.workspaces):  # PostgreSQL: row-level security by workspace
+        return await handler(request)
 
 
 def require_workspace(request: web.Request, workspace_id: str | None, what: str) -> str:

@@ -48,6 +48,7 @@ def exposition(services: Services, workspaces: Collection[str], accept: str
     registry.register(services.append_seconds)
     registry.register(EngineGauges(services, workspaces))
     registry.register(TokenUsage(services.engine.views, workspaces))
+    registry.register(NodeMetrics(services, workspaces))
     encode, content_type = choose_encoder(accept)
     return encode(registry), content_type
 
@@ -93,6 +94,39 @@ class EngineGauges(Collector):
                   usecases.live_executions(self.services.engine, self.workspaces))
         for (name, documentation), value in zip(ENGINE_GAUGES, values, strict=True):
             yield GaugeMetricFamily(name, documentation, value=value)
+
+
+class NodeMetrics(Collector):
+    """This process among the others on the database, labelled with its name: the
+    executions of the token's workspaces it owns, how many executions it took over from a
+    dead process, and whether it runs the projections."""
+
+    def __init__(self, services: Services, workspaces: Collection[str]) -> None:
+        self.services = services
+        self.workspaces = workspaces
+
+    def describe(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield from _node_families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        node = usecases.node_state(self.services.engine)
+        owned, takeovers, leads = _node_families()
+        owned.add_metric([node.name], usecases.live_executions(self.services.engine,
+                                                               self.workspaces))
+        takeovers.add_metric([node.name], node.takeovers)
+        leads.add_metric([node.name], int(node.runs_projections))
+        yield from (owned, takeovers, leads)
+
+
+def _node_families() -> tuple[GaugeMetricFamily, CounterMetricFamily, GaugeMetricFamily]:
+    return (GaugeMetricFamily("stratexec_node_owned_executions",
+                              "Executions this process owns and runs", labels=["node"]),
+            CounterMetricFamily("stratexec_node_takeovers",
+                                "Executions this process took over from a dead one",
+                                labels=["node"]),
+            GaugeMetricFamily("stratexec_node_runs_projections",
+                              "1 if this process applies the events to the read models",
+                              labels=["node"]))
 
 
 class TokenUsage(Collector):

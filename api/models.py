@@ -487,11 +487,28 @@ class PausedAgentType(Wire):
     probe_at: Timestamp | None
 
 
+class NodeStatus(Wire):
+    """This server process. With PostgreSQL several may share the database: each runs the
+    executions it owns, and one of them the projections."""
+
+    name: str = Field(description="host:pid")
+    runs_projections: bool = Field(description="Whether this process applies the events to "
+                                               "the read models (the others follow it).")
+    owned_executions: Count | SkipJsonSchema[None] = Field(
+        default=None, exclude_if=_absent,
+        description="Executions this process runs now; only with a valid token.")
+    takeovers: Count | SkipJsonSchema[None] = Field(
+        default=None, exclude_if=_absent,
+        description="Executions it took over from a process that died; only with a valid "
+                    "token.")
+
+
 class ServiceStatus(Wire):
     """`degraded` when the projections stopped on an error. A paused agent type does not
     make the service degraded: the other types run on."""
 
     status: Annotated[str, OneOf(("ok", "degraded"))]
+    node: NodeStatus
     store: StoreStatus
     projections: ProjectionStatus
     subscribers: Count

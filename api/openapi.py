@@ -490,7 +490,9 @@ def operations_paths() -> dict[str, Any]:
                 "Text format 0.0.4 (OpenMetrics if Accept asks): stratexec_executions{status}, "
                 "stratexec_tasks{agent,status}, stratexec_event_append_seconds (histogram), "
                 "stratexec_projection_position, stratexec_projection_lag_events, "
-                "stratexec_stream_subscribers, stratexec_live_executions.",
+                "stratexec_stream_subscribers, stratexec_live_executions; per node (label "
+                "node): stratexec_node_owned_executions, stratexec_node_takeovers_total, "
+                "stratexec_node_runs_projections.",
                 "text/plain; version=0.0.4")})},
         "/api/openapi.json": {"get": operation(
             "openapi", "operations", "This document",

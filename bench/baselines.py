@@ -2,7 +2,8 @@
 
 (a) the floor of Python: the same chains as plain asyncio tasks, nothing persisted;
 (b) the ceiling of the store: raw eventsourcing appends of as many events to a fresh
-    SQLite file, one event per save, and grouped as the engine grouped them.
+    SQLite file (or a fresh PostgreSQL database), one event per save, and grouped as the
+    engine grouped them.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from stratexec.settings import StoreSettings
+from stratexec.bench.databases import fresh_database, store_settings
 
 SINGLE_SAVE_CAP = 20_000  # one-event saves are slow; a rate needs no more than this
+POSTGRES_SINGLE_SAVE_CAP = 2_000  # each waits for a WAL flush: tens of ms on a busy disk
 
 
 async def _chains(n: int) -> None:
@@ -52,10 +55,11 @@ class Ledger(Aggregate):
         self.count = getattr(self, "count", 0) + 1
 
 
-def raw_appends(events: int, per_save: int) -> dict[str, Any]:
-    """Append `events` events to a fresh SQLite store, `per_save` events in each save."""
-    with tempfile.TemporaryDirectory(prefix="stratexec-baseline-") as scratch:
-        app = StoreSettings(Path(scratch)).open_app()
+def raw_appends(events: int, per_save: int, postgres: bool = False) -> dict[str, Any]:
+    """Append `events` events to a fresh store, `per_save` events in each save."""
+    with tempfile.TemporaryDirectory(prefix="stratexec-baseline-") as scratch, \
+            (fresh_database() if postgres else nullcontext(None)) as database:
+        app = store_settings(Path(scratch), database).open_app()
         ledger = Ledger()
         app.save(ledger)
         started = time.perf_counter()
@@ -72,8 +76,11 @@ def raw_appends(events: int, per_save: int) -> dict[str, Any]:
             "eventsPerSecond": written / elapsed}
 
 
-def store_ceiling(events: int, engine_events_per_save: float) -> dict[str, Any]:
+def store_ceiling(events: int, engine_events_per_save: float, postgres: bool = False
+                  ) -> dict[str, Any]:
     return {
-        "oneEventPerSave": raw_appends(min(events, SINGLE_SAVE_CAP), 1),
-        "groupedAsTheEngine": raw_appends(events, max(1, round(engine_events_per_save))),
+        "oneEventPerSave": raw_appends(
+            min(events, POSTGRES_SINGLE_SAVE_CAP if postgres else SINGLE_SAVE_CAP), 1, postgres),
+        "groupedAsTheEngine": raw_appends(events, max(1, round(engine_events_per_save)),
+                                          postgres),
     }

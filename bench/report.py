@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stratexec.bench.baselines import plain_asyncio, store_ceiling
+from stratexec.bench.databases import fresh_database
 
 
 def _worker(*args: str) -> dict[str, Any]:
@@ -32,8 +33,41 @@ def _worker(*args: str) -> dict[str, Any]:
     return figures
 
 
+def _on_fresh_database(*runs: list[str]) -> list[dict[str, Any]]:
+    """Workers run one after the other on one new PostgreSQL database (dropped after)."""
+    with fresh_database() as database, \
+            tempfile.TemporaryDirectory(prefix="stratexec-bench-") as scratch:
+        return [_worker(*args, "--database", database, "--data-dir", f"{scratch}/{i}")
+                for i, args in enumerate(runs)]
+
+
+def postgres_run(sizes: list[int], latency_size: int, subscribers: list[int]
+                 ) -> dict[str, Any]:
+    """The same workloads on PostgreSQL: the engine in one process, and in two (a second
+    server process runs the projections), beside raw appends to a fresh database."""
+    throughput = []
+    replay: dict[str, Any] = {}
+    for n in sizes:
+        runs = [["engine", "--n", str(n)]] + ([["replay"]] if n == max(sizes) else [])
+        one, *rest = _on_fresh_database(*runs)
+        if rest:
+            replay = rest[0]
+        (two,) = _on_fresh_database(["engine", "--n", str(n), "--peer"])
+        ceiling = store_ceiling(one["events"], one["eventsPerSave"], postgres=True)
+        throughput.append({
+            "engine": one, "twoProcesses": two, "store": ceiling,
+            "twoOverOne": two["tasksPerSecond"] / one["tasksPerSecond"],
+            "ratioToGroupedAppends": one["eventsPerSecond"]
+            / ceiling["groupedAsTheEngine"]["eventsPerSecond"],
+        })
+    latency = [_on_fresh_database(["engine", "--n", str(latency_size), "--subscribers",
+                                   str(count)])[0]["latency"] for count in subscribers]
+    return {"throughput": throughput, "latency": latency, "replay": replay}
+
+
 def run(sizes: list[int], latency_size: int, subscribers: list[int],
-        replay_min_events: int) -> dict[str, Any]:
+        replay_min_events: int, store: str = "sqlite") -> dict[str, Any]:
+    postgres = postgres_run(sizes, latency_size, subscribers) if store == "postgres" else None
     with tempfile.TemporaryDirectory(prefix="stratexec-bench-") as scratch:
         throughput = []
         for n in sizes:
@@ -64,6 +98,7 @@ def run(sizes: list[int], latency_size: int, subscribers: list[int],
             "n", "tasks", "rssBeforeKiB", "peakRssKiB", "rssAfterKiB",
             "rssPerThousandTasksKiB", "rssAfterAgainKiB", "liveExecutionsAfter")},
         "growth": _growth(throughput),
+        "postgres": postgres,
     }
 
 
@@ -119,10 +154,42 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def postgres_table(figures: dict[str, Any]) -> str:
+    lines = ["", "PostgreSQL (the same workloads; one process, and two: a second server",
+             "process runs the projections; raw appends to a fresh database, same run)", "",
+             f"{'N':>7} {'tasks/s':>9} {'µs/task':>8} {'events/s':>9} {'2 procs':>9} "
+             f"{'2 / 1':>6} {'x grouped':>9}"]
+    for row in figures["throughput"]:
+        one, two = row["engine"], row["twoProcesses"]
+        lines.append(
+            f"{one['n']:>7,} {one['tasksPerSecond']:>9,.0f} {one['microsecondsPerTask']:>8,.0f}"
+            f" {one['eventsPerSecond']:>9,.0f} {two['tasksPerSecond']:>9,.0f}"
+            f" {row['twoOverOne']:>6.2f} {row['ratioToGroupedAppends']:>9.2f}")
+    for row in figures["throughput"]:
+        store = row["store"]
+        lines.append(
+            f"  N={row['engine']['n']:,}: raw appends "
+            f"{store['oneEventPerSave']['eventsPerSecond']:,.0f} events/s one per save, "
+            f"{store['groupedAsTheEngine']['eventsPerSecond']:,.0f} events/s "
+            f"{store['groupedAsTheEngine']['perSave']} per save")
+    for row in figures["latency"]:
+        lines.append(
+            f"  {row['subscribers']:>3} subscriber(s): p50 {row['p50Ms']:.1f} ms, p99 "
+            f"{row['p99Ms']:.1f} ms, max {row['maxMs']:.1f} ms; missing "
+            f"{row['missingPerSubscriber']}, duplicated {row['duplicatedPerSubscriber']}")
+    replay = figures["replay"]
+    if replay:
+        lines.append(f"  Replay: {replay['events']:,} events in {replay['seconds']:.2f} s: "
+                     f"{replay['eventsPerSecond']:,.0f} events/s")
+    return "\n".join(lines)
+
+
 def main(sizes: list[int], latency_size: int, subscribers: list[int],
-         replay_min_events: int, out: Path | None) -> int:
-    figures = run(sizes, latency_size, subscribers, replay_min_events)
+         replay_min_events: int, out: Path | None, store: str = "sqlite") -> int:
+    figures = run(sizes, latency_size, subscribers, replay_min_events, store)
     print(table(figures))
+    if figures["postgres"] is not None:
+        print(postgres_table(figures["postgres"]))
     if out is not None:
         out.write_text(json.dumps(figures, indent=2))
         print(f"\nfigures written to {out}")

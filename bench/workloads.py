@@ -3,9 +3,12 @@ JSON object: the engine's throughput (with stream subscribers in another process
 latency run), and replaying the read models from position 0.
 
 The engine run is the real service: the aiohttp app from `server.create_app`, the embedded
-SQLite store, every projection live, and a subscriber on the workspace's SSE stream. The
-clock runs from the start request until `execution-completed` arrives on that stream.
-Agents are the demo agents with a zero duration: they return at once.
+SQLite store (or a PostgreSQL database, `--database`), every projection live, and a
+subscriber on the workspace's SSE stream. The clock runs from the start request until
+`execution-completed` arrives on that stream. Agents are the demo agents with a zero
+duration: they return at once. With `--peer` (PostgreSQL), a second `stratexec serve`
+process on the same database starts first: it runs the projections, and the measured
+process, which runs the execution, follows it (two processes on two cores).
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -29,12 +34,13 @@ from aiohttp import web
 from stratexec.actors.memory import release_memory
 from stratexec.api.handlers import SERVICES
 from stratexec.api.services import Services
+from stratexec.bench.databases import server_environment, store_settings
 from stratexec.domain.strategy import parse_strategy
 from stratexec.projections import queries
 from stratexec.projections.store import ViewStore
 from stratexec.projections.verify import rebuild
 from stratexec.server import DASHBOARD_SECRET, create_app, freeze_startup_objects
-from stratexec.settings import EngineOptions, ServerSettings, StoreSettings
+from stratexec.settings import EngineOptions, ServerSettings
 
 INSTANT = EngineOptions(demo_duration=(0.0, 0.0), demo_failure_rate=0.0, seed=1,
                         concurrency=8, health_interval=1.0)
@@ -74,10 +80,10 @@ def peak_rss_kib() -> int:
 
 
 async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = False,
-                     ) -> dict[str, Any]:
+                     database: str | None = None) -> dict[str, Any]:
     """One execution of `chains_strategy(n)`, measured; with `again`, a second one after it,
     for the memory it leaves (`rssAfterAgainKiB`)."""
-    settings = ServerSettings(store=StoreSettings(data_dir), engine=INSTANT, port=0)
+    settings = ServerSettings(store=store_settings(data_dir, database), engine=INSTANT, port=0)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -209,17 +215,15 @@ def _latency_summary(received: list[dict[str, Any]], expected: list[int]) -> dic
             "duplicatedPerSubscriber": max(duplicated, default=0)}
 
 
-def replay(data_dir: Path) -> dict[str, Any]:
+def replay(data_dir: Path, database: str | None = None) -> dict[str, Any]:
     """Rebuild every read model from position 0 into a fresh store."""
-    store = StoreSettings(data_dir)
+    store = store_settings(data_dir, database)
     app = store.open_app()
     events = app.recorder.max_notification_id() or 0
-    with tempfile.TemporaryDirectory(prefix="stratexec-replay-") as scratch:
-        views = ViewStore(str(Path(scratch) / "views.sqlite"))
+    with store.scratch_views() as views:
         started = time.perf_counter()
         rebuild(app, views)
         elapsed = time.perf_counter() - started
-        views.close()
     app.close()
     return {"events": events, "seconds": elapsed, "eventsPerSecond": events / elapsed}
 
@@ -232,13 +236,41 @@ def main() -> None:
     parser.add_argument("--again", action="store_true",
                         help="run the execution a second time, for the memory it leaves")
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--database", help="a PostgreSQL database instead of SQLite")
+    parser.add_argument("--peer", action="store_true",
+                        help="with --database: a second server process runs the projections")
     args = parser.parse_args()
     if args.workload == "engine":
-        result = asyncio.run(engine_run(args.n, Path(args.data_dir), args.subscribers,
-                                        args.again))
+        with _peer(Path(args.data_dir), args.database if args.peer else None):
+            result = asyncio.run(engine_run(args.n, Path(args.data_dir), args.subscribers,
+                                            args.again, args.database))
+        result["processes"] = 2 if args.peer else 1
     else:
-        result = replay(Path(args.data_dir))
+        result = replay(Path(args.data_dir), args.database)
     print(json.dumps(result))
+
+
+@contextmanager
+def _peer(data_dir: Path, database: str | None) -> Iterator[None]:
+    """A `stratexec serve` process on `database`, listening (and so leading the
+    projections, as the first process there) before the measured one starts; none
+    without a database."""
+    if database is None:
+        yield
+        return
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stratexec", "serve", "--port", "0", "--data-dir",
+         str(data_dir / "peer")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, env={**os.environ, **server_environment(database)})
+    assert process.stdout is not None
+    if "http://" not in process.stdout.readline():
+        process.kill()
+        raise RuntimeError("the peer server did not start")
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(60)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from itertools import chain
-from sqlite3 import Cursor
 from typing import Any
 
+from stratexec.projections.sql import Cursor, tuple_cursor
 from stratexec.projections.table import Key, Row, Table, picker
 from stratexec.projections.values import chunks
 
@@ -137,8 +137,7 @@ class Batch:
         self.cur = cur
         self.memo: dict[Hashable, Any] = {}
         self._texts: dict[int, str] = {}  # by UUID.int: a UUID's own hash is Python code
-        reader = cur.connection.cursor()
-        reader.row_factory = None  # plain tuples, zipped with the table's columns
+        reader = tuple_cursor(cur)  # plain tuples, zipped with the table's columns
         self.tables = {name: Rows(table, reader) for name, table in tables.items()}
 
     def begin(self, position: int, event: Any) -> None:

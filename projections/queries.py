@@ -234,6 +234,15 @@ def feed_since(store: ViewStore, after_position: int, execution_id: Id | None = 
     return [feed_row(row) for row in rows]
 
 
+def unfinished_execution_ids(store: ViewStore) -> list[UUID]:
+    """Executions that have not finished, oldest first (the views may lag the log)."""
+    with store.read() as cur:
+        rows = cur.execute("SELECT id FROM executions WHERE status NOT IN"
+                           " ('completed', 'failed', 'cancelled') ORDER BY started_at, id"
+                           ).fetchall()
+    return [UUID(row[0]) for row in rows]
+
+
 def paused_agent_types(store: ViewStore) -> list[dict[str, Any]]:
     """The agent types whose circuit breaker is open or half-open, by name."""
     with store.read() as cur:

@@ -4,26 +4,34 @@ A page is applied in one transaction that also moves every view's tracking posit
 crash loses nothing and repeats nothing. Positions are re-read inside that transaction, so
 two runners on one view store (two processes) never apply an event twice either. The views'
 handlers change the page's rows in memory (`projections.batch`), written once at its end.
+
+With several processes on one PostgreSQL database, one runner leads: the one holding the
+`leadership` lock applies the pages, and announces each page's position (NOTIFY, at its
+commit). The others follow: woken by that announcement (`wake`) or every `poll_interval`,
+they read the new position and the new feed rows from the views and hand them to their own
+subscribers, as the leader does with the rows it wrote. Each follower tries for the lock on
+every step, so one of them leads within a step once the leader's connection is gone; the
+tracking positions make that takeover exactly-once (even if the old leader still runs).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from stratexec.domain.application import StratexecApp
 from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch
 from stratexec.projections.catalog import ALL
-from stratexec.projections.feed import stream_row
+from stratexec.projections.feed import FEED_COLUMNS, feed_row, stream_row
 from stratexec.projections.log import read_events
+from stratexec.projections.sql import Cursor
 from stratexec.projections.store import ViewStore, read_tracking, write_tracking
-from stratexec.projections.table import Table, read_tables
+from stratexec.projections.table import Table
 
 logger = logging.getLogger(__name__)
 Subscriber = Callable[[list[dict[str, Any]], int], None]
@@ -32,10 +40,26 @@ MIN_BACKOFF, MAX_BACKOFF = 0.1, 30.0
 
 MAX_LAG_WAIT = 1.0
 
+class Leadership(Protocol):
+    """The right to apply pages (a PostgreSQL advisory lock, `cluster.leader`)."""
+
+    def acquire(self) -> bool:
+        """Take it, or keep it; False while another runner has it (or it was lost)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+FOLLOW_PAGE = 10_000
+
+
 class ProjectionRunner:
     def __init__(self, app: StratexecApp, store: ViewStore, projections: Sequence[View] = ALL,
-                 batch_size: int = 1000, poll_interval: float = 0.5) -> None:
+                 batch_size: int = 1000, poll_interval: float = 0.5,
+                 leadership: Leadership | None = None) -> None:
         self.app, self.store = app, store
+        self.leadership = leadership  # None: this runner always leads (one process)
+        self.leading = leadership is None
         self.projections = tuple(projections)
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.error: Exception | None = None  # the last failure, None once a batch succeeds
@@ -121,12 +145,16 @@ class ProjectionRunner:
     def _on_saved(self, position: int) -> None:
         self._wake.set()
 
+    def wake(self, *_: object) -> None:
+        """Look at the log (leading) or the views (following) now, not at the next poll."""
+        self._wake.set()
+
     def _run(self) -> None:
         backoff = MIN_BACKOFF
         while not self._stopping.is_set():
             self._wake.clear()  # before reading, so a save during the read wakes us again
             try:
-                applied = self._step()
+                applied = self._step() if self._lead() else self._follow()
             except Exception as error:
                 self.error = error
                 logger.exception("projecting the events after position %d failed; retrying"
@@ -137,6 +165,34 @@ class ProjectionRunner:
             self.error, backoff = None, MIN_BACKOFF
             if applied < self.batch_size:
                 self._wake.wait(self.poll_interval)
+        if self.leadership is not None and self.leading:
+            self.leadership.release()
+            self.leading = False
+
+    def _lead(self) -> bool:
+        """Whether this runner leads now: it takes the lead when it is free."""
+        if self.leadership is not None:
+            was, self.leading = self.leading, self.leadership.acquire()
+            if self.leading != was:
+                logger.info("the projections %s here", "run" if self.leading else "stopped")
+        return self.leading
+
+    def _follow(self) -> int:
+        """Take the views' new position, and hand the feed rows up to it to subscribers."""
+        with self.store.read() as cur:
+            done = read_tracking(cur)
+            position = min((done.get(name, 0) for name in self._names), default=0)
+            rows = []
+            if position > self._position and self._subscribers:
+                rows = [feed_row(row) for row in cur.execute(
+                    f"SELECT {FEED_COLUMNS} FROM event_feed WHERE position > ? AND position <= ?"
+                    " ORDER BY position LIMIT ?", (self._position, position, FOLLOW_PAGE))]
+                if len(rows) == FOLLOW_PAGE:  # the rest at the next step, at once
+                    position = rows[-1]["position"]
+        if position > self._position:
+            self._publish(rows, position)
+            self._set_position(position)
+        return self.batch_size if len(rows) == FOLLOW_PAGE else 0
 
     def _step(self) -> int:
         """Apply the next page of notifications; returns how many were read."""
@@ -153,6 +209,7 @@ class ProjectionRunner:
                 self._apply(batch, events, done)
                 batch.flush()
                 write_tracking(cur, self._names, last)
+                self.store.announce(cur, last)
         position = min(max(done.get(name, 0), last) for name in self._names)
         feed = batch.tables.get("event_feed")
         rows = ([stream_row(row) for row in feed.appended]
@@ -178,12 +235,12 @@ class ProjectionRunner:
                     if position > done.get(name, 0):
                         handler(batch, event)
 
-    def _read_tables(self, cur: sqlite3.Cursor) -> dict[str, Table]:
+    def _read_tables(self, cur: Cursor) -> dict[str, Table]:
         if self._tables is None:
             # The store's views too: a view may read another view's table (see the catalog).
             keys = {table: key for view in (*self.store.views, *self.projections)
                     for table, key in view.tables.items()}
-            self._tables = read_tables(cur, keys)
+            self._tables = self.store.tables(cur, keys)
         return self._tables
 
     def _publish(self, rows: list[dict[str, Any]], position: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
-from sqlite3 import Cursor
 from typing import Any
 
 Key = tuple[Any, ...]
@@ -33,12 +32,14 @@ class Table:
     """A table's primary key, its columns, and the statements the batch runs on it."""
 
     def __init__(self, name: str, key: tuple[str, ...], columns: tuple[str, ...],
-                 max_parameters: int = 999) -> None:
+                 max_parameters: int = 999, rowid: str = ROWID) -> None:
         self.name, self.key, self.columns = name, key, columns
+        self.rowid = rowid
         self.where = " AND ".join(f"{column} = ?" for column in key)
-        # Rows are read with their rowid and updated by it: one index search fewer than by
-        # primary key. It cannot change within the transaction that read it.
-        self.select = f"SELECT rowid, * FROM {name} WHERE {self.where}"
+        # Rows are read with their rowid (PostgreSQL: ctid) and updated by it: one index
+        # search fewer than by primary key. It cannot change within the transaction that
+        # read it, as long as the row is updated once (`Batch.flush` does that).
+        self.select = f"SELECT {rowid}, * FROM {name} WHERE {self.where}"
         # Many rows per INSERT: each statement costs about as much as a row, and each step
         # of one hands the GIL to whichever thread wants it, then waits to get it back.
         # Row counts are powers of two, so that a few statements serve every batch.
@@ -67,7 +68,7 @@ class Table:
         if update is None:
             sets = tuple(column for column in self.columns if column in changed)
             statement = (f"UPDATE {self.name} SET {', '.join(f'{c} = ?' for c in sets)}"
-                         " WHERE rowid = ?")
+                         f" WHERE {self.rowid} = ?")
             update = self._updates[changed] = (statement, picker((*sets, ROWID)))
         return update
 
@@ -76,10 +77,11 @@ class Table:
         *prefix, last = self.key
         where = [f"{column} = ?" for column in prefix]
         where.append(f"{last} IN ({', '.join('?' * count)})")
-        return f"SELECT rowid, * FROM {self.name} WHERE {' AND '.join(where)}"
+        return f"SELECT {self.rowid}, * FROM {self.name} WHERE {' AND '.join(where)}"
 
 
-def read_tables(cur: Cursor, keys: Mapping[str, tuple[str, ...]]) -> dict[str, Table]:
+def read_tables(cur: sqlite3.Cursor, keys: Mapping[str, tuple[str, ...]]
+                ) -> dict[str, Table]:
     """The `Table` of each named table (name -> primary-key columns), columns from SQLite."""
     tables = {}
     max_parameters = cur.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)

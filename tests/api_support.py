@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from helpers import is_postgres
 from openapi_check import (
     path_template,
     validate_response,
@@ -168,16 +170,27 @@ def openmetrics_families(text: str) -> dict[str, Metric]:
     return {family.name: family for family in families}
 
 
+def store_settings(data_dir: Path, store_env: dict[str, str] | None = None,
+                   store: str = "sqlite") -> StoreSettings:
+    """The store of a `store_env` fixture's environment; without one, `store` (PostgreSQL:
+    the database the `POSTGRES_*` environment names, SQLite: in `data_dir`)."""
+    if store_env is None or not is_postgres(store_env):
+        return StoreSettings(data_dir, store)
+    return StoreSettings(data_dir, "postgres", postgres={
+        k: v for k, v in store_env.items() if k.startswith("POSTGRES_")})
+
+
 @asynccontextmanager
 async def running_server(data_dir: Path, options: EngineOptions = FAST,
                          config: Config | None = None, store: str = "sqlite",
+                         store_env: dict[str, str] | None = None,
                          **settings_given: Any) -> AsyncIterator[tuple[Api, TestServer]]:
     """stratexec's app served on a free port, and a client holding the dashboard token;
-    with `config`, its agents are the ones it configures. Its events are in `store`
-    (PostgreSQL: the database the `POSTGRES_*` environment names); `settings_given` are
-    more `ServerSettings`."""
+    with `config`, its agents are the ones it configures. Its store is `store_env`'s (a
+    fixture's environment), else `store` (see `store_settings`); `settings_given` are more
+    `ServerSettings`."""
     settings = ServerSettings(**{
-        "store": StoreSettings(data_dir, store), "engine": options, "port": 0,
+        "store": store_settings(data_dir, store_env, store), "engine": options, "port": 0,
         "max_body_bytes": 64 * 1024, "ping_interval": 1.0, "config": config or Config(),
         **settings_given})
     app = create_app(settings)
@@ -205,14 +218,16 @@ class ServerProcess:
 
     @classmethod
     def start(cls, data_dir: Path, *options: str, script: bool = False,
-              port: int = 0) -> ServerProcess:
+              port: int = 0, env: dict[str, str] | None = None) -> ServerProcess:
         """`stratexec serve`, or with `script` its twin `python server.py`; on `port`, or
-        on any free port when it is 0 (a restart on the same port needs `free_port()`)."""
+        on any free port when it is 0 (a restart on the same port needs `free_port()`);
+        with `env` added to the environment."""
         command = ["server.py"] if script else ["-m", "stratexec", "serve"]
         process = subprocess.Popen(
             [sys.executable, *command, "--port", str(port), "--data-dir", str(data_dir),
              *options],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})})
         assert process.stdout is not None
         line = process.stdout.readline()
         found = re.search(r"(http://[\d.]+:\d+)/\?token=(\S+)", line)

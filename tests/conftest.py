@@ -14,9 +14,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from helpers import is_postgres
 
 from stratexec.domain.application import StratexecApp
-from stratexec.projections.store import ViewStore
+from stratexec.projections.store import PostgresViewStore, ViewStore
+from stratexec.settings import postgres_conninfo
 
 PG_HOST = os.environ.get("STRATEXEC_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("STRATEXEC_TEST_PG_PORT", "5432")
@@ -74,9 +76,12 @@ def sqlite_app(sqlite_env: dict[str, str]) -> Iterator[StratexecApp]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ViewStore]:
-    """The read models, in a SQLite file of their own."""
-    with ViewStore(str(tmp_path / "views.sqlite")) as views:
+def store(store_env: dict[str, str], tmp_path: Path) -> Iterator[ViewStore]:
+    """The read models: in a SQLite file of their own, or in the PostgreSQL database of
+    `store_env` (as `STRATEXEC_STORE=postgres` keeps them)."""
+    views = (PostgresViewStore(postgres_conninfo(store_env)) if is_postgres(store_env)
+             else ViewStore(str(tmp_path / "views.sqlite")))
+    with views:
         yield views
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pykka
@@ -17,7 +21,39 @@ from stratexec.domain.execution import Execution
 from stratexec.domain.strategy import AGENT_TYPES, StrategyDefinition, parse_strategy
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 5.0
+
+
+def eventually(condition: Callable[[], T], timeout: float = TIMEOUT, what: str = "") -> T:
+    """Poll `condition` until it returns something true, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what or condition}"
+        time.sleep(0.02)
+    return result
+
+
+def stratexec(*args: str, data_dir: Path, timeout: float = 120,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`stratexec ARGS --data-dir DATA_DIR`, with `env` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "stratexec", *args, "--data-dir", str(data_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})})
+
+
+def is_postgres(store_env: dict[str, str]) -> bool:
+    """Whether a `store_env` fixture's environment is the PostgreSQL one."""
+    return store_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+
+
+def store_variables(store_env: dict[str, str]) -> dict[str, str]:
+    """The environment that puts stratexec on `store_env`'s store (SQLite: the default)."""
+    if not is_postgres(store_env):
+        return {}
+    return {"STRATEXEC_STORE": "postgres",
+            **{k: v for k, v in store_env.items() if k.startswith("POSTGRES_")}}
 
 
 class ScriptedAgent:

@@ -188,7 +188,9 @@ def error() -> dict[str, Any]:
 
 
 def service_status() -> dict[str, Any]:
-    return {"status": "ok", "store": {"kind": "sqlite", "ok": True, "position": 120},
+    return {"status": "ok", "node": {"name": "host-1:4242", "runsProjections": True,
+                                     "ownedExecutions": 2, "takeovers": 0},
+            "store": {"kind": "sqlite", "ok": True, "position": 120},
             "projections": {"position": 118, "lag": 2, "error": None}, "subscribers": 3,
             "pausedAgentTypes": [{
                 "agentType": "email", "state": "open", "failureRate": 0.6, "window": 10,

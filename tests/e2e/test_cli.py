@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from api_support import ServerProcess
-from helpers import terminal_events_per_task
+from helpers import is_postgres, store_variables, stratexec, terminal_events_per_task
+
+from stratexec.settings import postgres_conninfo
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "product-launch.json"
@@ -24,10 +27,7 @@ FAST = ["--demo-duration", "0.02:0.2", "--retry-interval", "0.05", "--health-int
 TERMINAL = ("TaskSucceeded", "TasksSkipped", "Cancelled")
 
 
-def stratexec(*args: str, data_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stratexec", *args, "--data-dir", str(data_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+
 
 
 def start_stratexec(*args: str, data_dir: Path) -> subprocess.Popen[str]:
@@ -160,21 +160,34 @@ def test_ctrl_c_pauses_and_resume_continues(tmp_path: Path) -> None:
     assert count_events(tmp_path, "Execution.Resumed") == 1
 
 
-def test_replay_rebuilds_state_and_verifies_the_read_models(tmp_path: Path) -> None:
+def test_replay_rebuilds_state_and_verifies_the_read_models(
+        tmp_path: Path, store_env: dict[str, str]) -> None:
+    env = store_variables(store_env)
     run = stratexec("run", str(EXAMPLE), "--json", "--seed", "8", "--demo-failure-rate", "0.3",
-                    "--max-attempts", "6", *FAST, data_dir=tmp_path)
+                    "--max-attempts", "6", *FAST, data_dir=tmp_path, env=env)
     execution_id = str(summary_of(run)["executionId"])
-    final = stratexec("replay", execution_id, data_dir=tmp_path)
+    final = stratexec("replay", execution_id, data_dir=tmp_path, env=env)
     assert final.returncode == 0
     state = json.loads(final.stdout)
     assert state["status"] == summary_of(run)["status"]
-    early = json.loads(stratexec("replay", execution_id, "--at", "3", data_dir=tmp_path).stdout)
+    early = json.loads(stratexec("replay", execution_id, "--at", "3", data_dir=tmp_path,
+                                 env=env).stdout)
     assert early["version"] == 3
     assert early["status"] == "running"
     assert early["counts"]["assigned"] + early["counts"]["in_progress"] >= 1
-    verified = stratexec("replay", execution_id, "--verify", data_dir=tmp_path)
+    verified = stratexec("replay", execution_id, "--verify", data_dir=tmp_path, env=env)
     assert verified.returncode == 0, verified.stderr
     assert "identical" in verified.stderr
+    if is_postgres(store_env):  # every read model in the database, the scratch one gone
+        assert not (tmp_path / "views.sqlite").exists()
+        with psycopg.connect(postgres_conninfo(store_env)) as connection:
+            schemas = [row[0] for row in connection.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'stratexec_views%'")]
+            (status,) = connection.execute(
+                "SELECT status FROM stratexec_views.executions WHERE id = %s",
+                (execution_id,)).fetchone() or (None,)
+        assert schemas == ["stratexec_views"]
+        assert status == state["status"]
 
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
