@@ -131,6 +131,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return server.run(server.settings_from(args))
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from stratexec.workers import worker  # Celery is imported only by those who use it
+
+    return worker.run(args)
+
+
 def cmd_agents(args: argparse.Namespace) -> int:
     config = load_config(args)
     options = engine_options(args)
@@ -384,9 +390,18 @@ def _parser() -> argparse.ArgumentParser:
     agents.add_argument("--json", action="store_true", help="print them as one JSON object")
     add_config_argument(agents)
     add_engine_arguments(agents)
+    _add_worker_command(commands)
     _add_bench_command(commands)
     _add_token_commands(commands)
     return parser
+
+
+def _add_worker_command(commands: Any) -> None:
+    from stratexec.workers.worker import WORKER_HELP, add_arguments
+
+    worker = commands.add_parser("worker", help=WORKER_HELP, description=WORKER_HELP)
+    worker.set_defaults(command=cmd_worker)
+    add_arguments(worker)
 
 
 def _add_bench_command(commands: Any) -> None:

@@ -11,9 +11,10 @@ from typing import IO, Any, Self
 
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.memory import share_malloc_arenas
+from stratexec.actors.placement import LocalPlacement, Placement
 from stratexec.actors.runtime import Runtime
 from stratexec.circuit_settings import CircuitSettings
-from stratexec.config import Config
+from stratexec.config import Config, ConfigError
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
 from stratexec.projections.runner import ProjectionRunner
@@ -50,6 +51,21 @@ def circuits(options: EngineOptions, config: Config) -> dict[str, CircuitSetting
     return chosen
 
 
+def placement(agents_on: str) -> Placement:
+    """Where attempts run: "local" (this process's threads) or "celery" (the workers of
+    `stratexec worker`, on the broker of `CELERY_BROKER_URL`)."""
+    if agents_on != "celery":
+        return LocalPlacement()
+    from stratexec.workers.connection import CelerySettings
+    from stratexec.workers.dispatch import CeleryPlacement
+
+    try:
+        return CeleryPlacement(CelerySettings.from_environment())
+    except Exception as error:  # a bad URL, or Redis not answering
+        raise ConfigError("(environment)", "CELERY_RESULT_BACKEND",
+                          f"cannot use the Celery workers: {error}") from None
+
+
 @dataclass
 class Engine:
     store: StoreSettings
@@ -65,16 +81,24 @@ class Engine:
               handlers: Mapping[str, AgentHandler],
               rules: PropagationRules | None = None,
               limits: Mapping[str, AgentLimits] | None = None,
-              circuits: Mapping[str, CircuitSettings] | None = None) -> Self:
-        """Raises `settings.DataDirInUse` when another engine holds the directory."""
-        lock = store.lock()
+              circuits: Mapping[str, CircuitSettings] | None = None,
+              placement: Placement | None = None) -> Self:
+        """Raises `settings.DataDirInUse` when another engine holds the directory.
+        `placement` says where attempts run (by default on the engine's threads); the
+        engine owns it from here on."""
+        try:
+            lock = store.lock()
+        except BaseException:
+            if placement is not None:
+                placement.close()
+            raise
         share_malloc_arenas()  # before the engine's threads start
         app = store.open_app()
         views = store.open_views()
         runner = ProjectionRunner(app, views)
         runner.start()
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
-                          circuits=circuits)
+                          circuits=circuits, placement=placement)
         runtime.start()
         return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock)
 
@@ -86,7 +110,8 @@ class Engine:
         options = replace(options, agent_retry=config.retry_policies(options.retry))
         handlers = agent_handlers(options, config)
         return cls.start(store, options, handlers, config.rules,
-                         config.limits(options.concurrency), circuits(options, config))
+                         config.limits(options.concurrency), circuits(options, config),
+                         placement(options.agents_on or config.agents_on))
 
     def settle(self) -> None:
         """Stop the actors (the health monitor records its last assessments) and let the

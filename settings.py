@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from stratexec.circuit_settings import CircuitSettings
-from stratexec.config import Config
+from stratexec.config import AGENTS_ON, Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
 from stratexec.projections.store import ViewStore
@@ -46,6 +46,7 @@ class EngineOptions:
     demo_duration: tuple[float, float] = (0.2, 1.5)
     demo_failure_rate: float = 0.1
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    agents_on: str | None = None  # where attempts run; None: as the config file says
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,11 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `run`, `resume` and `serve`, with the defaults of `EngineOptions`."""
     engine, retry = EngineOptions(), RetryPolicy()
-    low, high = engine.demo_duration
-    parser.add_argument("--demo-duration", type=_duration_range, default=engine.demo_duration,
-                        metavar="MIN:MAX",
-                        help=f"demo agents' duration range in seconds (default {low}:{high})")
-    parser.add_argument("--demo-failure-rate", type=_rate, default=engine.demo_failure_rate,
-                        metavar="R", help="chance that a demo agent's attempt fails "
-                                          f"(default {engine.demo_failure_rate})")
-    parser.add_argument("--seed", type=int, default=engine.seed, help="seed the demo agents")
+    add_demo_arguments(parser)
+    parser.add_argument("--agents-on", choices=AGENTS_ON, default=None,
+                        help="where attempts run: on this process's threads, or on Celery "
+                             "workers (stratexec worker); default the config file's "
+                             "[engine] agents_on, else local")
     parser.add_argument("--concurrency", type=int, default=engine.concurrency,
                         help=f"attempts each agent type runs at once "
                              f"(default {engine.concurrency})")
@@ -155,6 +153,19 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between health assessments "
                              f"(default {engine.health_interval:g})")
     add_circuit_arguments(parser, engine.circuit)
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo agents' flags (of the engine's commands, and of `stratexec worker`)."""
+    engine = EngineOptions()
+    low, high = engine.demo_duration
+    parser.add_argument("--demo-duration", type=_duration_range, default=engine.demo_duration,
+                        metavar="MIN:MAX",
+                        help=f"demo agents' duration range in seconds (default {low}:{high})")
+    parser.add_argument("--demo-failure-rate", type=_rate, default=engine.demo_failure_rate,
+                        metavar="R", help="chance that a demo agent's attempt fails "
+                                          f"(default {engine.demo_failure_rate})")
+    parser.add_argument("--seed", type=int, default=engine.seed, help="seed the demo agents")
 
 
 def add_circuit_arguments(parser: argparse.ArgumentParser, circuit: CircuitSettings) -> None:
@@ -181,7 +192,8 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         seed=args.seed, demo_duration=args.demo_duration,
         demo_failure_rate=args.demo_failure_rate,
         circuit=CircuitSettings(args.circuit_window, args.circuit_failure_rate,
-                                args.circuit_cool_down))
+                                args.circuit_cool_down),
+        agents_on=args.agents_on)
 
 
 def _duration_range(text: str) -> tuple[float, float]:

@@ -31,6 +31,7 @@ from stratexec.actors.clock import Clock
 from stratexec.actors.execution import ExecutionActor, Opening
 from stratexec.actors.health import HealthMonitorActor
 from stratexec.actors.memory import release_memory
+from stratexec.actors.placement import LocalPlacement, Placement
 from stratexec.actors.messages import (
     AgentTypeState,
     Cancel,
@@ -74,12 +75,15 @@ class Runtime:
         options: EngineOptions | None = None, pace: Callable[[int], None] | None = None,
         limits: Mapping[str, AgentLimits] | None = None,
         circuits: Mapping[str, CircuitSettings] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
         position of its last save: it may block to keep the engine from running ahead of
         its readers (backpressure). `limits` are per agent type; a type without them runs
         `options.concurrency` attempts at once, with no timeout. `circuits` say when each
-        type's circuit breaker pauses it; a type without them has `options.circuit`."""
+        type's circuit breaker pauses it; a type without them has `options.circuit`.
+        `placement` says where attempts run (by default on this process's threads); the
+        runtime closes it when it stops."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -97,21 +101,26 @@ class Runtime:
         self._monitor: pykka.ActorRef[HealthMonitorActor] | None = None
         self._stopping = False
         self._pace = pace
+        self.placement = placement or LocalPlacement()
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> Runtime:
         self._clock.start()
         self._agents = {
-            agent_type: AgentActor.start(
-                handler, self._limits.get(agent_type, AgentLimits(self.options.concurrency)),
-                circuit=self._circuits.get(agent_type, self.options.circuit), app=self.app,
-                clock=self._clock)
+            agent_type: self._start_agent(agent_type, handler)
             for agent_type, handler in self._handlers.items()
         }
         self._monitor = HealthMonitorActor.start(
             self.app, self._clock, self.options.health_interval)
         return self
+
+    def _start_agent(self, agent_type: str, handler: AgentHandler
+                     ) -> pykka.ActorRef[AgentActor]:
+        limits = self._limits.get(agent_type, AgentLimits(self.options.concurrency))
+        return AgentActor.start(
+            handler, limits, circuit=self._circuits.get(agent_type, self.options.circuit),
+            app=self.app, clock=self._clock, runner=self.placement.runner(handler, limits))
 
     def stop(self) -> None:
         """Stop every actor. Attempts under way are lost, and recovered on the next start."""
@@ -127,6 +136,7 @@ class Runtime:
         if self._monitor is not None:
             self._monitor.stop()
         self._clock.stop()
+        self.placement.close()
 
     def __enter__(self) -> Runtime:
         return self.start()
@@ -276,7 +286,7 @@ class Runtime:
                 execution, self.app, self._agents, self._clock, self._monitor,
                 on_finished=self._finished, on_crashed=self._crashed, recovering=recovering,
                 rng=random.Random(self._rng.random()), pace=self._pace, saved_at=saved_at,
-                opening=opening)
+                opening=opening, collect=self.placement.collect)
             return True
 
     def _until_forgotten(self, execution_id: UUID, ref: pykka.ActorRef[ExecutionActor]
