@@ -33,6 +33,7 @@ from stratexec.projections.store import ViewStore
 from stratexec.settings import (
     DataDirInUse,
     StoreSettings,
+    add_demo_arguments,
     add_engine_arguments,
     add_store_arguments,
     engine_options,
@@ -132,7 +133,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from stratexec.workers import worker  # Celery is imported only by those who use it
+    # Celery is imported only by the commands that use it.
+    from stratexec.workers import worker  # noqa: PLC0415
 
     return worker.run(args)
 
@@ -397,11 +399,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_worker_command(commands: Any) -> None:
-    from stratexec.workers.worker import WORKER_HELP, add_arguments
-
-    worker = commands.add_parser("worker", help=WORKER_HELP, description=WORKER_HELP)
+    worker_help = "run a Celery worker for the agents' attempts (engines with --agents-on celery)"
+    worker = commands.add_parser("worker", help=worker_help, description=worker_help)
     worker.set_defaults(command=cmd_worker)
-    add_arguments(worker)
+    add_config_argument(worker)
+    worker.add_argument("--queues", type=_agent_types, default=None,
+                        metavar="email,content,...",
+                        help="the agent types to serve, one queue each (default all)")
+    worker.add_argument("--concurrency", type=_positive, default=None, metavar="N",
+                        help="worker processes (default one per CPU)")
+    add_demo_arguments(worker)
+
+
+def _agent_types(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    if not chosen:
+        raise argparse.ArgumentTypeError(f"expected agent types like email,content, got {text!r}")
+    return chosen
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
+    return value
 
 
 def _add_bench_command(commands: Any) -> None:

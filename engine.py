@@ -56,8 +56,9 @@ def placement(agents_on: str) -> Placement:
     `stratexec worker`, on the broker of `CELERY_BROKER_URL`)."""
     if agents_on != "celery":
         return LocalPlacement()
-    from stratexec.workers.connection import CelerySettings
-    from stratexec.workers.dispatch import CeleryPlacement
+    # Celery is imported only by the engines that use it.
+    from stratexec.workers.connection import CelerySettings  # noqa: PLC0415
+    from stratexec.workers.dispatch import CeleryPlacement  # noqa: PLC0415
 
     try:
         return CeleryPlacement(CelerySettings.from_environment())

@@ -31,7 +31,6 @@ from stratexec.actors.clock import Clock
 from stratexec.actors.execution import ExecutionActor, Opening
 from stratexec.actors.health import HealthMonitorActor
 from stratexec.actors.memory import release_memory
-from stratexec.actors.placement import LocalPlacement, Placement
 from stratexec.actors.messages import (
     AgentTypeState,
     Cancel,
@@ -41,6 +40,7 @@ from stratexec.actors.messages import (
     Retry,
     Transition,
 )
+from stratexec.actors.placement import LocalPlacement, Placement
 from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import InvalidTransition, NotFound

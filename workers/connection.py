@@ -22,6 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+from celery import Celery
+
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "stratexec"
 TASK_NAME = "stratexec.attempt"
@@ -67,9 +70,7 @@ def visibility_timeout(timeouts: Iterable[float | None]) -> float:
 
 def celery_app(settings: CelerySettings, visibility: float = UNBOUNDED_VISIBILITY_TIMEOUT
                ) -> Any:
-    """The Celery application both sides use (celery is imported only when it is needed)."""
-    from celery import Celery
-
+    """The Celery application both sides use."""
     app = Celery("stratexec", broker=settings.broker_url, backend=settings.backend_url,
                  set_as_current=False)
     app.conf.update(
@@ -88,6 +89,4 @@ def celery_app(settings: CelerySettings, visibility: float = UNBOUNDED_VISIBILIT
 
 
 def redis_client(settings: CelerySettings) -> Any:
-    import redis
-
     return redis.Redis.from_url(settings.backend_url)

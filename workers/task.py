@@ -22,6 +22,9 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from celery import signals
+from celery.exceptions import Ignore
+
 from stratexec.actors.agent import handler_outcome
 from stratexec.actors.agents.base import AgentHandler, TaskContext
 from stratexec.workers import wire
@@ -42,7 +45,7 @@ class Reports:
         self._stream = stream
 
     def send(self, key: str, kind: str, body: dict[str, Any]) -> None:
-        self._redis.xadd(self._stream, wire.report(key, kind, body),  # type: ignore[arg-type]
+        self._redis.xadd(self._stream, wire.report(key, kind, body),
                          maxlen=REPORTS_MAX_LENGTH, approximate=True)
 
 
@@ -58,8 +61,6 @@ class AttemptDeliveries:
 
     def deliver(self, task: Any, fields: dict[str, Any], limit: int) -> dict[str, Any]:
         """`task` is the bound Celery task; raises `Ignore` when nothing is to be stored."""
-        from celery.exceptions import Ignore
-
         attempt = wire.task_from(fields)
         key = task.request.id
         claim = self.leases.take(self.settings.leases_key(attempt.agent), key, limit)
@@ -94,8 +95,6 @@ class AttemptDeliveries:
 def register(app: Any, deliveries: AttemptDeliveries) -> Any:
     """Register `stratexec.attempt` on the worker's Celery app, and give back the lease of
     an attempt a revoke terminated (in the main process: the child died holding it)."""
-    from celery import signals
-
     def revoked(request: Any = None, terminated: bool = False, **_: Any) -> None:
         if terminated and request is not None and request.args:
             agent = request.args[0].get("agent", "")

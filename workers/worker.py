@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from stratexec.config import ConfigError, add_config_argument, load_config
+from stratexec.config import ConfigError, load_config
 from stratexec.engine import demo_options
-from stratexec.settings import EngineOptions, add_demo_arguments
+from stratexec.settings import EngineOptions
 from stratexec.workers.connection import (
     CelerySettings,
     celery_app,
@@ -24,17 +24,6 @@ from stratexec.workers.connection import (
     visibility_timeout,
 )
 from stratexec.workers.task import AttemptDeliveries, register
-
-WORKER_HELP = "run a Celery worker for the agents' attempts (engines with --agents-on celery)"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_argument(parser)
-    parser.add_argument("--queues", type=_types, default=None, metavar="email,content,...",
-                        help="the agent types to serve, one queue each (default all)")
-    parser.add_argument("--concurrency", type=int, default=None, metavar="N",
-                        help="worker processes (default one per CPU)")
-    add_demo_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,12 +35,13 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(config.name, None, f"--queues: unknown agent type(s) "
                           f"{', '.join(unknown)} (known: {', '.join(known)})")
-    if args.concurrency is not None and args.concurrency < 1:
-        raise ConfigError(config.name, None, "--concurrency: must be at least 1")
     options = EngineOptions(seed=args.seed, demo_duration=args.demo_duration,
                             demo_failure_rate=args.demo_failure_rate)
     handlers = config.handlers(demo_options(options))
-    settings = CelerySettings.from_environment()
+    try:
+        settings = CelerySettings.from_environment()
+    except ValueError as error:
+        raise ConfigError("(environment)", None, str(error)) from None
     app = celery_app(settings, visibility_timeout(config.agent(t).timeout for t in served))
     register(app, AttemptDeliveries({t: handlers[t] for t in served}, settings,
                                     redis_client(settings)))
@@ -69,12 +59,3 @@ def _worker_argv(settings: CelerySettings, served: list[str], concurrency: int |
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
     return argv
-
-
-def _types(text: str) -> list[str]:
-    chosen = [part.strip() for part in text.split(",") if part.strip()]
-    if not chosen:
-        raise argparse.ArgumentTypeError(f"expected agent types like email,content, got {text!r}")
-    return chosen
-
-
