@@ -155,12 +155,16 @@ async def healthz(request: web.Request) -> web.Response:
     projections: dict[str, object] = {"lag": state.lag, "error": state.projection_error}
     if await _has_valid_token(request):  # log positions say how busy every workspace is
         store["position"], projections["position"] = state.position, state.projected
-    return web.json_response({
+    health = {
         "status": "ok" if state.projection_error is None else "degraded",
         "store": store, "projections": projections,
         "subscribers": services.hub.subscriber_count,
         "pausedAgentTypes": paused,
-    })
+    }
+    workers = await asyncio.to_thread(usecases.worker_health, services.engine)
+    if workers is not None:
+        health["workers"] = workers
+    return web.json_response(health)
 
 
 async def _has_valid_token(request: web.Request) -> bool:

@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from stratexec.actors.agent import AttemptRunner, OnFinished, tell_live
@@ -175,12 +175,14 @@ class CeleryPlacement:
         self._redis = redis_client(settings)
         self.reader = ReportReader(self._redis, settings.reports_key)
         self._workers: dict[str, Any] = {"workers": [], "checkedAt": None, "error": None}
+        self._queues: list[str] = []
         self._health_stopped = threading.Event()
         self._health_thread = threading.Thread(target=self._watch_workers,
                                                name="celery-inspect", daemon=True)
         self._health_thread.start()
 
     def runner(self, handler: AgentHandler, limits: AgentLimits) -> AttemptRunner:
+        self._queues.append(self.settings.queue(handler.agent_type))
         return CeleryRunner(self, handler.agent_type, limits)
 
     @property
@@ -205,8 +207,7 @@ class CeleryPlacement:
         return found
 
     def health(self) -> dict[str, Any]:
-        workers = dict(self._workers)
-        return {"agentsOn": self.name, **workers,
+        return {"agentsOn": self.name, **self._workers, "queues": list(self._queues),
                 "inFlight": dict(sorted(self.reader.in_flight().items()))}
 
     def close(self) -> None:
@@ -223,7 +224,7 @@ class CeleryPlacement:
                     ({"name": name, "queues": sorted(q["name"] for q in served
                                                      if q["name"].startswith(ours))}
                      for name, served in queues.items()), key=lambda w: w["name"]),
-                    "checkedAt": time.time(), "error": None}
+                    "checkedAt": datetime.now(UTC).isoformat(), "error": None}
             except Exception as error:
                 self._workers = {**self._workers, "error": str(error)}
             self._health_stopped.wait(HEALTH_INTERVAL)
