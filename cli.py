@@ -22,7 +22,7 @@ from uuid import UUID
 
 from stratexec import server, usecases
 from stratexec.bench import report
-from stratexec.config import Config, ConfigError, add_config_argument, load_config
+from stratexec.config import AGENTS_ON, Config, ConfigError, add_config_argument, load_config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, InvalidStrategy, NotFound
 from stratexec.domain.execution import Execution
@@ -40,6 +40,8 @@ from stratexec.settings import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+BENCH_SIZES = [100, 1000, 10_000, 50_000]
+CELERY_BENCH_SIZES = [100, 1000, 5000]
 
 
 class UsageError(Exception):
@@ -191,8 +193,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    return report.main(args.sizes, args.latency_size, args.subscribers,
-                       args.replay_min_events, None if args.out is None else Path(args.out))
+    sizes = args.sizes or (CELERY_BENCH_SIZES if args.agents_on == "celery" else BENCH_SIZES)
+    return report.main(sizes, args.latency_size, args.subscribers, args.replay_min_events,
+                       None if args.out is None else Path(args.out), args.agents_on)
 
 
 # ------------------------------------------------------------------- plumbing
@@ -433,9 +436,13 @@ def _add_bench_command(commands: Any) -> None:
         "bench", help="measure throughput, stream latency, replay and memory",
         description="Measure the engine against baselines taken in the same run.")
     bench.set_defaults(command=cmd_bench)
-    bench.add_argument("--sizes", type=_int_list, default=[100, 1000, 10_000, 50_000],
+    bench.add_argument("--sizes", type=_int_list, default=None,
                        help="N chains of two tasks per throughput run (default "
-                            "100,1000,10000,50000)")
+                            "100,1000,10000,50000; with --agents-on celery 100,1000,5000)")
+    bench.add_argument("--agents-on", choices=AGENTS_ON, default="local",
+                       help="celery: only the throughput runs, with the attempts on Celery "
+                            "workers, beside a raw Celery baseline (the same DAG as plain "
+                            "Celery tasks); the broker is CELERY_BROKER_URL")
     bench.add_argument("--latency-size", type=int, default=1000,
                        help="N of the stream latency runs (default 1000)")
     bench.add_argument("--subscribers", type=_int_list, default=[1, 100],

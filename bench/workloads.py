@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -29,6 +30,7 @@ from aiohttp import web
 from stratexec.actors.memory import release_memory
 from stratexec.api.handlers import SERVICES
 from stratexec.api.services import Services
+from stratexec.config import AGENTS_ON
 from stratexec.domain.strategy import parse_strategy
 from stratexec.projections import queries
 from stratexec.projections.store import ViewStore
@@ -74,10 +76,12 @@ def peak_rss_kib() -> int:
 
 
 async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = False,
-                     ) -> dict[str, Any]:
+                     agents_on: str = "local") -> dict[str, Any]:
     """One execution of `chains_strategy(n)`, measured; with `again`, a second one after it,
-    for the memory it leaves (`rssAfterAgainKiB`)."""
-    settings = ServerSettings(store=StoreSettings(data_dir), engine=INSTANT, port=0)
+    for the memory it leaves (`rssAfterAgainKiB`). With `agents_on="celery"` the attempts
+    run on the Celery workers the caller started."""
+    settings = ServerSettings(store=StoreSettings(data_dir),
+                              engine=replace(INSTANT, agents_on=agents_on), port=0)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -112,7 +116,8 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
         rss_after_again = await _rss_once_forgotten(services, again_id)
     await runner.cleanup()
     return {
-        "n": n, "tasks": 2 * n, "seconds": elapsed, "cpuSeconds": cpu, "events": events,
+        "n": n, "executionId": execution_id, "tasks": 2 * n, "seconds": elapsed,
+        "cpuSeconds": cpu, "events": events,
         "saves": save_count, "eventsPerSave": events / max(1, save_count),
         "tasksPerSecond": 2 * n / elapsed, "microsecondsPerTask": elapsed * 1e6 / (2 * n),
         "eventsPerSecond": events / elapsed,
@@ -232,10 +237,11 @@ def main() -> None:
     parser.add_argument("--again", action="store_true",
                         help="run the execution a second time, for the memory it leaves")
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--agents-on", choices=AGENTS_ON, default="local")
     args = parser.parse_args()
     if args.workload == "engine":
         result = asyncio.run(engine_run(args.n, Path(args.data_dir), args.subscribers,
-                                        args.again))
+                                        args.again, args.agents_on))
     else:
         result = replay(Path(args.data_dir))
     print(json.dumps(result))

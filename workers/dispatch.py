@@ -46,6 +46,7 @@ from stratexec.workers.connection import (
     celery_app,
     redis_client,
 )
+from stratexec.workers.leases import result_key
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class CeleryPlacement:
             return {}
         keys = [t.idempotency_key for t in tasks]
         found = {}
-        for key, stored in zip(keys, self._redis.mget([f"celery-task-meta-{k}" for k in keys]),
+        for key, stored in zip(keys, self._redis.mget([result_key(k) for k in keys]),
                                strict=True):
             outcome = None if stored is None else wire.outcome_from(
                 json.loads(stored).get("result"))
