@@ -5,7 +5,7 @@ broker and result backend (`CELERY_BROKER_URL`, `CELERY_RESULT_BACKEND`).
 For each size, `stratexec worker` processes run the engine's attempts (the demo agents with a
 zero duration) while the engine workload runs in a process of its own, exactly as the local
 one (every projection live, the clock stopped by `execution-completed` on the SSE stream);
-then the baseline's worker, with the same pool and processes, runs the same DAG for a caller
+then the baseline's worker, with the same pool, processes and queues, runs the same DAG for a caller
 that records nothing. The two never share the machine. Queues and keys are this run's own
 (a fresh `STRATEXEC_QUEUE_PREFIX`), and deleted at the end.
 """
@@ -43,6 +43,7 @@ def run(sizes: list[int], worker_of: Any) -> dict[str, Any]:
             for n in sizes:
                 with _workers(settings, [sys.executable, "-m", "stratexec", "worker",
                                          "--concurrency", str(WORKER_PROCESSES),
+                                         "--queues", ",".join(celery_raw.TYPES),
                                          "--demo-duration", "0:0",
                                          "--demo-failure-rate", "0"], "stratexec-"):
                     engine = worker_of("engine", "--n", str(n), "--data-dir",

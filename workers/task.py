@@ -10,8 +10,8 @@ worker's slot is free meanwhile). Otherwise the delivery holds a lease and has r
 attempt's heartbeat), then stores the outcome under its key, reports it and gives the lease
 back, in one transaction.
 
-The message is acknowledged once the task returned (`acks_late`). The task always ends with
-`Ignore`, so that Celery writes no state of its own over the stored outcome.
+The message is acknowledged once the task returned (`acks_late`). The task ignores its
+result (`ignore_result`): Celery writes no state of its own over the stored outcome.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from celery import signals
-from celery.exceptions import Ignore
 
 from stratexec.actors.agent import handler_outcome
 from stratexec.actors.agents.base import AgentHandler, TaskContext
@@ -45,7 +44,7 @@ class AttemptDeliveries:
         self.leases = Leases(redis, settings.reports_key, RESULT_EXPIRES)
 
     def deliver(self, task: Any, fields: dict[str, Any], limit: int) -> None:
-        """`task` is the bound Celery task; always raises `Ignore` (see the module)."""
+        """`task` is the bound Celery task."""
         attempt = wire.task_from(fields)
         key = task.request.id
         code, stored = self.leases.begin(self.settings.leases_key(attempt.agent), key, limit,
@@ -59,7 +58,6 @@ class AttemptDeliveries:
             self.leases.finish(key, stored, store=False)
         else:
             self._run(attempt, key)
-        raise Ignore()
 
     def _run(self, attempt: Any, key: str) -> None:
         try:
@@ -85,7 +83,7 @@ def register(app: Any, deliveries: AttemptDeliveries) -> Any:
 
     signals.task_revoked.connect(revoked, weak=False)
 
-    @app.task(name=TASK_NAME, bind=True)  # type: ignore[untyped-decorator]
+    @app.task(name=TASK_NAME, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def attempt(self: Any, fields: dict[str, Any], limit: int) -> None:
         deliveries.deliver(self, fields, limit)
 
