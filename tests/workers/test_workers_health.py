@@ -1,5 +1,5 @@
 """`/healthz` of a server whose attempts run on Celery workers: the workers seen, the
-queues they serve, and the attempts in flight per agent type."""
+queues they serve, and the attempts in flight per agent type; and the dashboard's line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api_support import running_server
+from api_support import ServerProcess, running_server
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from playwright.sync_api import expect, sync_playwright
 from worker_support import ON_CELERY, CeleryEnv
 
 from stratexec.config import load
@@ -46,3 +48,26 @@ async def test_healthz_shows_the_workers_their_queues_and_the_attempts_in_flight
                                          "email"}
         assert (await api.post(f"/api/executions/{execution_id}/cancel")).status == 200
         await _health_until(api, lambda w: w["inFlight"] == {})
+
+
+def test_the_dashboard_shows_the_workers(celery_env: CeleryEnv, tmp_path: Path) -> None:
+    """`stratexec serve --agents-on celery` in a real process, the dashboard in Chromium."""
+    config = celery_env.config(concurrency=1, duration=0.01, types=("research",))
+    worker = celery_env.start_worker(config, 1)
+    server = ServerProcess.start(tmp_path / "data", "--agents-on", "celery", "--config",
+                                 str(config))
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                tmp_path / "profile", executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                headless=True)
+            try:
+                page = context.new_page()
+                page.goto(f"{server.url}/?token={server.token}")
+                line = page.get_by_test_id("workers-text")
+                expect(line).to_contain_text(worker.name, timeout=HEALTH_TIMEOUT * 1000)
+                expect(line).to_contain_text("in flight: nothing")
+            finally:
+                context.close()
+    finally:
+        server.close()
