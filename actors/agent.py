@@ -1,10 +1,13 @@
 """One AgentActor per agent type: runs that type's handler with a concurrency limit.
 
-The actor owns a thread pool of `concurrency` workers and never submits more attempts than
-that: the rest wait in `AttemptSlots`, ordered by priority, then plan order, then arrival.
-An attempt runs on a worker thread and talks to its execution directly (started, progress,
-success or failure); when it ends, the worker tells the actor, which frees the slot and starts
-the next queued attempt. Replies to an execution that has stopped are dropped.
+The actor never starts more than `concurrency` attempts at once: the rest wait in
+`AttemptSlots`, ordered by priority, then plan order, then arrival. Where an attempt runs is
+its `AttemptRunner`'s business, independent of which handler runs it: by default a
+`LocalRunner`, a thread pool of `concurrency` threads of this process; with `--agents-on
+celery`, `stratexec.workers.dispatch.CeleryRunner`, Celery workers. Either way the attempt's
+reports go to its execution directly (started, progress, success or failure), and when it
+ends the runner tells the actor, which frees the slot and starts the next queued attempt.
+Replies to an execution that has stopped are dropped.
 
 With a `timeout` or a `heartbeat_timeout` in its limits (see `actors.deadline`), the actor
 watches each running attempt on a clock of its own. An attempt past its deadline is

@@ -123,7 +123,8 @@ class Runtime:
             app=self.app, clock=self._clock, runner=self.placement.runner(handler, limits))
 
     def stop(self) -> None:
-        """Stop every actor. Attempts under way are lost, and recovered on the next start."""
+        """Stop every actor. Attempts under way are lost (on Celery workers they run on),
+        and recovered on the next start."""
         with self._lock:
             if self._stopping:
                 return
