@@ -12,7 +12,9 @@ Messages are acknowledged late and given back when a worker dies (`acks_late`,
 `reject_on_worker_lost`); with Redis a message that was delivered but not acknowledged comes
 back after the visibility timeout, which `visibility_timeout` sets above the longest attempt
 `timeout` of the agent types served, and which kombu sweeps for every second (its default,
-every 100 s, would make a dead worker's attempts wait that long).
+every 100 s, would make a dead worker's attempts wait that long). kombu's set of unacknowledged
+messages is the deployment's own as well (`<prefix>:unacked`), so that a worker never gives
+back another deployment's messages on its own visibility timeout.
 """
 
 from __future__ import annotations
@@ -78,9 +80,13 @@ def celery_app(settings: CelerySettings, visibility: float = UNBOUNDED_VISIBILIT
         worker_prefetch_multiplier=1,
         task_serializer="json", result_serializer="json", accept_content=["json"],
         result_expires=RESULT_EXPIRES,
-        broker_transport_options={"visibility_timeout": visibility,
-                                  "unacked_restore_interval": 1,
-                                  "unacked_restore_throttle": 1},
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": 1, "unacked_restore_throttle": 1,
+            # kombu's own keys too: a worker restores only this deployment's messages.
+            "unacked_key": f"{settings.prefix}:unacked",
+            "unacked_index_key": f"{settings.prefix}:unacked_index",
+            "unacked_mutex_key": f"{settings.prefix}:unacked_mutex"},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         task_default_queue=f"{settings.prefix}.default",

@@ -113,7 +113,10 @@ class ReportReader:
             for _, entries in answer:
                 for entry_id, fields in entries:
                     self._last_id = entry_id
-                    self._dispatch(*wire.parse_report(fields))
+                    try:
+                        self._dispatch(*wire.parse_report(fields))
+                    except (KeyError, ValueError, TypeError):  # not a report of ours
+                        logger.warning("dropping a malformed report %s: %r", entry_id, fields)
 
     def _dispatch(self, key: str, kind: str, body: dict[str, Any]) -> None:
         with self._lock:
