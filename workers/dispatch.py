@@ -131,7 +131,12 @@ class ReportReader:
             tell_live(following.run.reply_to, RecordTaskProgress(
                 task.task_id, task.attempt, float(body["progress"]), str(body["message"])))
         elif kind == wire.OUTCOME:
-            self.finish(key, wire.outcome_from(body))
+            outcome = wire.outcome_from(body)
+            if outcome is None:  # the attempt stays followed: its deadline, if any, ends it
+                logger.warning("attempt %s: the worker reported no outcome of ours: %r",
+                               key, body)
+            else:
+                self.finish(key, outcome)
 
 
 class CeleryRunner:

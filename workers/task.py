@@ -2,10 +2,11 @@
 
 A delivery begins with one round trip to Redis (`workers.leases`): if the result backend holds
 the attempt's outcome already (a delivery before this one finished it), that outcome is
-reported again and nothing runs, so an attempt is never done twice; a second delivery of an
-attempt that runs elsewhere is dropped (that one reports; if its worker dies, its own message
-comes back); a type at its concurrency limit sends the message again a moment later (the
-worker's slot is free meanwhile). Otherwise the delivery holds a lease and has reported
+reported again and nothing runs, so an attempt is never done twice. A delivery of an attempt
+that holds a lease elsewhere, or of a type at its concurrency limit, sends the message again
+a moment later (the worker's slot is free meanwhile): the one elsewhere either finishes (the
+copy then finds its outcome) or its worker died, and its lease runs out before the copy asks
+again for long. Otherwise the delivery holds a lease and has reported
 `started`: it runs the type's handler (each progress report goes on the stream, and is the
 attempt's heartbeat), then stores the outcome under its key, reports it and gives the lease
 back, in one transaction.
@@ -17,7 +18,6 @@ result (`ignore_result`): Celery writes no state of its own over the stored outc
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,11 +27,10 @@ from stratexec.actors.agent import handler_outcome
 from stratexec.actors.agents.base import AgentHandler, TaskContext
 from stratexec.workers import wire
 from stratexec.workers.connection import RESULT_EXPIRES, TASK_NAME, CelerySettings
-from stratexec.workers.leases import BUSY, FULL, STORED, Leases
-
-logger = logging.getLogger(__name__)
+from stratexec.workers.leases import BUSY, FULL, LEASE_SECONDS, STORED, Leases
 
 FULL_RETRY_SECONDS = 0.2  # a type at its limit: when its attempt asks again
+BUSY_RETRY_SECONDS = LEASE_SECONDS / 3  # the attempt runs elsewhere: when the copy looks again
 
 
 class AttemptDeliveries:
@@ -49,11 +48,10 @@ class AttemptDeliveries:
         key = task.request.id
         code, stored = self.leases.begin(self.settings.leases_key(attempt.agent), key, limit,
                                          {"worker": task.request.hostname})
-        if code == BUSY:
-            logger.info("attempt %s runs elsewhere already: this delivery is dropped", key)
-        elif code == FULL:
+        if code in (BUSY, FULL):
             task.apply_async((fields, limit), task_id=key, queue=self.settings.queue(
-                attempt.agent), countdown=FULL_RETRY_SECONDS, ignore_result=True)
+                attempt.agent), countdown=BUSY_RETRY_SECONDS if code == BUSY
+                else FULL_RETRY_SECONDS, ignore_result=True)
         elif code == STORED:
             self.leases.finish(key, stored, store=False)
         else:
