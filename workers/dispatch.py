@@ -79,8 +79,13 @@ class ReportReader:
         self._thread.start()
 
     def follow(self, key: str, following: _Following) -> None:
+        """Follow the attempt's reports; an attempt sent again (its execution's actor was
+        rebuilt) is followed by its new slot, and the old one is freed."""
         with self._lock:
+            previous = self._following.get(key)
             self._following[key] = following
+        if previous is not None:
+            previous.on_finished(None)
 
     def finish(self, key: str, outcome: wire.Outcome | None) -> None:
         """The attempt ended: its outcome (if any) to its execution, then `on_finished`;
