@@ -96,3 +96,30 @@ def test_cancel_revokes_running_and_queued_attempts(celery_env: CeleryEnv,
     assert not celery_env.done()  # the running one never finished
     leases = celery_env.settings.leases_key("research")
     wait_until(lambda: celery_env.redis.zcard(leases) == 0, 10, "the lease given back")
+
+
+def test_pause_stops_new_sends_and_resume_sends_again(celery_env: CeleryEnv,
+                                                      tmp_path: Path) -> None:
+    """Research runs one at a time: paused while the first runs, that one finishes and is
+    recorded, and nothing more reaches the workers until the execution resumes."""
+    config = celery_env.config(concurrency=1, duration=1.0, types=("research", "analysis"))
+    worker = celery_env.start_worker(config, 2)
+    with celery_engine(tmp_path / "data", config) as engine:
+        execution_id = start_chains(engine, 3)
+        (first,) = wait_until(lambda: celery_env.running_on(worker), 60,
+                              "the first attempt to run")
+        usecases.pause(engine, execution_id)
+        wait_until(lambda: first in celery_env.done(), 30, "the running attempt to finish")
+
+        task_id = first.split(":", 1)[1].rsplit(":", 1)[0]
+
+        def recorded() -> bool:
+            task = engine.app.get_execution(execution_id).tasks[task_id]
+            return task.status is TaskStatus.COMPLETED
+        wait_until(recorded, 30, "its success to be recorded while paused")
+        assert set(celery_env.runs()) == {first}  # nothing else was sent
+        assert celery_env.redis.llen(celery_env.settings.queue("research")) == 0
+        usecases.resume(engine, execution_id)
+        assert usecases.wait_finished(engine, execution_id, RUN_TIMEOUT)
+        assert str(engine.app.get_execution(execution_id).status) == "completed"
+    assert len(celery_env.runs()) == 6
