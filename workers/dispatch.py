@@ -52,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 500
 READ_COUNT = 1000
+# After the first report of a lull, what else comes within this many seconds is read with it:
+# the executions then record them in one save each (group commit), not one save a report.
+READ_LINGER = 0.005
 HEALTH_INTERVAL = 5.0
 INSPECT_TIMEOUT = 1.0
 BROKER_UNAVAILABLE = "broker_unavailable"
@@ -111,6 +114,11 @@ class ReportReader:
             try:
                 answer = self._redis.xread({self._stream: self._last_id}, count=READ_COUNT,
                                            block=READ_BLOCK_MS)
+                if answer and len(answer[0][1]) < READ_COUNT:
+                    self._stopped.wait(READ_LINGER)
+                    after = answer[0][1][-1][0]
+                    more = self._redis.xread({self._stream: after}, count=READ_COUNT)
+                    answer = [(answer[0][0], answer[0][1] + (more[0][1] if more else []))]
             except Exception:
                 logger.exception("cannot read the workers' reports; trying again")
                 self._stopped.wait(1.0)
