@@ -1,26 +1,25 @@
 """The `stratexec` command: argument parsing and output only.
 
 Exit codes: 0 an execution completed with every task done (or a check passed); 1 it ended
-failed or cancelled (or a check found differences); 2 invalid input, or a retry refused
-(nothing recorded); 130 interrupted with Ctrl-C (the execution is paused and `stratexec
-resume` continues it).
+failed or cancelled (or a check found differences); 2 invalid input, a bad option, a data
+directory or store that cannot be used, or a retry refused (nothing recorded); 130
+interrupted with Ctrl-C (the execution is paused and the `resume` command printed continues
+it). `stratexec executions ...` has codes of its own (`remote`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from uuid import UUID
 
-from stratexec import server, usecases
+from stratexec import logs, remote, server, usecases
 from stratexec.bench import report
 from stratexec.config import AGENTS_ON, Config, ConfigError, add_config_argument, load_config
 from stratexec.domain.application import StratexecApp
@@ -29,6 +28,13 @@ from stratexec.domain.execution import Execution
 from stratexec.domain.propagation import PropagationRules, check_agent_types, propagate
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine, agent_handlers
+from stratexec.progress import (
+    ProgressDisplay,
+    print_summary,
+    print_table,
+    resume_command,
+    summary_exit_code,
+)
 from stratexec.projections.store import ViewStore
 from stratexec.settings import (
     DataDirInUse,
@@ -38,8 +44,10 @@ from stratexec.settings import (
     add_store_arguments,
     engine_options,
 )
+from stratexec.startup import Parser, StartupError, check_store
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+REDRAW_INTERVAL = 0.2  # seconds between two draws of the progress line
 BENCH_SIZES = [100, 1000, 10_000, 50_000]
 CELERY_BENCH_SIZES = [100, 1000, 5000]
 
@@ -50,10 +58,13 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if hasattr(args, "log_format"):
+        logs.configure_from(args)
+    else:
+        logs.configure()
     try:
         return int(args.command(args))
-    except (UsageError, ConfigError) as error:
+    except (UsageError, ConfigError, StartupError) as error:
         print(f"stratexec: {error}", file=sys.stderr)
         return EXIT_INVALID
 
@@ -67,9 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         defined = usecases.define_strategy(running.app, definition, running.rules)
         execution = usecases.start_execution(running, defined.strategy_id,
                                              defined.workspace_id)
+        logs.execution_started(execution.id, definition.name, execution.total_tasks)
         print(f"execution {execution.id}: {execution.total_tasks} tasks "
               f"from {definition.name!r} {config.describe_agents()}", file=sys.stderr)
-        return follow(running, [execution.id], args.json)
+        return follow(running, [execution.id], args)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -78,11 +90,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if wanted is not None:
             _require_execution(running.app, wanted[0])
         recovered = usecases.continue_executions(running, wanted)
+        for execution_id in recovered:
+            logs.execution_recovered(execution_id)
         shown = recovered if wanted is None else wanted
         if not shown:
             print("nothing to resume: every execution has finished", file=sys.stderr)
             return EXIT_OK
-        return follow(running, shown, args.json)
+        return follow(running, shown, args)
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -97,7 +111,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         which = "its failed tasks" if args.task is None else f"task {args.task}"
         print(f"execution {execution_id}: retrying {which} {config.describe_agents()}",
               file=sys.stderr)
-        return follow(running, [execution_id], args.json)
+        return follow(running, [execution_id], args)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -151,18 +165,15 @@ def cmd_agents(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"config: {config.file}" if config.file else
           "config: none (every agent type runs the demo agent)", file=sys.stderr)
-    table = [("TYPE", "HANDLER", "SOURCE", "CONCURRENCY", "TIMEOUT", "HEARTBEAT TIMEOUT",
-              "MAX ATTEMPTS")]
+    table = []
     for row in rows:
         source = row["source"] if row["distribution"] is None else (
             f"{row['source']} ({row['distribution']} {row['version']})")
-        table.append((row["type"], row["handler"], source, str(row["concurrency"]),
+        table.append([row["type"], row["handler"], source, str(row["concurrency"]),
                       _seconds(row["timeout"]), _seconds(row["heartbeatTimeout"]),
-                      str(row["maxAttempts"])))
-    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
-    for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)
-                        ).rstrip())
+                      str(row["maxAttempts"])])
+    print_table(["TYPE", "HANDLER", "SOURCE", "CONCURRENCY", "TIMEOUT", "HEARTBEAT TIMEOUT",
+                 "MAX ATTEMPTS"], table)
     return EXIT_OK
 
 
@@ -189,6 +200,17 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     except DomainError as error:
         raise UsageError(error.message) from None
     print(f"revoked token {token.id} of {token.user}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    tokens = usecases.list_tokens(StoreSettings.from_environment(args.data_dir).open_app())
+    if args.json:
+        print(json.dumps({"tokens": tokens}))
+        return EXIT_OK
+    print_table(["ID", "USER", "WORKSPACES", "LABEL", "CREATED", "REVOKED"], [
+        [t["id"], t["user"], ",".join(t["workspaces"]), t["label"], t["createdAt"][:19],
+         (t["revokedAt"] or "")[:19] or "no"] for t in tokens])
     return EXIT_OK
 
 
@@ -225,10 +247,12 @@ def load_strategy_file(path: Path, rules: PropagationRules | None = None
 
 @contextmanager
 def engine(args: argparse.Namespace, config: Config) -> Iterator[Engine]:
-    """The engine on the data directory, stopped (and settled) on the way out."""
+    """The engine on the data directory (checked first: `startup.StartupError`), stopped
+    (and settled) on the way out."""
+    store = StoreSettings.from_environment(args.data_dir)
+    check_store(store)
     try:
-        running = Engine.configured(StoreSettings.from_environment(args.data_dir),
-                                    engine_options(args), config)
+        running = Engine.configured(store, engine_options(args), config)
     except DataDirInUse as error:
         raise UsageError(str(error)) from None
     try:
@@ -237,89 +261,38 @@ def engine(args: argparse.Namespace, config: Config) -> Iterator[Engine]:
         running.stop()
 
 
-def follow(running: Engine, execution_ids: list[UUID], as_json: bool) -> int:
+def follow(running: Engine, execution_ids: list[UUID], args: argparse.Namespace) -> int:
     """Show progress until every execution finished; Ctrl-C pauses them and exits 130."""
-    progress = ProgressBar(sys.stderr)
+    display = ProgressDisplay(sys.stderr)
     try:
         for execution_id in execution_ids:
-            while not usecases.wait_finished(running, execution_id, timeout=0.2):
-                progress.draw(running.views, execution_id)
+            while not usecases.wait_finished(running, execution_id, timeout=REDRAW_INTERVAL):
+                _draw(display, running, execution_id)
     except KeyboardInterrupt:
-        progress.done()
+        display.done()
         for execution_id in usecases.pause_all(running, execution_ids):
-            print(f"paused execution {execution_id}; continue it with: stratexec resume "
-                  f"{execution_id}", file=sys.stderr)
+            print(f"paused execution {execution_id}; continue it with: "
+                  f"{resume_command(execution_id, args.data_dir, args.config)}",
+                  file=sys.stderr)
         return EXIT_INTERRUPTED
     running.settle()
     worst = EXIT_OK
     for execution_id in execution_ids:
-        progress.draw(running.views, execution_id)
-        progress.done()
+        _draw(display, running, execution_id)
+        display.done()
         summary = usecases.execution_summary(running.views, execution_id)
+        logs.execution_finished(execution_id, summary["status"], summary)
         print_summary(summary, sys.stderr)
-        if as_json:
+        if args.json:
             print(json.dumps(summary))
-        if summary["status"] != "completed" or summary["completedTasks"] != summary[
-                "totalTasks"]:
-            worst = EXIT_FAILED
+        worst = max(worst, summary_exit_code(summary))
     return worst
 
 
-def print_summary(summary: dict[str, Any], out: TextIO) -> None:
-    health = summary["health"]
-    print(f"execution {summary['executionId']} {summary['status']}: "
-          f"{summary['completedTasks']}/{summary['totalTasks']} completed, "
-          f"{summary['failedTasks']} failed, {summary['skippedTasks']} skipped; "
-          f"health {health['score']} ({health['status']})", file=out)
-
-
-class ProgressBar:
-    """One redrawn line on a terminal; a line per change (at most one a second) otherwise."""
-
-    WIDTH = 30
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.line = ""
-        self.printed = ""
-        self.printed_at = 0.0
-
-    def draw(self, views: ViewStore, execution_id: UUID) -> None:
-        progress = usecases.execution_progress(views, execution_id)
-        if progress is None:
-            return
-        row, metrics = progress
-        total = row["totalTasks"] or 1
-        settled = (row["completedTasks"] + row["failedTasks"] + row["skippedTasks"]
-                   + row["cancelledTasks"])
-        filled = self.WIDTH * settled // total
-        agents = " ".join(
-            f"{m['agent']} {m['completed']}/{m['tasks']}"
-            for m in metrics)
-        self.line = (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {row['status']:9} "
-            f"done {row['completedTasks']} failed {row['failedTasks']} "
-            f"skipped {row['skippedTasks']} "
-            f"running {row['assignedTasks'] + row['inProgressTasks']} "
-            f"pending {row['pendingTasks']} | {agents}")
-        if self.tty:
-            self.out.write("\r\x1b[2K" + self.line)
-            self.out.flush()
-        elif time.monotonic() - self.printed_at >= 1.0:
-            self._print()
-
-    def done(self) -> None:
-        if self.tty and self.line:
-            self.out.write("\n")
-        elif not self.tty:
-            self._print()
-
-    def _print(self) -> None:
-        if self.line and self.line != self.printed:
-            print(self.line, file=self.out)
-            self.printed = self.line
-            self.printed_at = time.monotonic()
+def _draw(display: ProgressDisplay, running: Engine, execution_id: UUID) -> None:
+    status = usecases.execution_progress(running.views, execution_id)
+    if status is not None:
+        display.show(status)
 
 
 def _uuid(text: str) -> UUID:
@@ -349,8 +322,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stratexec", description="Execute business strategies with many agents.")
+    parser = Parser(prog="stratexec", description="Execute business strategies with many agents.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str
@@ -365,6 +337,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="print a JSON summary as the last line of stdout")
         add_config_argument(sub)
         add_engine_arguments(sub)
+        logs.add_log_arguments(sub, level="warning")
 
     run = command("run", cmd_run, "run a strategy file to the end")
     run.add_argument("file", help="the strategy file (JSON)")
@@ -398,6 +371,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_worker_command(commands)
     _add_bench_command(commands)
     _add_token_commands(commands)
+    remote.add_commands(commands)
     return parser
 
 
@@ -453,8 +427,13 @@ def _add_bench_command(commands: Any) -> None:
 
 
 def _add_token_commands(commands: Any) -> None:
-    token = commands.add_parser("token", help="create or revoke access tokens")
+    token = commands.add_parser("token", help="create, list or revoke access tokens")
     token_commands = token.add_subparsers(required=True, metavar="ACTION")
+    listed = token_commands.add_parser(
+        "list", help="every token issued: id, user, workspaces, created, revoked (never "
+                     "the secret)")
+    listed.set_defaults(command=cmd_token_list)
+    listed.add_argument("--json", action="store_true", help="print them as one JSON object")
     create = token_commands.add_parser("create", help="create a token (printed once)")
     create.set_defaults(command=cmd_token_create)
     create.add_argument("--user", required=True)
@@ -464,7 +443,7 @@ def _add_token_commands(commands: Any) -> None:
     revoke = token_commands.add_parser("revoke", help="revoke a token by its id or itself")
     revoke.set_defaults(command=cmd_token_revoke)
     revoke.add_argument("token")
-    for sub in (create, revoke):
+    for sub in (listed, create, revoke):
         add_store_arguments(sub)
 
 

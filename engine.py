@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import IO, Any, Self
 
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
@@ -17,6 +18,7 @@ from stratexec.circuit_settings import CircuitSettings
 from stratexec.config import Config, ConfigError
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
+from stratexec.projections.remaining import estimate_completion
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore
 from stratexec.settings import EngineOptions, StoreSettings
@@ -99,7 +101,8 @@ class Engine:
         runner = ProjectionRunner(app, views)
         runner.start()
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
-                          circuits=circuits, placement=placement)
+                          circuits=circuits, estimate=partial(estimate_completion, views),
+                          placement=placement)
         runtime.start()
         return cls(store, app, views, runner, runtime, rules or PropagationRules(), lock)
 

@@ -13,6 +13,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from stratexec import usecases
+from stratexec import logs, startup, usecases
 from stratexec.api import handlers
 from stratexec.api.auth import (
     COOKIE,
@@ -36,6 +37,7 @@ from stratexec.api.metrics import metrics
 from stratexec.api.openapi import docs_page, openapi_document
 from stratexec.api.services import Services
 from stratexec.config import ConfigError, add_config_argument, load_config
+from stratexec.domain.errors import InvalidStrategy
 from stratexec.domain.strategy import parse_strategy
 from stratexec.settings import (
     DataDirInUse,
@@ -45,6 +47,7 @@ from stratexec.settings import (
     add_store_arguments,
     engine_options,
 )
+from stratexec.startup import Parser, StartupError
 
 logger = logging.getLogger("stratexec.server")
 
@@ -56,7 +59,7 @@ DEMO_USER = "demo"
 TOKEN_FILE = "dashboard-token"
 FIRST_START_EXAMPLES = ("product-launch.json", "small-demo.json")
 SERVE_HELP = "serve the HTTP API, the live streams and the dashboard"
-EXIT_INVALID = 2
+EXIT_INVALID, EXIT_INTERRUPTED = 2, 130
 
 
 DASHBOARD_SECRET = web.AppKey("dashboard_secret", str)
@@ -100,12 +103,22 @@ def create_app(settings: ServerSettings) -> web.Application:
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
+    """Start the services, and recover unfinished executions last, once everything else
+    has started: a start-up that fails has run none of them. A part that fails stops
+    the ones started before it."""
     services = await asyncio.to_thread(Services.start, app[SETTINGS])
-    app[SERVICES] = services
-    app[EVENT_APP] = services.engine.app
-    app[DASHBOARD_SECRET] = await asyncio.to_thread(bootstrap, services)
-    await services.caught_up()  # serve nothing older than what is already recorded
-    await services.hub.start()
+    try:
+        app[SERVICES] = services
+        app[EVENT_APP] = services.engine.app
+        app[DASHBOARD_SECRET] = await asyncio.to_thread(bootstrap, services)
+        await services.caught_up()  # serve nothing older than what is already recorded
+        await services.hub.start()
+        services.engine.runner.subscribe(logs.log_feed_rows)
+        for execution_id in await asyncio.to_thread(services.recover):
+            logs.execution_recovered(execution_id)
+    except BaseException:
+        await asyncio.to_thread(services.stop)
+        raise
     yield
     await asyncio.to_thread(services.stop)
 
@@ -136,7 +149,11 @@ def bootstrap(services: Services) -> str:
             example = EXAMPLES / name
             if example.exists():
                 document = json.loads(example.read_text()) | {"workspaceId": DEMO_WORKSPACE}
-                usecases.define_strategy(engine.app, parse_strategy(document), engine.rules)
+                try:
+                    usecases.define_strategy(engine.app, parse_strategy(document),
+                                             engine.rules)
+                except InvalidStrategy as error:  # the config file's rules leave a type out
+                    logger.warning("example %s not defined: %s", name, error)
     return secret
 
 
@@ -192,8 +209,11 @@ async def page(request: web.Request) -> web.StreamResponse:
     """A dashboard page. Opened with `?token=`, it sets the cookie and drops the token from
     the address, so that it is neither bookmarked nor sent in Referer headers."""
     secret = request.query.get("token")
+    index = STATIC / "index.html"
     if secret is not None:
         grant = await request.app[TOKENS].grant_for(request.app[EVENT_APP], secret)
+        if grant is None and index.exists():  # the page itself says so, as a person reads it
+            return web.FileResponse(index, status=401)
         if grant is None:
             raise ApiError(401, "unauthorized", "the token in this link is unknown or revoked")
         others = {k: v for k, v in request.query.items() if k != "token"}
@@ -201,7 +221,6 @@ async def page(request: web.Request) -> web.StreamResponse:
                                 headers={"Location": str(request.rel_url.with_query(others))})
         response.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", path="/")
         return response
-    index = STATIC / "index.html"
     if not index.exists():
         raise ApiError(404, "not_found", "the dashboard is not installed")
     return web.FileResponse(index)
@@ -221,25 +240,65 @@ def freeze_startup_objects() -> None:
 
 
 async def serve(settings: ServerSettings) -> None:
-    """Serve until SIGINT or SIGTERM; print the dashboard link once listening."""
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    freeze_startup_objects()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    """Serve until SIGINT or SIGTERM; print the dashboard link once listening.
+    `startup.StartupError` (with everything it started stopped) when it cannot start."""
+    runner = await start(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    port = runner.addresses[0][1]
-    print(f"stratexec is serving http://{settings.host}:{port} "
+    try:
+        await stop.wait()
+        logger.info("stopping; unfinished executions continue at the next start")
+    finally:
+        await runner.cleanup()
+
+
+async def start(settings: ServerSettings) -> web.AppRunner:
+    """Bind the port, check the data directory and the store, start the services (which
+    recover unfinished executions last), then accept requests: each step only once the
+    ones before it succeeded, so that a failure has run and recorded nothing."""
+    sockets = startup.listen(settings.host, settings.port)
+    runner = web.AppRunner(create_app(settings), handle_signals=False,
+                           access_log=logs.requests, access_log_class=logs.RequestLog)
+    try:
+        await asyncio.to_thread(startup.check_store, settings.store)
+        await runner.setup()
+        freeze_startup_objects()
+        for listener in sockets:
+            await web.SockSite(runner, listener).start()
+    except BaseException as error:
+        await runner.cleanup()
+        for listener in sockets:
+            listener.close()
+        raise _startup_error(error) from None
+    _announce(settings, runner)
+    return runner
+
+
+def _startup_error(error: BaseException) -> BaseException:
+    """What a start-up failure is reported as: its own one line when it is a known one,
+    else its type and message (the traceback goes to the debug log)."""
+    if isinstance(error, (StartupError, DataDirInUse, ConfigError)):
+        return StartupError(str(error))
+    if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit: not ours to say
+        return error
+    logger.debug("start-up failed", exc_info=error)
+    return StartupError(f"start-up failed: {type(error).__name__}: {error}")
+
+
+def _announce(settings: ServerSettings, runner: web.AppRunner) -> None:
+    """The dashboard link on stdout (a script reads it there) and the start-up log line."""
+    host, port = runner.addresses[0][:2]
+    secret = runner.app[DASHBOARD_SECRET]
+    name = f"[{settings.host}]" if ":" in settings.host else settings.host  # IPv6
+    print(f"stratexec is serving http://{name}:{port} "
           f"{settings.config.describe_agents()}; open the dashboard: "
-          f"http://{settings.host}:{port}/?token={app[DASHBOARD_SECRET]}", flush=True)
-    await stop.wait()
-    print("stratexec: stopping; running executions continue at the next start",
-          file=sys.stderr, flush=True)
-    await runner.cleanup()
+          f"http://{name}:{port}/?token={secret}", flush=True)
+    logger.info("started", extra=logs.fields(
+        host=host, port=port, store=settings.store.store,
+        dataDir=str(settings.store.data_dir), pid=os.getpid(),
+        concurrency=settings.engine.concurrency))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,11 +306,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     default = ServerSettings.__dataclass_fields__
     parser.add_argument("--host", default=default["host"].default,
                         help=f"address to listen on (default {default['host'].default})")
-    parser.add_argument("--port", type=int, default=default["port"].default,
-                        help=f"port to listen on (default {default['port'].default})")
+    parser.add_argument("--port", type=startup.port, default=default["port"].default,
+                        help=f"port to listen on, 0 for any free one "
+                             f"(default {default['port'].default})")
     add_store_arguments(parser)
     add_config_argument(parser)
     add_engine_arguments(parser)
+    logs.add_log_arguments(parser)
 
 
 def settings_from(args: argparse.Namespace) -> ServerSettings:
@@ -262,23 +323,27 @@ def settings_from(args: argparse.Namespace) -> ServerSettings:
 
 
 def run(settings: ServerSettings) -> int:
-    """Serve until stopped; 0, or 2 when the data directory is in use or an agent handler
-    cannot be built."""
+    """Serve until stopped; 0, or 2 (one line on stderr) when it cannot start: the port is
+    in use, the data directory is in use or unusable, the store does not answer, or an
+    agent handler cannot be built."""
     try:
         asyncio.run(serve(settings))
-    except (DataDirInUse, ConfigError) as error:
+    except StartupError as error:
         print(f"stratexec: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except KeyboardInterrupt:  # Ctrl-C while it was still starting: it stopped what it began
+        return EXIT_INTERRUPTED
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m stratexec.server [options]` is `stratexec serve [options]`."""
-    parser = argparse.ArgumentParser(prog="stratexec serve", description=SERVE_HELP)
+    parser = Parser(prog="stratexec serve", description=SERVE_HELP)
     add_arguments(parser)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser.parse_args(argv)
+    logs.configure_from(args)
     try:
-        settings = settings_from(parser.parse_args(argv))
+        settings = settings_from(args)
     except ConfigError as error:
         print(f"stratexec: {error}", file=sys.stderr)
         return EXIT_INVALID

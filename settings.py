@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -140,16 +141,17 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where attempts run: on this process's threads, or on Celery "
                              "workers (stratexec worker); default the config file's "
                              "[engine] agents_on, else local")
-    parser.add_argument("--concurrency", type=int, default=engine.concurrency,
+    parser.add_argument("--concurrency", type=_positive_int, default=engine.concurrency,
                         help=f"attempts each agent type runs at once "
                              f"(default {engine.concurrency})")
-    parser.add_argument("--max-attempts", type=int, default=retry.maximum_attempts,
+    parser.add_argument("--max-attempts", type=_positive_int, default=retry.maximum_attempts,
                         help="attempts per task before it fails for good "
                              f"(default {retry.maximum_attempts})")
-    parser.add_argument("--retry-interval", type=float, default=retry.initial_interval,
+    parser.add_argument("--retry-interval", type=_seconds, default=retry.initial_interval,
                         help="seconds before the first retry; doubles after "
                              f"(default {retry.initial_interval:g})")
-    parser.add_argument("--health-interval", type=float, default=engine.health_interval,
+    parser.add_argument("--health-interval", type=_positive_seconds,
+                        default=engine.health_interval,
                         help="seconds between health assessments "
                              f"(default {engine.health_interval:g})")
     add_circuit_arguments(parser, engine.circuit)
@@ -207,7 +209,7 @@ def _duration_range(text: str) -> tuple[float, float]:
 
 
 def _rate(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text!r}")
     return value
@@ -221,14 +223,34 @@ def _share(text: str) -> float:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
     return value
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value

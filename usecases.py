@@ -147,6 +147,15 @@ def revoke_token(app: StratexecApp, token_or_secret: str) -> AccessToken:
     return app.revoke_token(token_or_secret)
 
 
+def list_tokens(app: StratexecApp) -> list[dict[str, Any]]:
+    """Every token issued, oldest first: never its secret (only a hash of it is kept)."""
+    return [{"id": str(token.id), "user": token.user, "workspaces": token.workspaces,
+             "label": token.label, "createdAt": token.created_on.isoformat(),
+             "revoked": token.revoked,
+             "revokedAt": token.modified_on.isoformat() if token.revoked else None}
+            for token in app.list_tokens()]
+
+
 # ---------------------------------------------------------------- read models
 
 def list_strategies(views: ViewStore, workspaces: Collection[str], limit: int, offset: int
@@ -185,8 +194,9 @@ def list_executions(views: ViewStore, workspaces: Collection[str], *, status: st
 
 
 def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, Any] | None:
-    """The execution, its health, tasks and per-agent metrics, and the log position they
-    all reflect (one read, so that the rows agree with the position)."""
+    """The execution, its health, its completion estimate, tasks and per-agent metrics,
+    and the log position they all reflect (one read, so that the rows agree with the
+    position)."""
     with views.read() as cursor:
         execution = queries.get_execution(views, execution_id)
         if execution is None:
@@ -195,6 +205,7 @@ def execution_status(views: ViewStore, execution_id: UUID | str) -> dict[str, An
         return {
             "execution": execution,
             "health": queries.current_health(views, execution),
+            "eta": queries.current_eta(views, execution_id),
             "tasks": queries.list_tasks(views, execution_id),
             "metrics": {"agents": metrics, "usage": usage_total(metrics)},
             "position": views_position(cursor),
@@ -241,11 +252,14 @@ def execution_summary(views: ViewStore, execution_id: UUID) -> dict[str, Any]:
     }
 
 
-def execution_progress(views: ViewStore, execution_id: UUID
-                       ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """The execution's row and its per-agent metrics, for a progress line."""
+def execution_progress(views: ViewStore, execution_id: UUID) -> dict[str, Any] | None:
+    """What a progress line shows: the status answer's `execution`, `eta` and `metrics`,
+    without its tasks (read at every redraw, they would cost more than the line is worth)."""
     row = queries.get_execution(views, execution_id)
-    return None if row is None else (row, queries.agent_metrics(views, execution_id))
+    if row is None:
+        return None
+    return {"execution": row, "eta": queries.current_eta(views, execution_id),
+            "metrics": {"agents": queries.agent_metrics(views, execution_id)}}
 
 
 def paused_agent_types(views: ViewStore) -> list[dict[str, Any]]:

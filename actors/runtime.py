@@ -29,7 +29,7 @@ from stratexec.actors.agent import AgentActor
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.clock import Clock
 from stratexec.actors.execution import ExecutionActor, Opening
-from stratexec.actors.health import HealthMonitorActor
+from stratexec.actors.health import Estimate, HealthMonitorActor, prior_speed
 from stratexec.actors.memory import release_memory
 from stratexec.actors.messages import (
     AgentTypeState,
@@ -75,6 +75,7 @@ class Runtime:
         options: EngineOptions | None = None, pace: Callable[[int], None] | None = None,
         limits: Mapping[str, AgentLimits] | None = None,
         circuits: Mapping[str, CircuitSettings] | None = None,
+        estimate: Estimate | None = None,
         placement: Placement | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
@@ -82,8 +83,9 @@ class Runtime:
         its readers (backpressure). `limits` are per agent type; a type without them runs
         `options.concurrency` attempts at once, with no timeout. `circuits` say when each
         type's circuit breaker pauses it; a type without them has `options.circuit`.
-        `placement` says where attempts run (by default on this process's threads); the
-        runtime closes it when it stops."""
+        `estimate` makes the completion estimates the health monitor records (none
+        without it). `placement` says where attempts run (by default on this process's
+        threads); the runtime closes it when it stops."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -101,6 +103,7 @@ class Runtime:
         self._monitor: pykka.ActorRef[HealthMonitorActor] | None = None
         self._stopping = False
         self._pace = pace
+        self._estimate = estimate
         self.placement = placement or LocalPlacement()
 
     # ---------------------------------------------------------------- lifecycle
@@ -111,16 +114,21 @@ class Runtime:
             agent_type: self._start_agent(agent_type, handler)
             for agent_type, handler in self._handlers.items()
         }
+        priors = {agent_type: prior_speed(handler, self._limits_of(agent_type))
+                  for agent_type, handler in self._handlers.items()}
         self._monitor = HealthMonitorActor.start(
-            self.app, self._clock, self.options.health_interval)
+            self.app, self._clock, self.options.health_interval, priors, self._estimate)
         return self
 
     def _start_agent(self, agent_type: str, handler: AgentHandler
                      ) -> pykka.ActorRef[AgentActor]:
-        limits = self._limits.get(agent_type, AgentLimits(self.options.concurrency))
+        limits = self._limits_of(agent_type)
         return AgentActor.start(
             handler, limits, circuit=self._circuits.get(agent_type, self.options.circuit),
             app=self.app, clock=self._clock, runner=self.placement.runner(handler, limits))
+
+    def _limits_of(self, agent_type: str) -> AgentLimits:
+        return self._limits.get(agent_type, AgentLimits(self.options.concurrency))
 
     def stop(self) -> None:
         """Stop every actor. Attempts under way are lost (on Celery workers they run on),

@@ -24,12 +24,14 @@ from pydantic.json_schema import SkipJsonSchema
 
 from stratexec.api.streams import COMMANDS
 from stratexec.domain.circuit import PAUSED, CircuitState
-from stratexec.domain.execution import ExecutionStatus, TaskStatus
+from stratexec.domain.execution import FINISHED_EXECUTION, ExecutionStatus, TaskStatus
 from stratexec.domain.shapes import NonEmpty, OneOf
 from stratexec.domain.strategy import PRIORITIES, AgentType, StrategyDocument
 from stratexec.projections.feed import AGENT_TYPE_MAPPERS, MAPPERS
 
 EXECUTION_STATUSES = tuple(str(status) for status in ExecutionStatus)
+FINISHED_STATUSES = tuple(str(status) for status in ExecutionStatus
+                          if status in FINISHED_EXECUTION)
 TASK_STATUSES = tuple(str(status) for status in TaskStatus)
 HEALTH_STATUSES = ("Excellent", "Good", "Degraded", "Critical")
 FEED_EVENT_TYPES = tuple(dict.fromkeys(kind for kind, _ in MAPPERS.values()))
@@ -91,8 +93,12 @@ class Execution(Wire):
     status: Status
     total_tasks: Count
     pending_tasks: Count
-    assigned_tasks: Count
-    in_progress_tasks: Count
+    assigned_tasks: Count = Field(description="The same as queuedTasks.")
+    queued_tasks: Count = Field(description=(
+        "Handed to their agent, waiting for one of its slots: not started."))
+    in_progress_tasks: Count = Field(description="Started: their attempt is under way.")
+    finished_tasks: Count = Field(description=(
+        "Completed, failed, skipped or cancelled: progress is finishedTasks / totalTasks."))
     completed_tasks: Count
     failed_tasks: Count
     skipped_tasks: Count
@@ -148,11 +154,21 @@ class AgentMetrics(Wire):
     failure_rate: Rate | None
     retry_rate: Rate | None
     mean_duration_ms: Duration | None
+    p50_duration_ms: Duration | None
+    p90_duration_ms: Duration | None
     p95_duration_ms: Duration | None
     prompt_tokens: Count = Field(description="Summed from successful attempts' results"
                                              " (`usage.prompt_tokens`: the llm handler's)")
     completion_tokens: Count
     cost: Cost
+    running: Count = Field(description="This execution's attempts of the type under way.")
+    queued: Count = Field(description=(
+        "This execution's attempts handed to the type's agent, waiting for a slot."))
+    concurrency: Position | None = Field(description=(
+        "The type's limit of attempts at once (shared by every execution), as the health "
+        "monitor recorded it; null before its first sample."))
+    utilisation: Rate | None = Field(description=(
+        "running / concurrency: this execution's share of the type's slots."))
 
 
 class TokenUsage(Wire):
@@ -161,6 +177,19 @@ class TokenUsage(Wire):
     prompt_tokens: Count
     completion_tokens: Count
     cost: Cost
+
+
+class Eta(Wire):
+    """When a running execution is expected to finish: a list-scheduling simulation of its
+    remaining tasks, each agent type at its observed p50 duration (p90 for `p90Seconds`)
+    and within its concurrency."""
+
+    seconds: Duration = Field(description="From estimatedAt to the end, at the p50 speeds.")
+    p90_seconds: Duration = Field(description="The same with every task at its type's p90.")
+    estimated_at: Timestamp
+    remaining_tasks: Count
+    critical_path: list[str] = Field(description=(
+        "The task ids that decide the end, in order; at most the first 50."))
 
 
 class Assessment(Wire):
@@ -178,15 +207,20 @@ class Health(Assessment):
 
     healthy: bool
     recorded_at: Timestamp | None
+    outcome: Annotated[str, OneOf(FINISHED_STATUSES)] | None = Field(description=(
+        "How the execution ended; null while it runs. The score rates how its tasks went: "
+        "a cancelled or failed execution did not succeed, whatever its score."))
 
 
 class HealthSnapshot(Assessment):
-    """One recorded health assessment, at its log position."""
+    """One recorded health assessment, at its log position, with the completion estimate
+    made beside it."""
 
     position: Position
     execution_id: UUID
     workspace_id: str
     recorded_at: Timestamp
+    eta: Eta | None
 
 
 class StrategySummary(Wire):
@@ -535,6 +569,9 @@ class ExecutionMetrics(Wire):
 class ExecutionStatusAnswer(Wire):
     execution: Execution
     health: Health
+    eta: Eta | None = Field(description=(
+        "The completion estimate recorded with the latest assessment; null when the "
+        "execution is not running or none was made."))
     tasks: list[Task]
     metrics: ExecutionMetrics
     position: Count = Field(description=(

@@ -1,15 +1,17 @@
 """The running parts the HTTP handlers use, started and stopped together.
 
 `Services.start` starts the engine (`engine.Engine`) with the agent handlers its config file
-names, adds the stream hub and the append timer, and recovers unfinished executions; `stop`
-undoes it in reverse. Both block, so the server calls them from a worker thread. Handlers
-reach the engine only through `stratexec.usecases`.
+names, and adds the stream hub and the append timer; `recover` then takes up unfinished
+executions (the server calls it last, once everything else has started); `stop` undoes it.
+All three block, so the server calls them from a worker thread. Handlers reach the engine
+only through `stratexec.usecases`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from prometheus_client import Histogram
 
@@ -38,8 +40,11 @@ class Services:
         services = cls(engine, StreamHub(engine.runner, engine.views,
                                          queue_size=settings.stream_queue_size))
         engine.app.save_observers.append(services.append_seconds.observe)
-        usecases.recover_executions(engine)
         return services
+
+    def recover(self) -> list[UUID]:
+        """Take up the unfinished executions; the ids taken up."""
+        return usecases.recover_executions(self.engine)
 
     def stop(self) -> None:
         self.engine.stop()

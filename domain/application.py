@@ -71,6 +71,7 @@ class MsgpackTranscoder(Transcoder):
 EXECUTION_LIFECYCLE_TOPICS = tuple(f"stratexec:Execution.{name}" for name in (
     "Started", "Completed", "Failed", "Cancelled", "TasksRetried"))
 FINISHED_TOPICS = frozenset(EXECUTION_LIFECYCLE_TOPICS[1:4])
+TOKEN_ISSUED_TOPIC = "stratexec:AccessToken.Issued"
 
 
 class StratexecApp(Application[UUID]):
@@ -168,6 +169,11 @@ class StratexecApp(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return None if token.revoked else token
+
+    def list_tokens(self) -> list[AccessToken]:
+        """Every token ever issued, revoked ones too, oldest first, read from the log."""
+        issued = self.read_notifications(topics=(TOKEN_ISSUED_TOPIC,))
+        return [self.repository.get(UUID(str(n.originator_id))) for n in issued]
 
     def revoke_token(self, token_or_secret: str) -> AccessToken:
         """Revoke by the token's id or by its secret."""

@@ -17,6 +17,9 @@ Each deduction is 0 at its target and grows linearly to its maximum (completion 
 error rate 1, mean duration 60 s or more). score = round(100 - deductions), so it stays in
 10..100. Bands: 80-100 Excellent, 60-79 Good, 40-59 Degraded, 0-39 Critical; an execution
 scoring below 50 is unhealthy. Cancelled tasks are not settled: cancelling is not an error.
+
+Beside each assessment the monitor records its estimate of when the execution will finish
+(`domain.eta`), None when it is not running or nothing could be estimated.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+
+from stratexec.domain.eta import Eta
 
 COMPLETION_TARGET = 0.80
 ERROR_THRESHOLD = 0.20
@@ -62,6 +67,7 @@ class HealthAssessment:
     error_rate: float
     avg_task_duration_ms: float
     issues: tuple[str, ...]
+    eta: Eta | None = None  # the completion estimate made beside it
 
     @property
     def healthy(self) -> bool:
@@ -80,7 +86,18 @@ class HealthAssessment:
         return {"score": rounded.score, "status": rounded.status,
                 "completion_rate": rounded.completion_rate, "error_rate": rounded.error_rate,
                 "avg_task_duration_ms": rounded.avg_task_duration_ms,
-                "issues": list(rounded.issues)}
+                "issues": list(rounded.issues),
+                "eta": None if self.eta is None else self.eta.as_record()}
+
+    def worth_recording_after(self, last: HealthAssessment | None) -> bool:
+        """True when something visible changed since `last`: the score, the band, the
+        issues, or the estimate (appeared, went, or moved: `Eta.moved_from`)."""
+        if last is None or (last.score, last.status, last.issues) != (
+                self.score, self.status, self.issues):
+            return True
+        if self.eta is None:
+            return last.eta is not None
+        return self.eta.moved_from(last.eta)
 
 
 def band(score: int) -> str:
@@ -156,10 +173,9 @@ class ExecutionHealth(Aggregate):
         self.metrics: dict[str, Any] | None = None
 
     def record(self, assessment: HealthAssessment) -> bool:
-        """Record `assessment` if its score, status or issues changed; True if recorded."""
-        last = self.last
-        if last is not None and (last.score, last.status, last.issues) == (
-                assessment.score, assessment.status, assessment.issues):
+        """Record `assessment` if something visible changed (`worth_recording_after`);
+        True if recorded."""
+        if not assessment.worth_recording_after(self.last):
             return False
         self._assessed(**assessment.as_event())
         return True
@@ -182,10 +198,12 @@ class ExecutionHealth(Aggregate):
         Version 1 (up to commit 495cb3a) named its fields as the HTTP answers do:
         completionRate, errorRate, avgTaskDurationMs. Version 2 names them in snake_case,
         as every other event; `upcast_v1_v2` renames the stored version 1 fields on reading.
+        Version 3 adds `eta`, the completion estimate (`Eta.as_record`, or None); the
+        events stored before it made none, and `upcast_v2_v3` reads them so.
         """
 
         TOPIC = "stratexec:ExecutionHealth.Assessed"
-        class_version = 2
+        class_version = 3
 
         score: int
         status: str
@@ -193,19 +211,25 @@ class ExecutionHealth(Aggregate):
         error_rate: float
         avg_task_duration_ms: float
         issues: list[str]
+        eta: dict[str, Any] | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             for old, new in V1_ASSESSED_FIELDS.items():
                 state[new] = state.pop(old)
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["eta"] = None
+
     @event(Assessed)
     def _assessed(
         self, score: int, status: str, completion_rate: float, error_rate: float,
-        avg_task_duration_ms: float, issues: list[str],
+        avg_task_duration_ms: float, issues: list[str], eta: dict[str, Any] | None = None,
     ) -> None:
         self.last = HealthAssessment(
-            score, status, completion_rate, error_rate, avg_task_duration_ms, tuple(issues))
+            score, status, completion_rate, error_rate, avg_task_duration_ms, tuple(issues),
+            None if eta is None else Eta.from_record(eta))
 
     @event("MetricsSampled", topic="stratexec:ExecutionHealth.MetricsSampled")
     def _metrics_sampled(self, metrics: dict[str, Any]) -> None:

@@ -1,11 +1,15 @@
-"""The executions view: one row per execution, its status and task counts, its latest health.
+"""The executions view: one row per execution, its status and task counts, its latest health
+and the completion estimate recorded with it (`eta`, the JSON of `Eta.as_record`, or null).
 
-Task counts mirror the aggregate's `counts`. A task's previous status is read from its tasks
-row, so this view must be applied before the tasks view changes it (see the catalog).
+Task counts mirror the aggregate's `counts`: `assigned` tasks are queued at their agent,
+`in_progress` ones have started (their agent recorded the start). A task's previous status
+is read from its tasks row, so this view must be applied before the tasks view changes it
+(see the catalog).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -13,6 +17,7 @@ from stratexec.domain.health import health_id
 from stratexec.projections import events as ev
 from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch, Row
+from stratexec.projections.values import to_json
 
 STATUSES = ("pending", "assigned", "in_progress", "completed", "failed", "skipped", "cancelled")
 
@@ -28,7 +33,7 @@ class ExecutionsView(View):
             completed INTEGER NOT NULL, failed INTEGER NOT NULL, skipped INTEGER NOT NULL,
             cancelled INTEGER NOT NULL, retries INTEGER NOT NULL, started_at TEXT NOT NULL,
             finished_at TEXT, updated_at TEXT NOT NULL, version INTEGER NOT NULL,
-            health_id TEXT NOT NULL, health_score INTEGER, health_status TEXT)""",
+            health_id TEXT NOT NULL, health_score INTEGER, health_status TEXT, eta TEXT)""",
         "CREATE INDEX IF NOT EXISTS executions_by_workspace"
         " ON executions (workspace_id, started_at)",
         "CREATE INDEX IF NOT EXISTS executions_by_strategy ON executions (strategy_id)",
@@ -91,6 +96,7 @@ class ExecutionsView(View):
         row = execution_of_health(batch, batch.origin)
         if row is not None:
             row["health_score"], row["health_status"] = event.score, event.status
+            row["eta"] = None if event.eta is None else to_json(event.eta)
 
 
 def _touch(batch: Batch, event: Any) -> Row:
@@ -117,6 +123,14 @@ def _move_many(batch: Batch, event: Any, to: str) -> Row:
         row[batch.tables["tasks"][batch.origin, task_id]["status"]] -= 1
         row[to] += 1
     return row
+
+
+def running_eta(row: Any) -> dict[str, Any] | None:
+    """The completion estimate of an executions row, if the execution is running."""
+    if row["status"] != "running" or row["eta"] is None:
+        return None
+    eta: dict[str, Any] = json.loads(row["eta"])
+    return eta
 
 
 HEALTH = "execution of health"  # memo: health aggregate id -> execution id

@@ -6,6 +6,11 @@ keys (`executionId` first), computed once here rather than per subscriber; the k
 are an event's own fields are named by `projections.wire`. Task rows read the task's agent
 and title from the tasks view, and every row its workspace from the executions view.
 
+A `metrics-update` row carries the sampled per-agent metrics, each type's utilisation
+(`metrics.utilisation`) and the execution's latest completion estimate (`eta`, null unless
+it is running): the health monitor saves its assessment before its metrics sample, so the
+estimate is the one recorded with them.
+
 An agent type's circuit breaker concerns every workspace: its rows (`agent-type-paused`,
 `agent-type-resumed`) have the workspace `EVERY_WORKSPACE` and, for execution, the agent
 circuit's own id. Workspace streams deliver them besides their own workspace's rows;
@@ -21,7 +26,8 @@ from typing import Any, ClassVar
 from stratexec.projections import events as ev
 from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch, Row
-from stratexec.projections.executions import execution_of
+from stratexec.projections.executions import execution_of, running_eta
+from stratexec.projections.metrics import Occupancy, utilisation
 from stratexec.projections.tasks import task
 from stratexec.projections.values import iso, to_json
 from stratexec.projections.wire import camel_case, payload, pick
@@ -70,6 +76,14 @@ def _finished(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
             "finishedAt": batch.at}
 
 
+def _metrics(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
+    agents = {agent: counts | utilisation(
+        Occupancy(counts.get("in_progress", 0), counts.get("assigned", 0)),
+        counts.get("concurrency")) for agent, counts in e.metrics.items()}
+    return {"executionId": execution_id, "agents": agents,
+            "eta": running_eta(batch.tables["executions"][(execution_id,)])}
+
+
 MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and data
     ev.STARTED: ("execution-started", _started),
     ev.TASK_ASSIGNED: ("task-assigned", _assigned),
@@ -95,8 +109,7 @@ MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and d
     ev.COMPLETED: ("execution-completed", _finished),
     ev.FAILED: ("execution-completed", _finished),
     ev.HEALTH_ASSESSED: ("health-update", lambda batch, e, x: {"executionId": x, **payload(e)}),
-    ev.METRICS_SAMPLED: ("metrics-update", lambda batch, e, x: {
-        "executionId": x, "agents": e.metrics}),
+    ev.METRICS_SAMPLED: ("metrics-update", _metrics),
 }
 
 

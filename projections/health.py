@@ -1,4 +1,5 @@
-"""Health snapshots: every recorded assessment of an execution, at its log position."""
+"""Health snapshots: every recorded assessment of an execution, at its log position, with
+the completion estimate recorded beside it (`eta`: JSON, or null)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class HealthView(View):
             workspace_id TEXT NOT NULL, score INTEGER NOT NULL, status TEXT NOT NULL,
             completion_rate DOUBLE PRECISION NOT NULL, error_rate DOUBLE PRECISION NOT NULL,
             avg_task_duration_ms DOUBLE PRECISION NOT NULL, issues TEXT NOT NULL,
-            recorded_at TEXT NOT NULL)""",
+            recorded_at TEXT NOT NULL, eta TEXT)""",
         "CREATE INDEX IF NOT EXISTS health_by_execution"
         " ON health_snapshots (execution_id, position)",
     )
@@ -36,4 +37,4 @@ class HealthView(View):
             "workspace_id": execution["workspace_id"], "score": event.score, "status": event.status,
             "completion_rate": event.completion_rate, "error_rate": event.error_rate,
             "avg_task_duration_ms": event.avg_task_duration_ms, "issues": to_json(event.issues),
-            "recorded_at": batch.at})
+            "recorded_at": batch.at, "eta": None if event.eta is None else to_json(event.eta)})

@@ -1,7 +1,14 @@
 """Per-agent metrics of each execution, and the rates read from them.
 
 Durations are those of successful attempts (as in the aggregate's mean task duration);
-the p95 is taken over completed tasks' durations in the tasks view, by nearest rank.
+the p50, p90 and p95 are taken over completed tasks' durations in the tasks view, by
+nearest rank (the p50 and p90 are the speeds the completion estimate uses).
+
+Utilisation: `running` counts the type's attempts of the execution really under way (their
+start recorded), `queued` those handed to the agent and waiting for a slot; `concurrency` is
+the type's limit as the health monitor records it with the metrics it samples (null until
+its first sample), and `utilisation` is running / concurrency. Several executions share a
+type's slots, so each execution's utilisation is its own share.
 
 These are not the aggregate's `agent_metrics()`, on purpose: that is a gauge of where each
 agent's tasks are now (pending, assigned, in progress ...), which the health monitor samples
@@ -18,11 +25,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from stratexec.domain.eta import nearest_rank
 from stratexec.projections import events as ev
 from stratexec.projections.base import Handler, View
 from stratexec.projections.batch import Batch
+from stratexec.projections.executions import execution_of
 from stratexec.projections.tasks import task
 
 COUNTERS = ("tasks", "completed", "failed", "skipped", "cancelled", "attempts",
@@ -42,7 +52,7 @@ class MetricsView(View):
             failed_attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
             duration_sum_ms DOUBLE PRECISION NOT NULL, duration_count INTEGER NOT NULL,
             prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-            cost DOUBLE PRECISION NOT NULL,
+            cost DOUBLE PRECISION NOT NULL, concurrency INTEGER,
             PRIMARY KEY (execution_id, agent))""",
     )
 
@@ -56,6 +66,7 @@ class MetricsView(View):
             ev.TASKS_SKIPPED: lambda batch, e: _add_many(batch, e, "skipped"),
             ev.CANCELLED: lambda batch, e: _add_many(batch, e, "cancelled"),
             ev.TASKS_RETRIED: self._retried,
+            ev.METRICS_SAMPLED: self._sampled,
         }
 
     def _started(self, batch: Batch, event: Any) -> None:
@@ -63,7 +74,8 @@ class MetricsView(View):
         for agent, n in sorted(per_agent.items()):
             batch.tables["agent_metrics"].add({
                 "execution_id": batch.origin, "agent": agent, "tasks": n,
-                **dict.fromkeys(COUNTERS[1:], 0), "duration_sum_ms": 0.0, "cost": 0.0})
+                **dict.fromkeys(COUNTERS[1:], 0), "duration_sum_ms": 0.0, "cost": 0.0,
+                "concurrency": None})
 
     def _succeeded(self, batch: Batch, event: Any) -> None:
         row = _row(batch, task(batch, event)["agent"])
@@ -84,6 +96,16 @@ class MetricsView(View):
                                  ("skipped", event.unskipped_task_ids)):
             for task_id in task_ids:
                 _row(batch, tasks[batch.origin, task_id]["agent"])[column] -= 1
+
+    def _sampled(self, batch: Batch, event: Any) -> None:
+        """Each type's concurrency, from the metrics the health monitor sampled (those it
+        sampled before it recorded concurrencies leave it null)."""
+        execution_id = execution_of(batch, event)["id"]
+        metrics = batch.tables["agent_metrics"]
+        for agent, counts in event.metrics.items():
+            row = metrics.find((execution_id, agent))
+            if row is not None and counts.get("concurrency") is not None:
+                row["concurrency"] = counts["concurrency"]
 
 
 def token_usage(result: Any) -> tuple[int, int, float]:
@@ -129,14 +151,23 @@ def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
-def nearest_rank(values: list[float], percentile: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(percentile / 100 * len(ordered))) - 1]
+@dataclass(frozen=True)
+class Occupancy:
+    """An agent type's tasks of one execution under way now (from the tasks view)."""
+
+    running: int  # started
+    queued: int  # assigned, waiting for a slot
 
 
-def agent_rates(row: Mapping[str, Any], completed_durations: list[float]) -> dict[str, Any]:
+def utilisation(occupancy: Occupancy, concurrency: int | None) -> dict[str, Any]:
+    """`running`, `queued`, `concurrency` and `utilisation` (null without a concurrency)."""
+    return {"running": occupancy.running, "queued": occupancy.queued,
+            "concurrency": concurrency,
+            "utilisation": min(1.0, occupancy.running / concurrency) if concurrency else None}
+
+
+def agent_rates(row: Mapping[str, Any], completed_durations: list[float],
+                occupancy: Occupancy) -> dict[str, Any]:
     """One agent's counters and rates, camelCase. A rate with nothing to divide is None.
 
     success rate = completed / (completed + failed for good) tasks; failure rate = failed
@@ -152,9 +183,11 @@ def agent_rates(row: Mapping[str, Any], completed_durations: list[float]) -> dic
         "failureRate": _ratio(row["failed_attempts"], finished_attempts),
         "retryRate": _ratio(row["retries"], finished_attempts),
         "meanDurationMs": _ratio(row["duration_sum_ms"], row["duration_count"]),
+        "p50DurationMs": nearest_rank(completed_durations, 50),
+        "p90DurationMs": nearest_rank(completed_durations, 90),
         "p95DurationMs": nearest_rank(completed_durations, 95),
         "promptTokens": row["prompt_tokens"], "completionTokens": row["completion_tokens"],
-        "cost": row["cost"],
+        "cost": row["cost"], **utilisation(occupancy, row["concurrency"]),
     }
 
 

@@ -12,10 +12,13 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
+from stratexec.domain.execution import FINISHED_EXECUTION
 from stratexec.domain.health import UNHEALTHY_BELOW, HealthInputs, assess
+from stratexec.projections.executions import running_eta
 from stratexec.projections.feed import EVERY_WORKSPACE, FEED_COLUMNS, feed_row
-from stratexec.projections.metrics import agent_rates
+from stratexec.projections.metrics import Occupancy, agent_rates
 from stratexec.projections.store import ViewStore
+from stratexec.projections.tasks import TERMINAL
 from stratexec.projections.values import chunks, uuid_text
 from stratexec.projections.wire import camel
 
@@ -23,11 +26,15 @@ Id = UUID | str
 
 
 def _execution(row: Any) -> dict[str, Any]:
+    """`queuedTasks` (the same as `assignedTasks`) wait at their agent for a slot;
+    `inProgressTasks` have started; `finishedTasks` reached an outcome."""
     return {
         "id": row["id"], "workspaceId": row["workspace_id"], "strategyId": row["strategy_id"],
         "strategyName": row["strategy_name"], "status": row["status"],
         "totalTasks": row["total_tasks"], "pendingTasks": row["pending"],
-        "assignedTasks": row["assigned"], "inProgressTasks": row["in_progress"],
+        "assignedTasks": row["assigned"], "queuedTasks": row["assigned"],
+        "inProgressTasks": row["in_progress"],
+        "finishedTasks": sum(row[status] for status in TERMINAL),
         "completedTasks": row["completed"], "failedTasks": row["failed"],
         "skippedTasks": row["skipped"], "cancelledTasks": row["cancelled"],
         "retries": row["retries"], "startedAt": row["started_at"],
@@ -109,22 +116,34 @@ def list_tasks(store: ViewStore, execution_id: Id) -> list[dict[str, Any]]:
 
 
 def agent_metrics(store: ViewStore, execution_id: Id) -> list[dict[str, Any]]:
-    """Per agent type (sorted): counters, rates and durations; see `metrics.agent_rates`."""
+    """Per agent type (sorted): counters, rates, durations and utilisation; see
+    `metrics.agent_rates`."""
     key = uuid_text(execution_id)
     with store.read() as cur:
         rows = cur.execute("SELECT * FROM agent_metrics WHERE execution_id = ? ORDER BY agent",
                            (key,)).fetchall()
         durations: dict[str, list[float]] = defaultdict(list)
-        for agent, duration in cur.execute(
-                "SELECT agent, duration_ms FROM tasks WHERE execution_id = ?"
-                " AND status = 'completed' AND duration_ms IS NOT NULL", (key,)):
-            durations[agent].append(duration)
-    return [agent_rates(row, durations[row["agent"]]) for row in rows]
+        under_way: dict[tuple[str, str], int] = defaultdict(int)
+        for agent, status, duration in cur.execute(
+                "SELECT agent, status, duration_ms FROM tasks WHERE execution_id = ?"
+                " AND status IN ('completed', 'assigned', 'in_progress')", (key,)):
+            if status != "completed":
+                under_way[agent, status] += 1
+            elif duration is not None:
+                durations[agent].append(duration)
+    return [agent_rates(row, durations[row["agent"]], Occupancy(
+        under_way[row["agent"], "in_progress"], under_way[row["agent"], "assigned"]))
+        for row in rows]
 
 
 def _snapshot(row: Any) -> dict[str, Any]:
     """A health_snapshots row: its columns are the Assessed event's fields, and more."""
-    return camel(dict(row)) | {"issues": json.loads(row["issues"])}
+    return camel(dict(row)) | {"issues": json.loads(row["issues"]),
+                               "eta": _json_or_none(row["eta"])}
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def health_snapshots(store: ViewStore, execution_id: Id, limit: int = 1000,
@@ -142,7 +161,7 @@ def latest_health(store: ViewStore, execution_id: Id) -> dict[str, Any] | None:
     return snapshots[0] if snapshots else None
 
 
-SNAPSHOT_ONLY = frozenset({"position", "executionId", "workspaceId"})  # not in a Health
+SNAPSHOT_ONLY = frozenset({"position", "executionId", "workspaceId", "eta"})  # not in a Health
 
 
 def current_health(store: ViewStore, execution: dict[str, Any]) -> dict[str, Any]:
@@ -150,15 +169,29 @@ def current_health(store: ViewStore, execution: dict[str, Any]) -> dict[str, Any
 
     The latest recorded assessment; before the first, the one the health monitor would
     record now: `assess` of the same inputs (`health_inputs`), with `recordedAt` None.
+    `outcome` is how the execution ended (`completed`, `failed` or `cancelled`), null while
+    it has not: a score says how well the tasks went, not that the execution succeeded.
     """
+    status = execution["status"]
+    outcome = {"outcome": status if status in FINISHED_EXECUTION else None}
     with store.read():  # one snapshot (or the caller's)
         latest = latest_health(store, execution["id"])
         if latest is None:
             assessment = assess(health_inputs(store, execution))
-            return camel(assessment.as_event()) | {
-                "recordedAt": None, "healthy": assessment.healthy}
+            return {key: value for key, value in camel(assessment.as_event()).items()
+                    if key not in SNAPSHOT_ONLY} | {
+                "recordedAt": None, "healthy": assessment.healthy} | outcome
     return {key: value for key, value in latest.items() if key not in SNAPSHOT_ONLY} | {
-        "healthy": latest["score"] >= UNHEALTHY_BELOW}
+        "healthy": latest["score"] >= UNHEALTHY_BELOW} | outcome
+
+
+def current_eta(store: ViewStore, execution_id: Id) -> dict[str, Any] | None:
+    """The completion estimate recorded last for a running execution; None for one that
+    is not running, or has none (see `domain.eta`)."""
+    with store.read() as cur:
+        row = cur.execute("SELECT status, eta FROM executions WHERE id = ?",
+                          (uuid_text(execution_id),)).fetchone()
+    return None if row is None else running_eta(row)
 
 
 def health_inputs(store: ViewStore, execution: dict[str, Any]) -> HealthInputs:

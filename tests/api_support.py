@@ -9,8 +9,10 @@ import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,11 +191,14 @@ async def running_server(data_dir: Path, options: EngineOptions = FAST,
 
 @dataclass
 class ServerProcess:
-    """`stratexec serve` in a real process, for restarts and kills."""
+    """`stratexec serve` in a real process, for restarts and kills. Its stderr (the log,
+    a line per request) is read all along, so that a full pipe never stops the server."""
 
     process: subprocess.Popen[str]
     url: str
     token: str
+    log: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @classmethod
     def start(cls, data_dir: Path, *options: str, script: bool = False,
@@ -211,7 +216,24 @@ class ServerProcess:
         if found is None:
             process.kill()
             raise AssertionError(f"no dashboard link in {line!r}: {process.communicate()[1]}")
-        return cls(process, found.group(1), found.group(2))
+        server = cls(process, found.group(1), found.group(2))
+        server.reader = threading.Thread(target=server._read_log, daemon=True)
+        server.reader.start()
+        return server
+
+    def _read_log(self) -> None:
+        assert self.process.stderr is not None
+        with suppress(ValueError, OSError):  # the pipe was closed under the reader
+            for line in self.process.stderr:
+                self.log.append(line)
+
+    def log_lines(self, contains: str, timeout: float = 10) -> list[str]:
+        """The log lines holding `contains`, once there is at least one."""
+        deadline = time.monotonic() + timeout
+        while not (found := [line for line in list(self.log) if contains in line]):
+            assert time.monotonic() < deadline, f"no log line with {contains!r}: {self.log}"
+            time.sleep(0.02)
+        return found
 
     def stop(self) -> int:
         self.process.terminate()
@@ -222,6 +244,8 @@ class ServerProcess:
         still runs, and close its pipes."""
         if self.process.poll() is None:
             self.stop()
+        if self.reader is not None:
+            self.reader.join(10)
         for pipe in (self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()

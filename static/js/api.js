@@ -67,6 +67,11 @@ export const getState = (executionId, version) =>
 export const getHistory = (executionId, after = 0, limit = 1000) =>
   call("GET", `/api/executions/${segment(executionId)}/history?after=${after}&limit=${limit}`);
 
+/** The recorded health assessments, oldest first: {snapshots: [{score, status, recordedAt,
+ * position, ...}]}. */
+export const getHealthSnapshots = (executionId) =>
+  call("GET", `/api/executions/${segment(executionId)}/health`);
+
 /** POST pause | resume | cancel | retry: {success, execution: {id, status}}; 409 when
  * refused. */
 export const sendCommand = (executionId, command) =>

@@ -6,7 +6,7 @@ import { AgentBanner } from "./agents.js";
 import { getMe, listStrategies, startExecution, workspaceEventsUrl } from "./api.js";
 import { h, mount, setNav, setText, showConnection, showProblem, showSignIn } from "./dom.js";
 import {
-  elapsed, formatDateTime, formatDuration, healthBadge, percent, plural, statusBadge,
+  FINISHED, durationText, formatDateTime, formatEta, healthBadge, percent, plural, statusBadge,
 } from "./format.js";
 import { applyToList, newestFirst } from "./model.js";
 import { WorkspaceStream } from "./stream.js";
@@ -31,7 +31,7 @@ export async function showDashboard() {
   const truncation = h("p", { class: "muted", dataset: { testid: "executions-truncated" } });
   const agents = new AgentBanner();
   const workers = new WorkersLine();
-  mount("Dashboard",
+  mount(`Executions in workspace ${workspace}`,
     h("h1", { class: "page-title" }, "Strategies and executions",
       h("span", { class: "muted page-subtitle" }, ` in workspace ${workspace}`)),
     agents.element,
@@ -39,13 +39,13 @@ export async function showDashboard() {
     h("section", { class: "card", "aria-labelledby": "strategies-title" },
       h("h2", { id: "strategies-title" }, "Strategies"),
       startError,
-      h("table", { class: "table", dataset: { testid: "strategies" } },
+      h("div", { class: "table-wrap" }, h("table", { class: "table", dataset: { testid: "strategies" } },
         h("thead", {}, h("tr", {},
           h("th", { scope: "col" }, "Strategy"),
           h("th", { scope: "col", class: "num" }, "Plan size"),
           h("th", { scope: "col" }, "Defined"),
           h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
-        strategies)),
+        strategies))),
     h("section", { class: "card", "aria-labelledby": "executions-title" },
       h("h2", { id: "executions-title" }, "Executions",
         h("span", { class: "muted heading-note" }, " newest first, live")),
@@ -198,23 +198,26 @@ class ExecutionList {
   }
 }
 
+const SETTLED = ["completed", "failed", "skipped", "cancelled"];
+
 class ExecutionRow {
   constructor(id) {
     const href = `/executions/${encodeURIComponent(id)}`;
     this.link = h("a", { href });
     this.idText = h("div", { class: "muted small mono" }, id.slice(0, 8));
     this.status = h("td", { dataset: { testid: "execution-status" } });
-    this.bar = h("span", { class: "mini-bar-fill" });
-    this.failedBar = h("span", { class: "mini-bar-failed" });
+    this.bars = Object.fromEntries(SETTLED.map((state) =>
+      [state, h("span", { class: `mini-bar-part part-${state}` })]));
     this.progressText = h("span", { class: "small", dataset: { testid: "execution-progress" } });
+    this.eta = h("div", { class: "muted small", dataset: { testid: "execution-eta" } });
     this.health = h("td", { dataset: { testid: "execution-health" } });
     this.started = h("td");
     this.duration = h("td", { class: "num" });
     this.element = h("tr", { dataset: { executionId: id } },
       h("th", { scope: "row" }, this.link, this.idText),
       this.status,
-      h("td", {}, h("span", { class: "mini-bar", "aria-hidden": "true" }, this.bar, this.failedBar),
-        this.progressText),
+      h("td", {}, h("span", { class: "mini-bar", "aria-hidden": "true" }, Object.values(this.bars)),
+        this.progressText, this.eta),
       this.health, this.started, this.duration);
     this.last = {};
   }
@@ -224,19 +227,20 @@ class ExecutionRow {
     if (this.last.status !== execution.status) {
       this.status.replaceChildren(statusBadge(execution.status));
     }
-    const settled = execution.completedTasks + execution.failedTasks + execution.skippedTasks
-      + execution.cancelledTasks;
-    const pct = percent(settled, execution.totalTasks);
-    this.bar.style.width = `${percent(execution.completedTasks, execution.totalTasks)}%`;
-    this.failedBar.style.width = `${pct - percent(execution.completedTasks, execution.totalTasks)}%`;
-    const others = [["failed", execution.failedTasks], ["skipped", execution.skippedTasks],
-      ["cancelled", execution.cancelledTasks]].filter(([, n]) => n)
-      .map(([name, n]) => `, ${n} ${name}`).join("");
-    setText(this.progressText,
-      `${execution.completedTasks}/${execution.totalTasks} done${others} · ${pct}%`);
-    if (this.last.healthScore !== execution.healthScore
+    const counts = settledCounts(execution);
+    const finished = SETTLED.reduce((sum, state) => sum + counts[state], 0);
+    for (const state of SETTLED) {
+      this.bars[state].style.width = `${percent(counts[state], execution.totalTasks)}%`;
+    }
+    const breakdown = SETTLED.filter((state) => counts[state])
+      .map((state) => `${counts[state]} ${state}`).join(", ");
+    setText(this.progressText, `${finished}/${execution.totalTasks} finished`
+      + (breakdown ? `: ${breakdown}` : ""));
+    setText(this.eta, etaLine(execution));
+    if (this.last.healthScore !== execution.healthScore || this.last.status !== execution.status
         || this.last.healthStatus !== execution.healthStatus) {
-      this.health.replaceChildren(healthBadge(execution.healthScore, execution.healthStatus));
+      this.health.replaceChildren(healthBadge(execution.healthScore, execution.healthStatus,
+        execution.status));
     }
     setText(this.started, formatDateTime(execution.startedAt));
     this.updateDuration(execution);
@@ -244,6 +248,23 @@ class ExecutionRow {
   }
 
   updateDuration(execution) {
-    setText(this.duration, formatDuration(elapsed(execution.startedAt, execution.finishedAt)));
+    setText(this.duration, durationText(execution.status, execution.startedAt,
+      execution.finishedAt));
   }
+}
+
+const settledCounts = (execution) => ({
+  completed: execution.completedTasks, failed: execution.failedTasks,
+  skipped: execution.skippedTasks, cancelled: execution.cancelledTasks,
+});
+
+/** The ETA and the agents' use of a running execution, from its last metrics-update (when
+ * the server sends them); "" otherwise. */
+function etaLine(execution) {
+  if (FINISHED.has(execution.status)) return "";
+  const eta = formatEta(execution.eta);
+  const use = execution.utilisation;
+  return [eta && `ETA ${eta}`, use && `${use.running} running, ${use.queued} queued`
+    + (use.concurrency ? ` (${percent(use.running, use.concurrency)}% of ${use.concurrency} slots)` : "")]
+    .filter(Boolean).join(" · ");
 }

@@ -61,9 +61,14 @@ export function showConnection(state, detail = "") {
   setText(document.getElementById("connection-detail"), detail ? `(${detail})` : "");
 }
 
+/** The document's title: what the page shows, then the product. */
+export function setTitle(title) {
+  document.title = title ? `${title} · stratexec` : "stratexec";
+}
+
 /** Replace the main area's content and set the document title. */
 export function mount(title, ...children) {
-  document.title = title ? `${title} · stratexec` : "stratexec";
+  setTitle(title);
   const main = document.getElementById("main");
   main.replaceChildren(...children);
   return main;
@@ -73,13 +78,18 @@ export function setNav(...children) {
   document.getElementById("topbar-nav").replaceChildren(...children);
 }
 
-/** Tell the user to open the link the server printed; the API answered 401. */
-export function showSignIn() {
+/** Tell the user to open the link the server printed: the API answered 401, or (`why` is
+ * "refused") the link opened had a token the server does not know or has revoked. */
+export function showSignIn(why = "missing") {
   const example = `${window.location.origin}/?token=…`;
+  const refused = why === "refused";
   showConnection("disconnected", "not signed in");
-  mount("Sign in",
-    h("section", { class: "card notice notice-error", role: "alert", dataset: { testid: "signin" } },
-      h("h1", {}, "Not signed in"),
+  mount(refused ? "Sign-in link refused" : "Sign in",
+    h("section", { class: "card notice notice-error", role: "alert",
+      dataset: { testid: "signin", why } },
+      h("h1", {}, refused ? "This sign-in link does not work" : "Not signed in"),
+      refused ? h("p", {}, "Its token is unknown to this server, or it has been revoked.")
+        : null,
       h("p", {}, "This dashboard needs the link that ", h("code", {}, "stratexec serve"),
         " printed when it started. Open that link (it looks like ",
         h("code", {}, example), ") in this browser; it signs you in and brings you back here."),

@@ -33,7 +33,17 @@ export function bandOf(score) {
   return "Critical";
 }
 
-export function healthBadge(score, band) {
+/** How a finished execution ended badly ("failed" or "cancelled"), else null: its health
+ * then reads as that outcome, never as the band of its last score. */
+export function badOutcome(status, health = {}) {
+  const outcome = health.outcome ?? status;
+  return outcome === "failed" || outcome === "cancelled" ? outcome : null;
+}
+
+/** The health of an execution as a badge: its band, or how it ended if it ended badly. */
+export function healthBadge(score, band, status = null) {
+  const outcome = badOutcome(status);
+  if (outcome) return statusBadge(outcome, { title: score === null ? "" : `last score ${score}` });
   if (score === null || score === undefined) {
     return h("span", { class: "muted" }, "not assessed");
   }
@@ -86,10 +96,26 @@ export function formatCost(cost) {
 }
 
 /** How long an execution has run: to its end, or to now while it runs. */
-export function elapsed(startedAt, finishedAt) {
+function elapsed(startedAt, finishedAt) {
   if (!startedAt) return null;
   const end = finishedAt ? new Date(finishedAt) : new Date();
   return Math.max(0, end - new Date(startedAt));
+}
+
+/** "about 1 min 20 s (p90 2 min 05 s)" from an `eta` of the status answer; "" if none. */
+export function formatEta(eta) {
+  if (!eta || typeof eta.seconds !== "number") return "";
+  const p90 = typeof eta.p90Seconds === "number" && eta.p90Seconds > eta.seconds
+    ? ` (p90 ${formatDuration(1000 * eta.p90Seconds)})` : "";
+  return `about ${formatDuration(1000 * eta.seconds)}${p90}`;
+}
+
+/** How long an execution took, has run, or (paused) has been open: "paused" never reads
+ * "running for". `until` is the end to measure to while it is unfinished (default now). */
+export function durationText(status, startedAt, finishedAt, until = null) {
+  const length = formatDuration(elapsed(startedAt, finishedAt || until));
+  if (finishedAt) return `took ${length}`;
+  return status === "paused" ? `paused, ${length} since it started` : `running for ${length}`;
 }
 
 export function percent(part, whole) {

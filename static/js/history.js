@@ -1,17 +1,20 @@
 // The history slider of a finished execution: versions 1..latest, each shown as it was
-// (GET /state?version=N). It reports a past state, or null for the latest (live) one.
+// (GET /state?version=N) with the time it was recorded. It reports a past state, or null
+// for the latest (live) one; the page then shows every card as of that version.
 
 import { getState } from "./api.js";
 import { h, setText } from "./dom.js";
+import { formatClock } from "./format.js";
 
 const SLIDE_DELAY_MS = 120;
 
 export class HistorySlider {
   /** @param {function} onChange called with {version, status, counts, tasks, statusById}
    *  for a past version, or null when the slider is back at the latest one. */
-  constructor(executionId, onChange) {
+  constructor(executionId, onChange, timeOf = () => null) {
     this.executionId = executionId;
     this.onChange = onChange;
+    this.timeOf = timeOf; // version -> when it was recorded (ISO), once the history is read
     this.latest = null;
     this.wanted = null;
     this.opening = false;
@@ -21,12 +24,13 @@ export class HistorySlider {
       oninput: () => this.slide(Number(this.input.value)),
     });
     this.label = h("output", { for: "history-slider", dataset: { testid: "history-version" } });
+    this.time = h("time", { class: "history-time", dataset: { testid: "history-time" } });
     this.note = h("p", { class: "muted small" });
     this.element = h("section", { class: "card", hidden: true, "aria-labelledby": "history-title" },
       h("h2", { id: "history-title" }, "History"),
       h("label", { for: "history-slider", class: "slider-label" },
         "Show the execution as it was at version "),
-      h("div", { class: "slider-row" }, this.input, this.label),
+      h("div", { class: "slider-row" }, this.input, this.label, this.time),
       this.note);
   }
 
@@ -80,7 +84,7 @@ export class HistorySlider {
     }
     if (this.wanted !== version) return; // the slider has moved on meanwhile
     this.describe(version, state.status);
-    this.onChange({
+    this.onChange({ recordedAt: this.timeOf(version),
       version, status: state.status, counts: state.counts,
       tasks: new Map(state.tasks.map((task) => [task.id, task])),
       statusById: new Map(state.tasks.map((task) => [task.id, task.status])),
@@ -89,11 +93,14 @@ export class HistorySlider {
 
   describe(version, status) {
     const latest = this.latest || version;
+    const at = this.timeOf(version);
     setText(this.label, `${version} of ${latest}`);
+    setText(this.time, at ? `recorded at ${formatClock(at)}` : "");
+    if (at) this.time.setAttribute("datetime", at);
     this.input.setAttribute("aria-valuetext", `version ${version} of ${latest}`);
     setText(this.note, version === latest
       ? "Showing the latest state. Move the slider (or use the arrow keys) to replay it."
       : `Showing version ${version}${status ? `: the execution was ${status}` : ""}. `
-        + "The graph and the counts are as they were then.");
+        + "Every card below is as it was then.");
   }
 }

@@ -1,11 +1,21 @@
 // Picks the page from the address: `/` is the dashboard, `/executions/{id}` one execution.
-// A 401 from the API anywhere while a page loads shows how to sign in.
+// A 401 from the API anywhere while a page loads shows how to sign in; so does a link
+// whose token the server refused.
 
 import { showDashboard } from "./dashboard.js";
 import { showProblem, showSignIn } from "./dom.js";
 import { showExecution } from "./execution.js";
 
 async function route() {
+  if (new URLSearchParams(window.location.search).has("token")) {
+    // The server keeps a link's token only when it refused it (a good one is swapped for a
+    // cookie and dropped): say so, and take the useless secret out of the address bar.
+    const url = new URL(window.location.href);
+    url.searchParams.delete("token");
+    window.history.replaceState(null, "", url);
+    showSignIn("refused");
+    return;
+  }
   const path = window.location.pathname;
   const execution = path.match(/^\/executions\/([^/]+)\/?$/);
   try {

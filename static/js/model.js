@@ -206,9 +206,30 @@ export function applyToList(executions, event) {
       execution.healthScore = data.score;
       execution.healthStatus = data.status;
       return true;
+    case "metrics-update":
+      return applyMetrics(execution, data);
     default:
       return false;
   }
+}
+
+/** The ETA and the summed use of the agent types from a metrics-update, when it has them
+ * (servers before issue 13 send neither: nothing changes then). */
+function applyMetrics(execution, data) {
+  let changed = false;
+  if ("eta" in data) {
+    execution.eta = data.eta;
+    changed = true;
+  }
+  const agents = Array.isArray(data.agents) ? data.agents : Object.values(data.agents || {});
+  const using = agents.filter((agent) => agent && typeof agent.running === "number");
+  if (using.length) {
+    const sum = (key) => using.reduce((total, agent) => total + (Number(agent[key]) || 0), 0);
+    execution.utilisation = { running: sum("running"), queued: sum("queued"),
+      concurrency: sum("concurrency") };
+    changed = true;
+  }
+  return changed;
 }
 
 /** Newest first, as GET /api/executions orders them. */

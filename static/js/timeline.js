@@ -17,7 +17,7 @@ const HISTORY_TYPES = {
   "Execution.TaskProgressed": (d) => ["task-progress",
     { taskId: d.taskId, attempt: d.attempt, progress: d.progress, message: d.message }],
   "Execution.TaskSucceeded": (d) => ["task-completed",
-    { taskId: d.taskId, attempt: d.attempt, durationMs: d.durationMs }],
+    { taskId: d.taskId, attempt: d.attempt, durationMs: d.durationMs, result: d.result }],
   "Execution.TaskFailed": (d) => ["task-failed", {
     taskId: d.taskId, attempt: d.attempt, errorKind: d.errorKind, error: d.errorMessage,
     willRetry: d.retryAt !== null && d.retryAt !== undefined, retryAt: d.retryAt,
@@ -35,8 +35,7 @@ const HISTORY_TYPES = {
     { status: "cancelled", cancelledTasks: (d.taskIds || []).length }],
   "Execution.Completed": () => ["execution-completed", { status: "completed" }],
   "Execution.Failed": () => ["execution-completed", { status: "failed" }],
-  "ExecutionHealth.Assessed": (d) => ["health-update",
-    { score: d.score, status: d.status, issues: d.issues || [] }],
+  "ExecutionHealth.Assessed": (d) => ["health-update", { ...d, issues: d.issues || [] }],
   "ExecutionHealth.MetricsSampled": () => ["metrics-update", {}],
 };
 
@@ -110,6 +109,12 @@ export class Timeline {
     this.title = title;
   }
 
+  /** Show only `events` (oldest first): the timeline up to a past version. */
+  show(events) {
+    this.list.replaceChildren();
+    this.add(events);
+  }
+
   /** Add events (oldest first) at the top. */
   add(events) {
     const fragment = document.createDocumentFragment();
@@ -133,6 +138,12 @@ export class ErrorLog {
     this.list = list;
     this.title = title;
     this.count = 0;
+  }
+
+  show(events) {
+    this.list.replaceChildren();
+    this.count = 0;
+    this.add(events);
   }
 
   add(events) {

@@ -71,8 +71,9 @@ def execution() -> dict[str, Any]:
     return {
         "id": EXECUTION_ID, "workspaceId": "demo", "strategyId": STRATEGY_ID,
         "strategyName": "Small demo", "status": "running", "totalTasks": 6,
-        "pendingTasks": 2, "assignedTasks": 1, "inProgressTasks": 1, "completedTasks": 1,
-        "failedTasks": 0, "skippedTasks": 0, "cancelledTasks": 1, "retries": 1,
+        "pendingTasks": 2, "assignedTasks": 1, "queuedTasks": 1, "inProgressTasks": 1,
+        "finishedTasks": 2, "completedTasks": 1, "failedTasks": 0, "skippedTasks": 0,
+        "cancelledTasks": 1, "retries": 1,
         "startedAt": NOW, "finishedAt": None, "updatedAt": NOW, "version": 9,
         "healthScore": 85, "healthStatus": "Excellent",
     }
@@ -93,8 +94,14 @@ def agent_metrics() -> dict[str, Any]:
     return {"agent": "research", "tasks": 2, "completed": 1, "failed": 0, "skipped": 0,
             "cancelled": 0, "attempts": 2, "failedAttempts": 1, "retries": 1,
             "successRate": 1.0, "failureRate": 0.5, "retryRate": 0.5,
-            "meanDurationMs": 120.5, "p95DurationMs": None, "promptTokens": 0,
-            "completionTokens": 0, "cost": 0.0}
+            "meanDurationMs": 120.5, "p50DurationMs": 120.5, "p90DurationMs": 120.5,
+            "p95DurationMs": None, "promptTokens": 0, "completionTokens": 0, "cost": 0.0,
+            "running": 1, "queued": 3, "concurrency": 4, "utilisation": 0.25}
+
+
+def eta() -> dict[str, Any]:
+    return {"seconds": 12.5, "p90Seconds": 20.25, "estimatedAt": NOW, "remainingTasks": 3,
+            "criticalPath": ["l4-write:content", "l4-write:analysis"]}
 
 
 def token_usage() -> dict[str, Any]:
@@ -105,13 +112,15 @@ def health() -> dict[str, Any]:
     inputs = HealthInputs(total=6, completed=3, failed=1, skipped=0, cancelled=0, attempts=5,
                           failed_attempts=2, mean_duration_ms=140.0)
     assessment = assess(inputs)
-    return camel(assessment.as_event()) | {"healthy": assessment.healthy, "recordedAt": None}
+    return {key: value for key, value in camel(assessment.as_event()).items() if key != "eta"
+            } | {"healthy": assessment.healthy, "recordedAt": None, "outcome": None}
 
 
 def health_snapshot() -> dict[str, Any]:
-    record = {key: value for key, value in health().items() if key != "healthy"}
+    record = {key: value for key, value in health().items()
+              if key not in ("healthy", "outcome")}
     return {"position": 42, "executionId": EXECUTION_ID, "workspaceId": "demo",
-            **record, "recordedAt": NOW}
+            **record, "recordedAt": NOW, "eta": eta()}
 
 
 def strategy_document() -> dict[str, Any]:
@@ -187,7 +196,7 @@ def service_status() -> dict[str, Any]:
 
 SCHEMA_EXAMPLES = {
     "Execution": execution, "Task": task, "AgentMetrics": agent_metrics, "Health": health,
-    "TokenUsage": token_usage,
+    "TokenUsage": token_usage, "Eta": eta,
     "HealthSnapshot": health_snapshot, "StrategySummary": strategy_summary,
     "StrategyDetail": strategy_detail, "StrategyDocument": strategy_document,
     "HistoryEvent": history_event, "ExecutionState": execution_state,
@@ -380,6 +389,11 @@ def test_nested_objects_reject_a_stray_key(document: dict[str, Any], name: str,
 def test_nullable_fields_accept_null_and_a_value(document: dict[str, Any]) -> None:
     for key, value in (("finishedAt", NOW), ("healthScore", None), ("healthStatus", None)):
         validate_schema(document, "Execution", execution() | {key: value})
+    for outcome in ("completed", "failed", "cancelled"):
+        validate_schema(document, "Health", health() | {"outcome": outcome})
+    validate_schema(document, "HealthSnapshot", health_snapshot() | {"eta": None})
+    validate_schema(document, "AgentMetrics",
+                    agent_metrics() | {"concurrency": None, "utilisation": None})
     validate_schema(document, "Task", task() | {"result": {"sent": 3}, "durationMs": 12.5})
 
 
@@ -401,8 +415,12 @@ def test_stream_events_are_told_apart(document: dict[str, Any]) -> None:
 
 def test_validate_response_accepts_documented_answers(document: dict[str, Any]) -> None:
     validate_response(document, "GET", "/api/executions/{executionId}/status", 200, {
-        "execution": execution(), "health": health(), "tasks": [task()],
+        "execution": execution(), "health": health(), "eta": eta(), "tasks": [task()],
         "metrics": {"agents": [agent_metrics()], "usage": token_usage()}, "position": 12})
+    validate_response(document, "GET", "/api/executions/{executionId}/status", 200, {
+        "execution": execution() | {"status": "cancelled"},
+        "health": health() | {"outcome": "cancelled"}, "eta": None, "tasks": [],
+        "metrics": {"agents": [], "usage": token_usage()}, "position": 12})
     validate_response(document, "POST", "/api/strategies", 201,
                       {"strategy": strategy_detail()})
     validate_response(document, "POST", f"/api/executions/{EXECUTION_ID}/pause", 409, {

@@ -1,7 +1,7 @@
 """The dashboard as a person uses it: Debian's Chromium, driven by Playwright, against a real
 `stratexec serve` process. Every check waits for a condition on the page (or on the server's
 own status endpoint) rather than for a fixed time; each test saves a screenshot of the page
-it checked in its tmp_path."""
+it checked under var/screenshots/ (the `screenshot` fixture)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ SLOW = ("--demo-duration", "0.5:1.0", "--demo-failure-rate", "0", "--concurrency
         "--health-interval", "0.5")
 LONGEST_ATTEMPT = 1.0  # seconds, the upper end of SLOW's --demo-duration
 RUN_TIMEOUT = 120_000  # ms: a whole slow run of the product launch
-PROGRESS_PARTS = ("completed", "in-progress", "pending", "failed", "skipped", "cancelled")
+PROGRESS_PARTS = ("completed", "running", "queued", "pending", "failed", "skipped", "cancelled")
+Shot = Callable[[Page, str], Path]
 UNFINISHED = ("pending", "assigned", "in_progress")
 
 
@@ -99,15 +100,25 @@ def watch_text(page: Page, test_id: str) -> Callable[[], list[str]]:
 
 
 def shown_counts(page: Page) -> dict[str, int]:
-    return {part: int(page.get_by_test_id(f"progress-{part}").inner_text())
-            for part in PROGRESS_PARTS}
+    """The progress card's counts; running and queued together (the server's split of the
+    two is its own helper's, and the pages compare them where both are 0)."""
+    shown = {part: int(page.get_by_test_id(f"progress-{part}").inner_text())
+             for part in PROGRESS_PARTS}
+    shown["underway"] = shown.pop("running") + shown.pop("queued")
+    return shown
 
 
 def server_counts(execution: dict[str, Any]) -> dict[str, int]:
     return {"completed": execution["completedTasks"],
-            "in-progress": execution["assignedTasks"] + execution["inProgressTasks"],
+            "underway": execution["assignedTasks"] + execution["inProgressTasks"],
             "pending": execution["pendingTasks"], "failed": execution["failedTasks"],
             "skipped": execution["skippedTasks"], "cancelled": execution["cancelledTasks"]}
+
+
+def cancel_from_page(page: Page) -> None:
+    """Press Cancel and confirm it in the dialog it opens."""
+    page.get_by_test_id("cancel").click()
+    page.get_by_test_id("confirm-cancel-yes").click()
 
 
 def expect_agent_table(page: Page, metrics: dict[str, Any]) -> None:
@@ -125,28 +136,10 @@ def dag_nodes(page: Page, status: str | None = None) -> Any:
     return page.locator(selector if status is None else f'{selector}[data-status="{status}"]')
 
 
-def screenshot(page: Page, tmp_path: Path, name: str) -> None:
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-
-
-def longest_path_layers(tasks: list[dict[str, Any]]) -> dict[str, int]:
-    depends = {task["id"]: task["dependsOn"] for task in tasks}
-    layers: dict[str, int] = {}
-
-    def layer(task_id: str) -> int:
-        if task_id not in layers:
-            layers[task_id] = 1 + max((layer(d) for d in depends[task_id]), default=-1)
-        return layers[task_id]
-
-    for task_id in depends:
-        layer(task_id)
-    return layers
-
-
 # ----------------------------------------------------------------------------- tests
 
-def test_start_from_the_dashboard_and_watch_it_complete(browser: BrowserContext,
-                                                         tmp_path: Path) -> None:
+def test_start_from_the_dashboard_and_watch_it_complete(
+        browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     with serving(tmp_path / "data", *LIVE) as server:
         page = open_dashboard(browser, server)
         launch = page.get_by_test_id("strategies").locator("tr", has_text=LAUNCH)
@@ -185,7 +178,7 @@ def test_start_from_the_dashboard_and_watch_it_complete(browser: BrowserContext,
         page.keyboard.press("End")
         expect(dag_nodes(page, "completed")).to_have_count(LAUNCH_TASKS)
         expect(page.get_by_test_id("progress-pct")).to_have_text("100%")
-        screenshot(page, tmp_path, "completed")
+        screenshot(page, "completed")
 
         # Opened again, the page fills its timeline from the audit history (camelCase data).
         page.reload()
@@ -199,13 +192,14 @@ def test_start_from_the_dashboard_and_watch_it_complete(browser: BrowserContext,
         page.get_by_role("link", name="All executions").click()
         row = page.get_by_test_id("executions").locator(f'tr[data-execution-id="{execution_id}"]')
         expect(row.get_by_test_id("execution-status")).to_have_text("completed")
-        expect(row.get_by_test_id("execution-progress")).to_contain_text(
-            f"{LAUNCH_TASKS}/{LAUNCH_TASKS} done")
-        screenshot(page, tmp_path, "dashboard")
+        expect(row.get_by_test_id("execution-progress")).to_have_text(
+            f"{LAUNCH_TASKS}/{LAUNCH_TASKS} finished: {LAUNCH_TASKS} completed")
+        expect(page).to_have_title("Executions in workspace demo · stratexec")
+        screenshot(page, "dashboard")
 
 
 def test_pause_holds_completions_until_resume_and_cancel_cancels_the_rest(
-        browser: BrowserContext, tmp_path: Path) -> None:
+        browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     with serving(tmp_path / "data", *SLOW) as server:
         page = open_dashboard(browser, server)
         execution_id = start_from_dashboard(page, LAUNCH)
@@ -219,10 +213,13 @@ def test_pause_holds_completions_until_resume_and_cancel_cancels_the_rest(
         expect(page.get_by_test_id("resume")).to_be_enabled()
         expect(page.get_by_test_id("cancel")).to_be_enabled()
         # Running attempts finish and are recorded; queued ones are handed back.
-        expect(page.get_by_test_id("progress-in-progress")).to_have_text("0")
+        expect(page.get_by_test_id("progress-running")).to_have_text("0")
+        expect(page.get_by_test_id("progress-queued")).to_have_text("0")
+        expect(page.get_by_test_id("duration")).to_have_text(
+            re.compile(r"^paused, .+ since it started$"))
         held = page.get_by_test_id("progress-completed").inner_text()
         assert_nothing_moves_while_paused(page, server, execution_id, int(held))
-        screenshot(page, tmp_path, "paused")
+        screenshot(page, "paused")
 
         page.get_by_test_id("resume").click()
         expect(status).to_have_text("running")
@@ -234,7 +231,7 @@ def test_pause_holds_completions_until_resume_and_cancel_cancels_the_rest(
         page.get_by_role("link", name="All executions").click()
         cancelled_id = start_from_dashboard(page, LAUNCH)
         expect(page.get_by_test_id("progress-completed")).not_to_have_text("0")
-        page.get_by_test_id("cancel").click()
+        cancel_from_page(page)
         expect(status).to_have_text("cancelled")
         for command in ("pause", "resume", "cancel"):
             expect(page.get_by_test_id(command)).to_be_disabled()
@@ -249,7 +246,7 @@ def test_pause_holds_completions_until_resume_and_cancel_cancels_the_rest(
             str(execution["cancelledTasks"]))
         assert shown_counts(page) == server_counts(execution)
         expect_agent_table(page, status_now["metrics"])
-        screenshot(page, tmp_path, "cancelled")
+        screenshot(page, "cancelled")
 
 
 def assert_nothing_moves_while_paused(page: Page, server: ServerProcess, execution_id: str,
@@ -275,27 +272,39 @@ def assert_nothing_moves_while_paused(page: Page, server: ServerProcess, executi
 
 
 def test_a_refused_command_shows_the_servers_message(browser: BrowserContext,
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path, screenshot: Shot) -> None:
     with serving(tmp_path / "data", *SLOW) as server:
         page = open_dashboard(browser, server)
         execution_id = start_from_dashboard(page, LAUNCH)
         expect(page.get_by_test_id("status")).to_have_text("running")
-        # A second tab that hears nothing live still believes the execution runs...
+        # A second tab whose stream is connected but delivers nothing (its EventSource
+        # drops every event) still believes the execution runs...
         stale = browser.new_page()
-        stale.route("**/api/workspaces/*/events*", lambda route: route.abort())
+        stale.add_init_script(DEAF_EVENT_SOURCE)
         stale.goto(f"{server.url}/executions/{execution_id}")
         expect(stale.get_by_test_id("status")).to_have_text("running")
+        expect(stale.get_by_test_id("connection")).to_have_text("connected")
         # ...when the first tab cancels it.
-        page.get_by_test_id("cancel").click()
+        cancel_from_page(page)
         expect(page.get_by_test_id("status")).to_have_text("cancelled")
         stale.get_by_test_id("pause").click()
         expect(stale.get_by_test_id("error-message")).to_have_text(
             "Pause refused: cannot pause an execution that is cancelled")
-        screenshot(stale, tmp_path, "refused")
+        screenshot(stale, "refused")
+
+
+DEAF_EVENT_SOURCE = """(() => {
+    const Real = window.EventSource;
+    window.EventSource = class extends Real {
+        addEventListener(type, listener, options) {
+            if (type === "error") super.addEventListener(type, listener, options);
+        }
+    };
+})()"""
 
 
 def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
-        browser: BrowserContext, tmp_path: Path) -> None:
+        browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
     options = ("--demo-duration", "0.2:0.5", "--demo-failure-rate", "0", "--health-interval",
@@ -310,9 +319,14 @@ def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
         server.close()
         expect(page.get_by_test_id("connection")).to_have_text("disconnected")
         assert page.get_by_test_id("status").inner_text() != "completed"
+        for command in ("pause", "cancel"):  # allowed while it runs, but not without a stream
+            expect(page.get_by_test_id(command)).to_be_disabled()
+        expect(page.get_by_test_id("controls-note")).to_contain_text("live connection")
 
         server = ServerProcess.start(data_dir, *options, port=port)
         expect(page.get_by_test_id("connection")).to_have_text("connected", timeout=30_000)
+        if page.get_by_test_id("status").inner_text() == "running":
+            expect(page.get_by_test_id("pause")).to_be_enabled()  # may finish meanwhile
         expect(page.get_by_test_id("status")).to_have_text("completed", timeout=RUN_TIMEOUT)
         status = api(server, f"/api/executions/{execution_id}/status")
         assert shown_counts(page) == server_counts(status["execution"])
@@ -322,45 +336,60 @@ def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
             "items => items.map(item => item.dataset.position)")
         assert len(positions) == len(set(positions)), "an event was shown twice"
         not_reloaded()
-        screenshot(page, tmp_path, "reconnected")
+        screenshot(page, "reconnected")
     finally:
         server.close()
 
 
-def test_the_dag_has_one_node_per_planned_task_in_longest_path_layers(
-        browser: BrowserContext, tmp_path: Path) -> None:
+def test_the_dag_has_a_chip_per_planned_task_on_its_items_node_and_edges_point_down(
+        browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     with serving(tmp_path / "data", *FAST) as server:
         page = open_dashboard(browser, server)
         start_from_dashboard(page, LAUNCH)
         plan = api(server, f"/api/strategies/{strategy_id(server, LAUNCH)}")["strategy"]["plan"]
         assert len(plan["tasks"]) == LAUNCH_TASKS
         expect(dag_nodes(page)).to_have_count(LAUNCH_TASKS)
-        nodes = dag_nodes(page).evaluate_all(
-            "nodes => nodes.map(n => [n.dataset.taskId, Number(n.dataset.layer)])")
-        assert dict(nodes) == longest_path_layers(plan["tasks"])
+        placed = dag_nodes(page).evaluate_all("""chips => chips.map(chip => {
+            const node = chip.closest(".dag-node");
+            return [chip.dataset.taskId, node.dataset.node, Number(node.dataset.layer),
+                    node.querySelectorAll(".dag-node-title").length];
+        })""")
+        node_of = {task: node for task, node, _, _ in placed}
+        layer_of = {node: layer for _, node, layer, _ in placed}
+        item_of = {task["id"]: task["itemId"] for task in plan["tasks"]}
+        assert {task: node.removeprefix("item:") for task, node in node_of.items()} == item_of
+        expect(page.locator("[data-testid=dag] .dag-item")).to_have_count(
+            len(set(item_of.values())))
+        # The item's title is written once per item, and every edge points down.
+        items = page.locator("[data-testid=dag] .dag-item")
+        assert {lines for _, _, _, lines in placed} <= {1, 2}  # one title, in one or two lines
+        expect(items.first.locator(".dag-chip")).not_to_have_count(0)
+        crossing = {(node_of[dep], node_of[task["id"]]) for task in plan["tasks"]
+                    for dep in task["dependsOn"] if node_of[dep] != node_of[task["id"]]}
+        assert all(layer_of[a] < layer_of[b] for a, b in crossing)
         edges = page.locator("[data-testid=dag] path.dag-edge")
-        expect(edges).to_have_count(sum(len(task["dependsOn"]) for task in plan["tasks"]))
+        expect(edges).to_have_count(len(crossing))
         expect(page.get_by_test_id("status")).to_have_text("completed", timeout=RUN_TIMEOUT)
-        first = page.locator('[data-testid=dag] [data-layer="0"]').first
+        first = page.locator('[data-testid=dag] .dag-item[data-layer="0"] .dag-chip').first
         first.focus()
         page.keyboard.press("Enter")
         expect(page.get_by_test_id("task-detail")).to_contain_text("completed")
-        screenshot(page, tmp_path, "dag")
+        screenshot(page, "dag")
 
 
 def test_without_the_token_the_page_says_to_open_the_printed_link(
-        browser: BrowserContext, tmp_path: Path) -> None:
+        browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     with serving(tmp_path / "data", *FAST) as server:
         page = browser.new_page()
         page.goto(f"{server.url}/")
         message = page.get_by_test_id("signin")
         expect(message).to_contain_text("stratexec serve")
         expect(message).to_contain_text("printed")
-        screenshot(page, tmp_path, "signin")
+        screenshot(page, "signin")
 
 
-def test_a_token_for_several_workspaces_gets_a_workspace_selector(browser: BrowserContext,
-                                                                   tmp_path: Path) -> None:
+def test_a_token_for_several_workspaces_gets_a_workspace_selector(
+        browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     data_dir = tmp_path / "data"
     with serving(data_dir, *FAST) as server:
         secret = subprocess.run(
@@ -376,7 +405,7 @@ def test_a_token_for_several_workspaces_gets_a_workspace_selector(browser: Brows
         expect(page).to_have_url(f"{server.url}/?workspace=empty")
         expect(page.get_by_test_id("strategies")).to_contain_text("No strategies")
         expect(page.get_by_test_id("connection")).to_have_text("connected")
-        screenshot(page, tmp_path, "workspaces")
+        screenshot(page, "workspaces")
 
 
 def post(server: ServerProcess, path: str, body: dict[str, Any]) -> Any:
@@ -391,7 +420,7 @@ PANEL_INPUTS = {"audience": "<i>beta</i> testers", "limits": {"max": 500}, "tags
 
 
 def test_the_task_panel_shows_a_finished_tasks_inputs_result_and_last_failure(
-        browser: BrowserContext, tmp_path: Path) -> None:
+        browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
     """Twenty tasks failing half their attempts: one of them completes after a failure."""
     items: list[dict[str, Any]] = [
         {"id": "goal", "level": 1, "parentId": None, "title": "Goal"},
@@ -425,4 +454,4 @@ def test_the_task_panel_shows_a_finished_tasks_inputs_result_and_last_failure(
             f"{task['errorKind']}: {task['errorMessage']}")
         assert "<b>cohort" in panel.get_by_test_id("task-result").inner_text()
         expect(panel.locator("b, i")).to_have_count(0)  # shown as text, never as markup
-        screenshot(page, tmp_path, "task-panel")
+        screenshot(page, "task-panel")

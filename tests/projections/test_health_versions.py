@@ -1,4 +1,5 @@
-"""ExecutionHealth.Assessed version 1, as commit 495cb3a wrote it, read by today's code.
+"""ExecutionHealth.Assessed version 1, as commit 495cb3a wrote it, read by today's code
+(which reads it as made without a completion estimate: `eta` null, as version 2 too).
 
 `fixtures/health-v1-events.json` holds the stored events of one execution driven by
 `projection_scenarios.drive_to_failure` on that code (`write_health_fixture.py`), with two
@@ -88,14 +89,16 @@ def test_the_views_show_version_1_assessments(app: StratexecApp, store: ViewStor
     execution = queries.get_execution(store, execution_id)
     assert execution is not None
     assert (execution["healthScore"], execution["healthStatus"]) == (61, "Good")
+    assert [s["eta"] for s in snapshots] == [None, None]
     assert queries.current_health(store, execution) == wire(SECOND) | {
-        "healthy": True, "recordedAt": snapshots[-1]["recordedAt"]}
+        "healthy": True, "recordedAt": snapshots[-1]["recordedAt"], "outcome": "failed"}
     feed = [json.loads(row["data"]) for row in queries.feed_since(store, 0, execution_id)
             if row["type"] == "health-update"]
-    assert feed == [{"executionId": str(execution_id), **wire(a)} for a in (FIRST, SECOND)]
+    assert feed == [{"executionId": str(execution_id), **wire(a), "eta": None}
+                    for a in (FIRST, SECOND)]
     history = [e["data"] for e in audit.history(app, execution_id)
                if e["type"] == "ExecutionHealth.Assessed"]
-    assert history == [wire(FIRST), wire(SECOND)]
+    assert history == [wire(FIRST) | {"eta": None}, wire(SECOND) | {"eta": None}]
 
 
 def test_views_rebuilt_from_both_versions(app: StratexecApp, store: ViewStore,
@@ -109,7 +112,7 @@ def test_views_rebuilt_from_both_versions(app: StratexecApp, store: ViewStore,
     runner.catch_up()
 
     stored = stored_assessments(app)
-    assert [s.get("class_version") for s in stored] == [None, None, 2]
+    assert [s.get("class_version") for s in stored] == [None, None, 3]
     assert {"completion_rate", "error_rate", "avg_task_duration_ms"} <= stored[-1].keys()
     later = LATER.rounded()
     assert (later.completion_rate, later.error_rate, later.avg_task_duration_ms) == (
@@ -125,4 +128,4 @@ def test_views_rebuilt_from_both_versions(app: StratexecApp, store: ViewStore,
             wire(FIRST), wire(SECOND), wire(later)]
     history = [e["data"] for e in audit.history(app, execution_id)
                if e["type"] == "ExecutionHealth.Assessed"]
-    assert history == [wire(FIRST), wire(SECOND), wire(later)]
+    assert history == [wire(a) | {"eta": None} for a in (FIRST, SECOND, later)]

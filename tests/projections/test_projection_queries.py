@@ -18,10 +18,10 @@ from projection_scenarios import (
 )
 
 from stratexec.domain.application import StratexecApp
+from stratexec.domain.eta import nearest_rank
 from stratexec.domain.execution import Execution
 from stratexec.domain.health import HealthAssessment, HealthInputs, assess
 from stratexec.projections import queries
-from stratexec.projections.metrics import nearest_rank
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore
 
@@ -100,7 +100,7 @@ def health_shape(assessment: HealthAssessment, recorded_at: str | None) -> dict[
     return {"score": rounded.score, "status": rounded.status,
             "completionRate": rounded.completion_rate, "errorRate": rounded.error_rate,
             "avgTaskDurationMs": rounded.avg_task_duration_ms, "issues": list(rounded.issues),
-            "recordedAt": recorded_at, "healthy": rounded.healthy}
+            "recordedAt": recorded_at, "healthy": rounded.healthy, "outcome": None}
 
 
 def test_health_inputs_from_the_views_are_the_aggregates(app: StratexecApp,

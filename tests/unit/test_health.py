@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from itertools import product
 from uuid import uuid4
 
 import pytest
 
+from stratexec.domain.eta import Eta
 from stratexec.domain.health import (
     ExecutionHealth,
     HealthAssessment,
@@ -15,6 +18,8 @@ from stratexec.domain.health import (
     band,
     health_id,
 )
+
+NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 
 
 def inputs(
@@ -203,7 +208,7 @@ def test_the_event_fields_are_snake_case_and_rounded() -> None:
     assert assessment.as_event() == {
         "score": assessment.score, "status": assessment.status,
         "completion_rate": 0.6667, "error_rate": 0.3333, "avg_task_duration_ms": 1234.6,
-        "issues": list(assessment.issues),
+        "issues": list(assessment.issues), "eta": None,
     }
 
 
@@ -219,7 +224,7 @@ def test_an_assessment_is_recorded_rounded() -> None:
 
 
 def test_a_version_1_assessment_is_upcast_to_the_snake_case_fields() -> None:
-    assert ExecutionHealth.Assessed.class_version == 2
+    assert ExecutionHealth.Assessed.class_version == 3
     state = {"timestamp": "t", "score": 61, "status": "Good", "completionRate": 0.3333,
              "errorRate": 0.5, "avgTaskDurationMs": 100.0, "issues": ["x"]}
 
@@ -227,6 +232,29 @@ def test_a_version_1_assessment_is_upcast_to_the_snake_case_fields() -> None:
 
     assert state == {"timestamp": "t", "score": 61, "status": "Good", "completion_rate": 0.3333,
                      "error_rate": 0.5, "avg_task_duration_ms": 100.0, "issues": ["x"]}
+
+
+def test_a_version_2_assessment_is_read_as_made_without_an_estimate() -> None:
+    state = {"timestamp": "t", "score": 61, "status": "Good", "completion_rate": 0.3333,
+             "error_rate": 0.5, "avg_task_duration_ms": 100.0, "issues": ["x"]}
+
+    ExecutionHealth.Assessed.upcast_v2_v3(state)
+
+    assert state["eta"] is None
+
+
+def test_the_estimate_is_recorded_with_the_assessment_and_read_back() -> None:
+    health = ExecutionHealth(execution_id=uuid4(), workspace_id="w")
+    eta = Eta(12.5, 20.0, NOW, 3, ("a", "b"))
+
+    assert health.record(replace(assess(inputs(completed=1, attempts=1)), eta=eta))
+
+    [_, assessed] = health.collect_events()
+    assert assessed.eta == {  # type: ignore[attr-defined]
+        "seconds": 12.5, "p90Seconds": 20.0, "estimatedAt": NOW.isoformat(),
+        "remainingTasks": 3, "criticalPath": ["a", "b"]}
+    assert health.last is not None
+    assert health.last.eta == eta
 
 
 # ---------------------------------------------------------------- the health aggregate
@@ -258,6 +286,19 @@ def test_an_assessment_is_recorded_only_when_it_changes() -> None:
         worse.score, worse.status, worse.issues)
     assert [type(e).__name__ for e in health.collect_events()] == [
         "Watched", "Assessed", "Assessed", "Assessed"]
+
+
+def test_an_estimate_that_appears_goes_or_moves_is_recorded() -> None:
+    health = ExecutionHealth(execution_id=uuid4(), workspace_id="w")
+    good = assess(inputs(completed=3, attempts=3))
+
+    assert health.record(good)
+    assert health.record(replace(good, eta=Eta(100.0, 150.0, NOW, 10)))  # appeared
+    assert not health.record(replace(good, eta=Eta(95.0, 140.0, NOW, 10)))  # time passed
+    assert health.record(replace(good, eta=Eta(95.0, 140.0, NOW, 9)))  # a task finished
+    assert health.record(replace(good, eta=Eta(60.0, 140.0, NOW, 9)))  # moved by a tenth+
+    assert health.record(good)  # went: the execution stopped running
+    assert not health.record(good)
 
 
 def test_metrics_are_sampled_only_when_they_change() -> None:
