@@ -43,6 +43,7 @@ from stratexec.settings import (
     add_engine_arguments,
     add_store_arguments,
     engine_options,
+    positive_int,
 )
 from stratexec.startup import Parser, StartupError, check_store
 
@@ -383,7 +384,7 @@ def _add_worker_command(commands: Any) -> None:
     worker.add_argument("--queues", type=_agent_types, default=None,
                         metavar="email,content,...",
                         help="the agent types to serve, one queue each (default all)")
-    worker.add_argument("--concurrency", type=_positive, default=None, metavar="N",
+    worker.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
                         help="worker processes (default one per CPU)")
     add_demo_arguments(worker)
 
@@ -393,16 +394,6 @@ def _agent_types(text: str) -> list[str]:
     if not chosen:
         raise argparse.ArgumentTypeError(f"expected agent types like email,content, got {text!r}")
     return chosen
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
-    return value
 
 
 def _add_bench_command(commands: Any) -> None:

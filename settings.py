@@ -141,10 +141,10 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where attempts run: on this process's threads, or on Celery "
                              "workers (stratexec worker); default the config file's "
                              "[engine] agents_on, else local")
-    parser.add_argument("--concurrency", type=_positive_int, default=engine.concurrency,
+    parser.add_argument("--concurrency", type=positive_int, default=engine.concurrency,
                         help=f"attempts each agent type runs at once "
                              f"(default {engine.concurrency})")
-    parser.add_argument("--max-attempts", type=_positive_int, default=retry.maximum_attempts,
+    parser.add_argument("--max-attempts", type=positive_int, default=retry.maximum_attempts,
                         help="attempts per task before it fails for good "
                              f"(default {retry.maximum_attempts})")
     parser.add_argument("--retry-interval", type=_seconds, default=retry.initial_interval,
@@ -172,7 +172,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_circuit_arguments(parser: argparse.ArgumentParser, circuit: CircuitSettings) -> None:
     """Every agent type's circuit breaker (until the configuration file sets them per type)."""
-    parser.add_argument("--circuit-window", type=_positive_int, default=circuit.window,
+    parser.add_argument("--circuit-window", type=positive_int, default=circuit.window,
                         metavar="N", help="an agent type's circuit breaker weighs its last N "
                                           f"finished attempts (default {circuit.window})")
     parser.add_argument("--circuit-failure-rate", type=_share, default=circuit.failure_rate,
@@ -222,7 +222,8 @@ def _share(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """A flag's whole number of 1 or more (argparse's type)."""
     try:
         value = int(text)
     except ValueError:
