@@ -36,6 +36,7 @@ from stratexec.api.handlers import SERVICES, SETTINGS
 from stratexec.api.metrics import metrics
 from stratexec.api.openapi import docs_page, openapi_document
 from stratexec.api.services import Services
+from stratexec.api.stream_guard import OPEN_STREAMS, OpenStreams
 from stratexec.config import ConfigError, add_config_argument, load_config
 from stratexec.domain.errors import InvalidStrategy
 from stratexec.domain.strategy import parse_strategy
@@ -70,6 +71,7 @@ def create_app(settings: ServerSettings) -> web.Application:
                           middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
     app[TOKENS] = TokenCache()
+    app[OPEN_STREAMS] = OpenStreams()
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_end_streams)
     app.router.add_get("/api/me", handlers.me)
@@ -125,9 +127,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 async def _end_streams(app: web.Application) -> None:
     """Streams end at shutdown's first step: aiohttp waits for open handlers before it runs
-    the cleanup context, and a stream handler would otherwise hold it up."""
+    the cleanup context, and a stream handler would otherwise hold it up. The executions
+    stop just before, so that their `execution-interrupted` events still reach the open
+    streams (the views say the same while the server is down). A stream still writing to a
+    client that stopped reading has its connection aborted soon after."""
     if SERVICES in app:
-        await app[SERVICES].hub.stop()
+        services = app[SERVICES]
+        await services.stop_executions()
+        await services.hub.stop()
+    await app[OPEN_STREAMS].close()
 
 
 def bootstrap(services: Services) -> str:
@@ -199,8 +207,12 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     empty `application/octet-stream` 404; this one answers the JSON error, as every route
     does, and nothing outside `static/` (`..`, links) is ever served."""
     root = STATIC.resolve()
-    wanted = (root / request.match_info["path"]).resolve()
-    if not wanted.is_relative_to(root) or not wanted.is_file():
+    try:
+        wanted = (root / request.match_info["path"]).resolve()
+        found = wanted.is_relative_to(root) and wanted.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long: no such file either
+        found = False
+    if not found:
         raise ApiError(404, "not_found", f"no file {request.path}")
     return web.FileResponse(wanted)
 

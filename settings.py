@@ -124,6 +124,7 @@ class ServerSettings:
     max_body_bytes: int = 1024 * 1024
     stream_queue_size: int = 10_000
     ping_interval: float = 15.0
+    stream_send_timeout: float = 10.0  # a stream's client must take each write within it
 
 
 # ------------------------------------------------------------ command-line flags

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from stratexec.actors.messages import AgentTypeState, Transition
 from stratexec.actors.runtime import StartedExecution
+from stratexec.domain import idempotency
 from stratexec.domain.access import AccessToken
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, NotFound
 from stratexec.domain.execution import Execution
+from stratexec.domain.idempotency import IdempotentRequest
 from stratexec.domain.propagation import Plan, PropagationRules, check_agent_types, propagate
 from stratexec.domain.strategy import StrategyDefinition, parse_strategy
 from stratexec.engine import Engine
@@ -53,19 +58,52 @@ def define_strategy(app: StratexecApp, definition: StrategyDefinition,
     return StrategyDefined(strategy.id, strategy.workspace_id, plan, position)
 
 
-def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str
-                    ) -> StartedExecution:
+def start_execution(engine: Engine, strategy_id: UUID, workspace_id: str,
+                    request: IdempotentRequest | None = None) -> StartedExecution:
     """Start an execution of the workspace's strategy: the strategy is read once, from the
     log, and planned once. `NotFound` when the workspace holds no such strategy;
     `InvalidStrategy` when it names an agent type this engine does not run (it was defined
-    on an engine configured otherwise)."""
+    on an engine configured otherwise).
+
+    Made under an Idempotency-Key (`request`), it answers the execution the same request
+    started under that key within the window (`replayed`) instead of starting another, even
+    when both race; `IdempotencyKeyReused` when another request holds the key."""
+    if request is None:
+        return _start(engine, strategy_id, workspace_id, None)
+    generation = 0  # which use of the key: one more each time the window ran out
+    while True:
+        scoped_key = request.scoped_key(generation)
+        first = _started_under(engine.app, scoped_key)
+        if first is None:
+            try:
+                return _start(engine, strategy_id, workspace_id,
+                              (scoped_key, request.fingerprint))
+            except IntegrityError:  # a request with the same key started it meanwhile
+                first = _started_under(engine.app, scoped_key)
+                assert first is not None, "the store refused a start it does not hold"
+        if idempotency.answers(request, first.request_fingerprint, first.created_on,
+                               datetime.now(UTC)):
+            return StartedExecution.of(first, replayed=True)
+        generation += 1
+
+
+def _start(engine: Engine, strategy_id: UUID, workspace_id: str,
+           request: tuple[str, str] | None) -> StartedExecution:
     strategy = engine.app.get_strategy(strategy_id)
     if strategy.workspace_id != workspace_id:
         raise NotFound(f"no strategy {strategy_id}")
     items = strategy.definition.items
     check_agent_types(items, engine.rules)
     plan = propagate(items, engine.rules)
-    return engine.runtime.start_execution(strategy, plan)
+    return engine.runtime.start_execution(strategy, plan, request)
+
+
+def _started_under(app: StratexecApp, scoped_key: str) -> Execution | None:
+    """The execution an idempotent start made under this key, as it started; or None."""
+    try:
+        return app.get_execution(idempotency.execution_id(scoped_key), version=1)
+    except NotFound:
+        return None
 
 
 def pause(engine: Engine, execution_id: UUID) -> Transition:
@@ -112,6 +150,13 @@ def continue_executions(engine: Engine, execution_ids: list[UUID] | None = None
         if engine.app.get_execution(execution_id).status == "paused":
             engine.runtime.resume(execution_id)
     return recovered
+
+
+def stop_executions(engine: Engine) -> None:
+    """A graceful stop's first step: every running execution records that the engine
+    stopped (its attempts under way are handed back, uncounted), and none starts any more.
+    The next start recovers them (`recover_executions`)."""
+    engine.runtime.stop_executions()
 
 
 def wait_finished(engine: Engine, execution_id: UUID, timeout: float | None = None) -> bool:

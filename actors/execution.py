@@ -51,6 +51,7 @@ from stratexec.actors.turn import (
     ContinueActiveTasks,
     ExecutionTurn,
     InterruptActiveTasks,
+    InterruptForStop,
     TurnEffects,
 )
 from stratexec.domain.application import StratexecApp
@@ -162,8 +163,16 @@ class ExecutionActor(pykka.ThreadingActor):
         return None
 
     def on_stop(self) -> None:
-        """Record what the open turn applied: its `_EndTurn` may be queued after the stop."""
-        if self._turn.is_open and not self._broken:
+        """Record what the open turn applied (its `_EndTurn` may be queued after the stop);
+        stopped with the engine before the execution finished, record that too
+        (`InterruptForStop`), in the same save. Not when its attempts run outside the
+        process (`collect`): they run on while the engine is down, and the next start
+        collects them; handed back, they would be done twice."""
+        if self._broken:
+            return
+        if not self._finished and not self.execution.is_finished and self._collect is None:
+            self._apply(InterruptForStop())
+        if self._turn.is_open:
             self._end_turn()
 
     def on_failure(self, *exc_info: Any) -> None:

@@ -66,7 +66,15 @@ class StartedExecution:
     status: str
     total_tasks: int
     started_at: datetime
-    position: int  # the log position of the Started event
+    position: int  # the log position of the Started event (0: not known, as for a replay)
+    replayed: bool = False  # an idempotent start that answers the execution it started before
+
+    @classmethod
+    def of(cls, execution: Execution, position: int = 0, replayed: bool = False
+           ) -> StartedExecution:
+        return cls(execution.id, execution.strategy_id, execution.workspace_id,
+                   str(execution.status), execution.total_tasks, execution.created_on,
+                   position, replayed)
 
 
 class Runtime:
@@ -101,7 +109,8 @@ class Runtime:
         self._done: dict[UUID, threading.Event] = {}
         self._agents: dict[str, pykka.ActorRef[AgentActor]] = {}
         self._monitor: pykka.ActorRef[HealthMonitorActor] | None = None
-        self._stopping = False
+        self._stopping = False  # no execution starts any more
+        self._stopped = False
         self._pace = pace
         self._estimate = estimate
         self.placement = placement or LocalPlacement()
@@ -130,16 +139,24 @@ class Runtime:
     def _limits_of(self, agent_type: str) -> AgentLimits:
         return self._limits.get(agent_type, AgentLimits(self.options.concurrency))
 
-    def stop(self) -> None:
-        """Stop every actor. Attempts under way are lost (on Celery workers they run on),
-        and recovered on the next start."""
+    def stop_executions(self) -> None:
+        """Stop every execution's actor, and start no more: each records that the engine
+        stopped (`Execution.interrupt`: its attempts under way are handed back, and run
+        again at the next start), unless its attempts run on Celery workers: they run on,
+        and the next start collects them."""
         with self._lock:
-            if self._stopping:
-                return
             self._stopping = True
             live = list(self._live.values())
         for ref in live:
             ref.stop()
+
+    def stop(self) -> None:
+        """Stop every actor (the executions first, as `stop_executions`)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self.stop_executions()
         for agent in self._agents.values():
             agent.stop()
         if self._monitor is not None:
@@ -155,15 +172,13 @@ class Runtime:
 
     # --------------------------------------------------------------- executions
 
-    def start_execution(self, strategy: Strategy, plan: Plan | None = None
-                        ) -> StartedExecution:
+    def start_execution(self, strategy: Strategy, plan: Plan | None = None,
+                        request: tuple[str, str] | None = None) -> StartedExecution:
         """Record a new execution of the strategy (with its plan, when the caller computed
-        it already) and start running it."""
+        it already) and start running it. `request`: see `StratexecApp.create_execution`."""
         execution, position = self.app.create_execution(
-            strategy, plan, self.options.retry, self.options.agent_retry)
-        started = StartedExecution(
-            execution.id, execution.strategy_id, execution.workspace_id,
-            str(execution.status), execution.total_tasks, execution.created_on, position)
+            strategy, plan, self.options.retry, self.options.agent_retry, request)
+        started = StartedExecution.of(execution, position)
         self._spawn(execution, recovering=False, saved_at=position)
         return started
 

@@ -50,14 +50,25 @@ TURN_SIZE = 32
 # milliseconds early must still count as due, or it would wait for the next wake-up.
 DUE_TOLERANCE = timedelta(milliseconds=20)
 INTERRUPTED_BY_RESTART = "interrupted: the process stopped while the attempt was under way"
+INTERRUPTED_BY_STOP = ("interrupted: the engine stopped while the attempt was under way; it "
+                       "runs again when an engine takes the execution up")
 
 
 @dataclass(frozen=True)
 class InterruptActiveTasks:
     """After a restart: every attempt that was under way is lost; its task goes back to
-    pending, or fails for good when that was its last attempt."""
+    pending, or fails for good when that was its last attempt. (The execution is taken up
+    again, if a graceful stop had marked it interrupted.)"""
 
     reason: str = INTERRUPTED_BY_RESTART
+
+
+@dataclass(frozen=True)
+class InterruptForStop:
+    """The engine stops: hand back the attempts under way (not counted) and mark the
+    execution interrupted, so that it does not read as running while no engine runs it."""
+
+    reason: str = INTERRUPTED_BY_STOP
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class ContinueActiveTasks:
 
 Command = (RecordTaskStarted | RecordTaskProgress | RecordTaskSuccess | RecordTaskFailure
            | ReturnTask | DispatchDueTasks | AssignReadyTasks | Pause | Resume | Cancel
-           | Retry | InterruptActiveTasks | ContinueActiveTasks)
+           | Retry | InterruptActiveTasks | InterruptForStop | ContinueActiveTasks)
 
 
 @dataclass(frozen=True)
@@ -134,9 +145,13 @@ class ExecutionTurn:
                 case AssignReadyTasks():
                     pass  # the end of the turn assigns what is ready
                 case InterruptActiveTasks(reason):
+                    execution.recover()
                     execution.interrupt_active_tasks(reason)
                     self._look_for_next_retry = True
+                case InterruptForStop(reason):
+                    execution.interrupt(reason)
                 case ContinueActiveTasks(outcomes):
+                    execution.recover()
                     self._continue_active(outcomes, now)
                 case _ if not execution.is_current_attempt(command.task_id, command.attempt):
                     logger.debug("dropping %s: the attempt is no longer live", command)

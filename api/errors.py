@@ -20,6 +20,7 @@ from stratexec.domain.errors import (
     NotFound,
     UnknownTask,
 )
+from stratexec.domain.idempotency import IdempotencyKeyReused
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidStrategy: 422,  # DependencyCycle too: it is an InvalidStrategy
+    IdempotencyKeyReused: 422,
     InvalidTransition: 409,
     NotFound: 404,
     UnknownTask: 404,

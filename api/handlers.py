@@ -18,20 +18,30 @@ from aiohttp import web
 
 from stratexec import usecases
 from stratexec.api import models
-from stratexec.api.auth import GRANT, require_workspace
-from stratexec.api.errors import bad_request, not_found
+from stratexec.api.auth import GRANT, require_workspace, token_check
+from stratexec.api.errors import ApiError, bad_request, not_found
 from stratexec.api.services import Services
+from stratexec.api.stream_guard import OPEN_STREAMS, StreamGuard
 from stratexec.api.streams import sse_response, websocket_response
-from stratexec.api.validation import answer, query_choice, query_int, read_json
+from stratexec.api.validation import (
+    MAX_OFFSET,
+    MAX_PAGE,
+    answer,
+    query_choice,
+    query_int,
+    read_json,
+)
+from stratexec.domain import idempotency
 from stratexec.domain.errors import NotFound, UnknownTask
 from stratexec.domain.execution import ExecutionStatus
+from stratexec.domain.idempotency import IdempotentRequest
 from stratexec.domain.strategy import StrategyDocument
 from stratexec.settings import ServerSettings
 
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", ServerSettings)
 STATUSES = tuple(str(status) for status in ExecutionStatus)
-MAX_PAGE = 1000
+REPLAYED = "Idempotent-Replayed"  # on an answer that an Idempotency-Key repeats
 
 
 def services_of(request: web.Request) -> Services:
@@ -94,23 +104,45 @@ async def get_strategy(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------- executions
 
 async def start_execution(request: web.Request) -> web.Response:
+    """With an `Idempotency-Key`, a retry answers what the first request did (the same
+    201 and body, marked `Idempotent-Replayed: true`); see `domain.idempotency`."""
     services = services_of(request)
     body = await read_json(request, models.StartExecution)
     workspace_id = require_workspace(request, body.workspace_id, "workspace")
     strategy_id = _uuid(body.strategy_id, "strategy")
     try:
         started = await asyncio.to_thread(
-            usecases.start_execution, services.engine, strategy_id, workspace_id)
+            usecases.start_execution, services.engine, strategy_id, workspace_id,
+            _idempotent(request, workspace_id, body))
     except NotFound:
         raise not_found("strategy") from None
-    await services.reads_reach(started.position)
-    return answer(models.ExecutionStarted, {
+    if started.replayed:  # started by another request, maybe one still answering
+        await services.caught_up()
+    else:
+        await services.reads_reach(started.position)
+    answered = answer(models.ExecutionStarted, {
         "success": True, "executionId": str(started.id),
         "execution": {"id": str(started.id), "status": started.status,
                       "strategyId": str(started.strategy_id),
                       "totalTasks": started.total_tasks,
                       "startedAt": started.started_at.isoformat()},
     }, status=201)
+    if started.replayed:
+        answered.headers[REPLAYED] = "true"
+    return answered
+
+
+def _idempotent(request: web.Request, workspace_id: str, body: models.StartExecution
+                ) -> IdempotentRequest | None:
+    """The request as made under its Idempotency-Key, if it has one (400 for a bad key)."""
+    key = request.headers.get(idempotency.HEADER)
+    if key is None:
+        return None
+    problem = idempotency.key_problem(key)
+    if problem is not None:
+        raise bad_request(f"header.{idempotency.HEADER}", problem)
+    return IdempotentRequest(request[GRANT].user, workspace_id, key,
+                             body.model_dump(mode="json", by_alias=True))
 
 
 async def list_executions(request: web.Request) -> web.Response:
@@ -209,7 +241,7 @@ async def execution_events(request: web.Request) -> web.StreamResponse:
         workspace_ids=frozenset({execution["workspaceId"]}),
         snapshot=lambda: asyncio.to_thread(
             usecases.execution_snapshot, services.engine.views, execution["id"]),
-        ping_interval=request.app[SETTINGS].ping_interval)
+        guard=_guard(request), ping_interval=request.app[SETTINGS].ping_interval)
 
 
 async def workspace_events(request: web.Request) -> web.StreamResponse:
@@ -219,7 +251,7 @@ async def workspace_events(request: web.Request) -> web.StreamResponse:
         request, services.hub, execution_id=None, workspace_ids=frozenset({workspace_id}),
         snapshot=lambda: asyncio.to_thread(
             usecases.workspace_snapshot, services.engine.views, workspace_id),
-        ping_interval=request.app[SETTINGS].ping_interval)
+        guard=_guard(request), ping_interval=request.app[SETTINGS].ping_interval)
 
 
 async def execution_socket(request: web.Request) -> web.StreamResponse:
@@ -234,14 +266,20 @@ async def execution_socket(request: web.Request) -> web.StreamResponse:
         workspace_ids=frozenset({execution["workspaceId"]}),
         snapshot=lambda: asyncio.to_thread(
             usecases.execution_snapshot, services.engine.views, execution["id"]),
-        on_command=on_command)
+        on_command=on_command, guard=_guard(request))
+
+
+def _guard(request: web.Request) -> StreamGuard:
+    """What bounds the stream this request opens: its send timeout, its token, shutdown."""
+    return StreamGuard(request, token_check(request),
+                       request.app[SETTINGS].stream_send_timeout, request.app[OPEN_STREAMS])
 
 
 # ------------------------------------------------------------------------ audit
 
 async def execution_history(request: web.Request) -> web.Response:
     execution = await _execution(request)
-    after = query_int(request, "after", 0, 0, 2**62)
+    after = query_int(request, "after", 0, 0, MAX_OFFSET)
     limit = query_int(request, "limit", 500, 1, MAX_PAGE)
     app = services_of(request).engine.app
     events = await asyncio.to_thread(
@@ -254,7 +292,10 @@ async def execution_history(request: web.Request) -> web.Response:
 async def execution_state(request: web.Request) -> web.Response:
     execution = await _execution(request)
     latest = execution["version"]
-    version = query_int(request, "version", latest, 1, latest)
+    version = query_int(request, "version", latest, 1, MAX_OFFSET)
+    if version > latest:  # a version that does not exist (yet): as any missing resource
+        raise ApiError(404, "not_found", f"execution version {version} not found: the "
+                       f"latest is {latest}", {"latestVersion": latest})
     app = services_of(request).engine.app
     aggregate = await asyncio.to_thread(
         usecases.execution_at, app, UUID(execution["id"]), version)
@@ -274,7 +315,7 @@ async def execution_health(request: web.Request) -> web.Response:
 
 def _page(request: web.Request) -> tuple[int, int]:
     return (query_int(request, "limit", 100, 1, MAX_PAGE),
-            query_int(request, "offset", 0, 0, 2**62))
+            query_int(request, "offset", 0, 0, MAX_OFFSET))
 
 
 def _workspaces(request: web.Request) -> frozenset[str]:

@@ -110,6 +110,10 @@ class Execution(Wire):
     version: Version
     health_score: Score | None
     health_status: HealthStatus | None
+    interrupted_at: Timestamp | None = Field(description=(
+        "Since when the execution is interrupted: the engine stopped gracefully while it was "
+        "unfinished (its attempts under way were handed back) and no engine has taken it up "
+        "since; null otherwise. The next start takes it up, as after a crash."))
 
 
 class Task(Wire):
@@ -351,6 +355,12 @@ class InvalidStrategyDetails(Wire):
         default=None, description="The items of a dependency cycle, in order, back to the first.")
 
 
+class IdempotencyKeyDetails(Wire):
+    """An Idempotency-Key that started an execution with another request."""
+
+    header: Literal["Idempotency-Key"]
+
+
 class ConflictDetails(Wire):
     status: Status
     command: Command
@@ -434,7 +444,7 @@ class ExecutionSnapshot(Wire):
 
 
 class StreamError(Wire):
-    """Sent before the server closes the stream (a slow subscriber)."""
+    """Sent before the server closes the stream (a slow subscriber, or a revoked token)."""
 
     type: Literal["error"]
     error: ErrorBody
@@ -617,7 +627,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     StrategyAnswer, StrategyPage, ExecutionStarted, ExecutionPage, ExecutionStatusAnswer,
     CommandDone, HistoryPage, StateAnswer, HealthSnapshots, Me, ServiceStatus,
     ServiceUnavailable, Error, BadRequestDetails, InvalidStrategyDetails, ConflictDetails,
-    NoDetails, AgentTypeDone, AgentTypeConflictDetails)
+    NoDetails, AgentTypeDone, AgentTypeConflictDetails, IdempotencyKeyDetails)
 STREAM_EVENTS: tuple[type[BaseModel], ...] = (
     FeedEvent, AgentTypeEvent, WorkspaceSnapshot, ExecutionSnapshot, StreamError,
     CommandResult)

@@ -27,6 +27,7 @@ from pydantic_core import core_schema
 from stratexec.api import models
 from stratexec.api.models import EXECUTION_STATUSES
 from stratexec.api.streams import COMMANDS, MAX_POSITION
+from stratexec.api.validation import MAX_OFFSET, MAX_PAGE
 from stratexec.domain.strategy import StrategyDocument
 
 Schema = dict[str, Any]
@@ -34,7 +35,6 @@ Model = type[BaseModel]
 
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "static" / "docs.html"
 API_VERSION = "0.1.0"
-MAX_PAGE = 1000
 COOKIE = "stratexec_token"
 REF = "#/components/schemas/{model}"
 ERROR_RESPONSES = {
@@ -56,7 +56,8 @@ lists `{path, message}` for every problem, e.g. `body.items[3].level`), `unautho
 token does not grant), `method_not_allowed` 405 (any method not documented on a documented
 path), `invalid_transition` 409, `payload_too_large` 413, `invalid_strategy` or
 `dependency_cycle` 422 (a strategy of the right shape that breaks a rule: levels, parents,
-dependencies). `internal` 500 is never expected.
+dependencies), `idempotency_key_reused` 422 (a start's Idempotency-Key sent with another
+body). `internal` 500 is never expected.
 """
 
 SSE_FORMAT = """\
@@ -69,8 +70,8 @@ A stream of Server-Sent Events, one frame per event:
 The `data` of every frame is a `StreamEvent` (`#/components/schemas/StreamEvent`). Without
 `Last-Event-ID` (header) or `lastEventId` (query), a `snapshot` frame comes first; with it,
 the stream resumes after that position and misses nothing. Before closing a subscriber that
-cannot keep up, the server sends an `error` frame (without `id`). Lines starting with `:` are
-keep-alive comments.
+cannot keep up (`slow_consumer`), or whose token was revoked (`token_revoked`), the server
+sends an `error` frame (without `id`). Lines starting with `:` are keep-alive comments.
 """
 
 WEBSOCKET_FORMAT = """\
@@ -78,7 +79,10 @@ Switching Protocols: the connection is a WebSocket. The server sends each `Strea
 JSON text message (a `snapshot` first unless `?lastEventId=` is given). The client may send
 `{"command": "pause" | "resume" | "cancel" | "retry"}` (`WebSocketCommand`) and gets
 `{"type": "command-result", "command", "status"}` (`CommandResult`) or an `error` message.
-Every server message is a `WebSocketMessage`.
+Every server message is a `WebSocketMessage`. Close codes: 1001 when the server stops, 1013
+for a client that fell too far behind (after the `slow_consumer` error), and 4401 once the
+token is revoked (after the `token_revoked` error; a command sent after the revocation is
+not run).
 """
 
 
@@ -239,7 +243,7 @@ def page_limit(default: int) -> Schema:
 
 def pagination(default_limit: int = 100) -> list[Schema]:
     return [page_limit(default_limit),
-            query_param("offset", integer(default=0), "How many to skip.")]
+            query_param("offset", integer(maximum=MAX_OFFSET, default=0), "How many to skip.")]
 
 
 def workspace_filter() -> Schema:
@@ -252,7 +256,8 @@ def resume_params() -> list[Schema]:
     description = "Resume after this log position instead of starting with a snapshot."
     return [
         {"name": "Last-Event-ID", "in": "header", "required": False,
-         "description": description, "schema": string(pattern=r"^\d{1,19}$")},
+         "description": f"{description} Blank: none (then `lastEventId` counts).",
+         "schema": string(pattern=r"^\d{0,19}$")},
         query_param("lastEventId", integer(maximum=MAX_POSITION), description),
     ]
 
@@ -266,6 +271,21 @@ execution reopens as running. The stream shows `execution-resumed` (with `taskId
 `unskippedTaskIds`), then `task-assigned` as the attempts start. 409 when no task has
 failed, or the execution is neither failed nor running."""
 COMMAND_DESCRIPTIONS = {"retry": RETRY}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes the start safe to retry (1 to 255 printable ASCII characters; a "
+                   "UUID does): see the operation.",
+    "schema": string(minLength=1, maxLength=255)}
+IDEMPOTENT_START = """\
+With an `Idempotency-Key` header (as Stripe has them), a client that lost the answer may
+send the same request again: within 24 hours of the first, the same key with the same body
+answers the execution the first request started, with the same status and body (201, the
+status it started with) and the header `Idempotent-Replayed: true`, and starts nothing.
+Two requests racing with one key start one execution; both answer it. The same key with
+another body is a 422 `idempotency_key_reused` (`details.header` names the header). A key
+is scoped to the token's user and the body's workspace, is kept in the event log with the
+execution it started (so it holds across restarts and crashes), and is free again after
+24 hours."""
 
 
 # ------------------------------------------------------------------------ operations
@@ -337,8 +357,21 @@ def execution_paths() -> dict[str, Any]:
     return {
         "/api/executions/start": {"post": operation(
             "startExecution", "executions", "Start an execution of a strategy",
-            {"201": json_response("Started.", started), **errors(400, 404, 413, 422)},
-            body=ref(models.StartExecution))},
+            {"201": json_response("Started (or, for a repeated Idempotency-Key, started "
+                                  "before: the same answer).", started)
+             | {"headers": {"Idempotent-Replayed": {
+                 "description": "`true` on an answer repeated for an Idempotency-Key.",
+                 "schema": const("true")}}},
+             "422": json_response(
+                 "The strategy names an agent type this engine does not run, or the "
+                 "Idempotency-Key started an execution with another body.",
+                 {"oneOf": [error_schema(("invalid_strategy", "dependency_cycle"),
+                                         ref(models.InvalidStrategyDetails)),
+                            error_schema(("idempotency_key_reused",),
+                                         ref(models.IdempotencyKeyDetails))]}),
+             **errors(400, 404, 413)},
+            parameters=[IDEMPOTENCY_KEY], body=ref(models.StartExecution),
+            description=IDEMPOTENT_START)},
         "/api/executions": {"get": operation(
             "listExecutions", "executions", "List executions, newest first",
             {"200": json_response("A page of executions.", ref(models.ExecutionPage)),
@@ -358,9 +391,17 @@ def execution_paths() -> dict[str, Any]:
 
 
 def sse_response() -> dict[str, Any]:
+    """Before OpenAPI 3.2's `itemSchema`, the `schema` of an event stream describes each
+    event as an SSE parser reads it (schemathesis checks every event against it); the
+    StreamEvent its `data` holds is `x-data-schema`."""
     return {"description": SSE_FORMAT, "content": {"text/event-stream": {
-        "schema": string(description="`id:`, `event:` and `data:` lines; each `data:` is a "
-                                     "StreamEvent as JSON."),
+        "schema": {"type": "object", "required": ["data"], "properties": {
+            "id": string(pattern="^[0-9]+$", description="The event's log position (the "
+                         "snapshot's: the position it reflects); none on an `error` frame."),
+            "event": string(description="The StreamEvent's type: `snapshot`, `error` or one "
+                            "of the event types."),
+            "data": string(contentMediaType="application/json",
+                           description="The StreamEvent, as one line of JSON.")}},
         "x-data-schema": ref("StreamEvent")}}}
 
 
@@ -385,7 +426,8 @@ def stream_paths() -> dict[str, Any]:
                                   error_schema(("bad_request",))),
              **errors(404)},
             parameters=[EXECUTION_ID, query_param(
-                "lastEventId", integer(), "Resume after this log position.")])},
+                "lastEventId", integer(maximum=MAX_POSITION),
+                "Resume after this log position.")])},
     }
 
 
@@ -397,14 +439,17 @@ def audit_paths() -> dict[str, Any]:
                                   ref(models.HistoryPage)),
              **errors(400, 404)},
             parameters=[EXECUTION_ID,
-                        query_param("after", integer(default=0), "Only after this position."),
+                        query_param("after", integer(maximum=MAX_OFFSET, default=0),
+                                    "Only after this position."),
                         page_limit(500)])},
         "/api/executions/{executionId}/state": {"get": operation(
             "getExecutionState", "audit", "An execution as it was at a version",
             {"200": json_response("The state.", ref(models.StateAnswer)),
              **errors(400, 404)},
             parameters=[EXECUTION_ID, query_param(
-                "version", integer(1), "1 to the latest version (400 beyond); default latest.")])},
+                "version", integer(1, maximum=MAX_OFFSET),
+                "1 to the latest version; default the latest. A version past the latest "
+                "answers 404 `not_found`, with `details.latestVersion`.")])},
         "/api/executions/{executionId}/health": {"get": operation(
             "getExecutionHealth", "audit", "Recorded health assessments, oldest first",
             {"200": json_response("The most recent `limit` assessments.",
@@ -468,7 +513,12 @@ def page_operation(operation_id: str, summary: str, parameters: list[Schema]
     return {"get": operation(
         operation_id, "dashboard", summary,
         {"200": text_response("The dashboard page.", "text/html"), "303": redirect,
-         "401": {"$ref": "#/components/responses/Unauthorized"}, **errors(404)},
+         "401": {"description": "The token in `?token=` is unknown or revoked: the dashboard "
+                                "page, which says so to the person who opened the link (the "
+                                "JSON error when the dashboard is not installed).",
+                 "content": {"text/html": {"schema": string()},
+                             **json_content(ref("Error"))}},
+         **errors(404)},
         parameters=[*parameters, token], public=True,
         description="401 only when `?token=` is unknown or revoked; 404 when the dashboard "
                     "is not installed.")}

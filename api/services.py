@@ -49,6 +49,13 @@ class Services:
     def stop(self) -> None:
         self.engine.stop()
 
+    async def stop_executions(self) -> None:
+        """Stop the executions (each records that the engine stopped: `usecases.
+        stop_executions`), and wait until the read models hold that: the hub has then
+        handed it to every open stream."""
+        await asyncio.to_thread(usecases.stop_executions, self.engine)
+        await self.caught_up()
+
     async def reads_reach(self, position: int) -> None:
         """Wait until the read models hold the log up to `position` (read-your-writes)."""
         await asyncio.to_thread(self.engine.runner.wait_for, position, READ_YOUR_WRITES_TIMEOUT)

@@ -17,7 +17,9 @@ delivers them, in log order among its own rows, and no execution stream does. Th
 apart only among the rows no subscription matched, so the others cost nothing more.
 
 Wiring: `await hub.start()` once the loop runs, and `await hub.stop()` in `on_shutdown`, which
-runs before aiohttp waits for open handlers: stopping the hub ends every stream.
+runs before aiohttp waits for open handlers: stopping the hub ends every stream. What bounds a
+stream from outside (its send timeout, its token's revocation, the shutdown of a stream whose
+client stopped reading) is each stream's `StreamGuard` (api/stream_guard.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp_sse import EventSourceResponse
 
 from stratexec.api.errors import error_body
+from stratexec.api.stream_guard import REVOKED_CLOSE_CODE, StreamGuard, token_revoked_error
 from stratexec.domain.errors import DomainError
 from stratexec.projections.feed import EVERY_WORKSPACE
 from stratexec.projections.queries import feed_since
@@ -322,10 +325,16 @@ class _Follower:
 def last_event_id(request: web.BaseRequest) -> int | None:
     """The position a client resumes after: `Last-Event-ID`, else `?lastEventId=` (blank: none).
 
-    Raises ValueError when it is not a non-negative integer.
+    Raises ValueError when either one given is not a non-negative integer, the one that does
+    not count too: a request with a broken parameter is refused, not half read.
     """
-    value = (request.headers.get("Last-Event-ID") or request.query.get("lastEventId") or "")
-    value = value.strip()
+    header = _position(request.headers.get("Last-Event-ID"))
+    query = _position(request.query.get("lastEventId"))
+    return query if header is None else header
+
+
+def _position(value: str | None) -> int | None:
+    value = (value or "").strip()
     if not value:
         return None
     if not _POSITION.fullmatch(value) or int(value) > MAX_POSITION:
@@ -360,31 +369,33 @@ def _disconnected(request: web.BaseRequest) -> bool:
 
 
 async def sse_response(request: web.Request, hub: StreamHub, *, execution_id: str | None,
-                       workspace_ids: frozenset[str], snapshot: Snapshot,
+                       workspace_ids: frozenset[str], snapshot: Snapshot, guard: StreamGuard,
                        ping_interval: float = 15.0) -> web.StreamResponse:
     """The SSE stream of one execution (or of `workspace_ids` when `execution_id` is None).
 
     Frames: `id: <position>`, `event: <type>`, `data: <StreamEvent JSON>`; the snapshot's id
     is the position it was read at. Pings are `: ping` comments, and the `error` frame sent
-    before closing a slow consumer has no id. `snapshot()` runs before the response starts,
-    so its errors still become HTTP errors.
+    before closing a slow consumer (or a stream whose token was revoked) has no id.
+    `snapshot()` runs before the response starts, so its errors still become HTTP errors.
     """
     try:
         after = last_event_id(request)
     except ValueError as error:
         return web.json_response(_bad_last_event_id(error), status=400)
     follower = _Follower(hub, execution_id, workspace_ids)
-    response = EventSourceResponse(ping_interval=ping_interval)
+    response = EventSourceResponse(ping_interval=ping_interval,
+                                   send_timeout=guard.send_timeout)  # pings too
     try:
         first = None
         if after is None:
             first, after = await _snapshot_text(snapshot)
         await response.prepare(request)
+        guard.watch(follower.stop)
         # Pings stop once the client has gone: that ends an idle stream too.
         watcher = asyncio.create_task(response.wait())
         watcher.add_done_callback(lambda _: follower.stop())
         try:
-            await _stream_sse(response, follower, first, after, hub.queue_size)
+            await _stream_sse(response, follower, first, after, hub.queue_size, guard)
         except (ConnectionResetError, TimeoutError):  # gone, or stalled past send_timeout
             logger.debug("an event stream's client went away")
         finally:
@@ -392,34 +403,39 @@ async def sse_response(request: web.Request, hub: StreamHub, *, execution_id: st
             response.stop_streaming()
     finally:
         follower.stop()
+        guard.end()
     return web.Response() if _disconnected(request) else response
 
 
 async def _stream_sse(response: EventSourceResponse, follower: _Follower, first: str | None,
-                      after: int, queue_size: int) -> None:
+                      after: int, queue_size: int, guard: StreamGuard) -> None:
     if first is not None:
         await response.send(first, id=str(after), event="snapshot")
 
     def send(chunks: list[Chunk]) -> Awaitable[None]:
         if len(chunks) == 1:
-            return response.write(chunks[0].frames)
-        return response.write(b"".join(chunk.frames for chunk in chunks))
+            return guard.send(response.write(chunks[0].frames))
+        return guard.send(response.write(b"".join(chunk.frames for chunk in chunks)))
 
     if await follower.run(after, send):
         await response.send(to_json(slow_consumer_error(follower.last_sent, queue_size)),
                             event="error")
+    elif guard.revoked:
+        await response.send(to_json(token_revoked_error(follower.last_sent)), event="error")
 
 
 async def websocket_response(request: web.Request, hub: StreamHub, *, execution_id: str,
                              workspace_ids: frozenset[str], snapshot: Snapshot,
-                             on_command: CommandHandler, heartbeat: float = 15.0,
-                             ) -> web.WebSocketResponse:
+                             on_command: CommandHandler, guard: StreamGuard,
+                             heartbeat: float = 15.0) -> web.WebSocketResponse:
     """The WebSocket twin of `sse_response`: StreamEvent JSON text messages, plus commands.
 
     A client message `{"command": "pause"|"resume"|"cancel"|"retry"}` is answered with
     `{"type": "command-result", "command", "status"}` (the status `on_command` returns), or
     with `{"type": "error", "error": {...}}` for a DomainError or a malformed message. A slow
     consumer gets the `slow_consumer` error and close code 1013; server shutdown closes 1001.
+    Once the token is revoked (checked before every command, and while the socket is open),
+    no command runs: the client gets the `token_revoked` error and close code 4401.
     """
     try:
         after = last_event_id(request)
@@ -436,18 +452,20 @@ async def websocket_response(request: web.Request, hub: StreamHub, *, execution_
         if after is None:
             first, after = await _snapshot_text(snapshot)
         await ws.prepare(request)
+        guard.watch(follower.stop)
         sender = asyncio.create_task(_send_ws_events(ws, follower, first, after,
-                                                     hub.queue_size))
+                                                     hub.queue_size, guard))
         async for message in ws:
-            if message.type is WSMsgType.ERROR:
-                break
-            await ws.send_str(await _command_reply(message, on_command))
+            if message.type is WSMsgType.ERROR or not await guard.still_authorized():
+                break  # revoked: the sender says so and closes
+            await guard.send(ws.send_str(await _command_reply(message, on_command)))
         follower.stop()
         await sender  # at once: its subscription is closed, or it is finishing its close
-    except ConnectionResetError:
+    except (ConnectionResetError, TimeoutError):  # gone, or stalled past the send timeout
         logger.debug("a WebSocket client went away")
     finally:
         follower.stop()
+        guard.end()
         if sender is not None and not sender.done():
             sender.cancel()
     return ws
@@ -458,21 +476,28 @@ def _http_bad_request(body: dict[str, Any]) -> web.HTTPBadRequest:
 
 
 async def _send_ws_events(ws: web.WebSocketResponse, follower: _Follower, first: str | None,
-                          after: int, queue_size: int) -> None:
-    async def send(chunks: list[Chunk]) -> None:
+                          after: int, queue_size: int, guard: StreamGuard) -> None:
+    async def send_all(chunks: list[Chunk]) -> None:
         for chunk in chunks:
             for item in chunk.items:
                 await ws.send_str(item.text)
 
+    def send(chunks: list[Chunk]) -> Awaitable[None]:
+        return guard.send(send_all(chunks))
+
     try:
         if first is not None:
-            await ws.send_str(first)
+            await guard.send(ws.send_str(first))
         if await follower.run(after, send):
-            await ws.send_str(to_json(slow_consumer_error(follower.last_sent, queue_size)))
+            await guard.send(ws.send_str(to_json(
+                slow_consumer_error(follower.last_sent, queue_size))))
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"slow consumer")
+        elif guard.revoked:
+            await guard.send(ws.send_str(to_json(token_revoked_error(follower.last_sent))))
+            await ws.close(code=REVOKED_CLOSE_CODE, message=b"token revoked")
         else:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"stream closed")
-    except ConnectionResetError:
+    except (ConnectionResetError, TimeoutError):  # gone, or stalled past the send timeout
         logger.debug("a WebSocket client went away")  # the receiving loop ends by itself
 
 

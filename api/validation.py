@@ -29,6 +29,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 JSON_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")  # JSON is UTF-8 (RFC 8259)
+MAX_PAGE = 1000  # the largest `limit`
+MAX_OFFSET = 2**62  # the largest `offset` or `after`: within every store's 64-bit integers
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:

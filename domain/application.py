@@ -124,14 +124,18 @@ class StratexecApp(Application[UUID]):
         self, strategy: Strategy, plan: Plan | None = None,
         retry_policy: RetryPolicy | None = None,
         agent_retry_policies: Mapping[str, RetryPolicy] | None = None,
+        request: tuple[str, str] | None = None,
     ) -> tuple[Execution, int]:
         """Record a new execution of `strategy` with its plan (computed with the default
         rules when not given) and its retry policies (`agent_retry_policies` per agent type,
-        over `retry_policy`); the execution and the log position reached."""
+        over `retry_policy`); the execution and the log position reached. `request`: the
+        scoped key and fingerprint of an idempotent start; the store's IntegrityError when
+        that key started an execution already."""
+        request_key, fingerprint = request or (None, None)
         execution = Execution.start(
             strategy.id, strategy.workspace_id, strategy.name,
             plan or propagate(strategy.definition.items), retry_policy or RetryPolicy(),
-            agent_retry_policies)
+            agent_retry_policies, request_key, fingerprint)
         return execution, self.record(execution)
 
     def get_execution(self, execution_id: UUID, version: int | None = None) -> Execution:

@@ -12,6 +12,12 @@ backoff. One handed back unstarted by its agent (on pause) costs nothing; one lo
 the process stopped while it was under way uses up one of the task's attempts (see
 `interrupt_active_tasks`), so that a task that kills the process every time ends.
 
+A graceful stop of the engine (`interrupt`) hands back every attempt under way without
+counting it (the stop was not the task's doing) and marks the execution interrupted, so that
+nobody reads it as live while no engine runs it; it assigns nothing until an engine takes it
+up again (`recover`, at the next start). A `kill -9` records nothing: the next start counts
+the lost attempts as above.
+
 Retry by hand (dead-letter): `retry_failed` puts tasks that failed for good back to pending
 with a fresh retry budget (their attempt numbers go on upward, so no idempotency key is ever
 used twice), returns to pending the skipped tasks that no failed task holds back any more,
@@ -30,10 +36,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from stratexec.domain import idempotency
 from stratexec.domain.errors import InvalidTransition, UnknownTask
 from stratexec.domain.health import HealthInputs
 from stratexec.domain.propagation import PRIORITY_RANK, Plan, PlannedTask
@@ -106,6 +113,8 @@ class Execution(Aggregate):
         decisions: list[dict[str, Any]],
         retry_policy: dict[str, Any],
         agent_retry_policies: dict[str, dict[str, Any]] | None = None,
+        request_key: str | None = None,
+        request_fingerprint: str | None = None,
     ) -> None:
         self.strategy_id = strategy_id
         self.workspace_id = workspace_id
@@ -115,6 +124,10 @@ class Execution(Aggregate):
         # recorded before there were any lack the field).
         self.agent_retry_policies = {agent: RetryPolicy.from_record(record)
                                      for agent, record in (agent_retry_policies or {}).items()}
+        # Started under an Idempotency-Key (domain.idempotency): which, and by what request.
+        self.request_key = request_key
+        self.request_fingerprint = request_fingerprint
+        self.interrupted = False  # a graceful stop left it; no engine has taken it up since
         self.status = ExecutionStatus.PENDING
         self.tasks: dict[str, TaskState] = {}
         self.counts = dict.fromkeys(TaskStatus, 0)
@@ -143,13 +156,21 @@ class Execution(Aggregate):
         heapq.heapify(self._ready)
         self.counts[TaskStatus.PENDING] = len(self.tasks)
 
+    @staticmethod
+    def create_id(request_key: str | None = None) -> UUID:
+        """A random id; one derived from the key of an idempotent start, so that the store
+        accepts a single execution per key (`domain.idempotency`)."""
+        return uuid4() if request_key is None else idempotency.execution_id(request_key)
+
     @classmethod
     def start(
         cls, strategy_id: UUID, workspace_id: str, strategy_name: str, plan: Plan,
         retry_policy: RetryPolicy, agent_retry_policies: Mapping[str, RetryPolicy] | None = None,
+        request_key: str | None = None, request_fingerprint: str | None = None,
     ) -> Execution:
         """`agent_retry_policies` replace `retry_policy` for the tasks of their agent types
-        (only those of the plan's types are recorded)."""
+        (only those of the plan's types are recorded). `request_key` and its fingerprint:
+        an idempotent start's (`domain.idempotency`)."""
         agents = {task.agent for task in plan.tasks}
         return cls(
             strategy_id=strategy_id,
@@ -161,6 +182,8 @@ class Execution(Aggregate):
             agent_retry_policies={agent: policy.as_record()
                                   for agent, policy in (agent_retry_policies or {}).items()
                                   if agent in agents} or None,
+            request_key=request_key,
+            request_fingerprint=request_fingerprint,
         )
 
     # ----------------------------------------------------------------- queries
@@ -218,8 +241,9 @@ class Execution(Aggregate):
 
     def assign_ready_tasks(self, now: datetime, limit: int | None = None) -> list[TaskState]:
         """Assign the tasks whose dependencies completed and whose retry time has come, in
-        priority order: all of them, or the first `limit`."""
-        if self.status not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+        priority order: all of them, or the first `limit`. Nothing while interrupted."""
+        if self.interrupted or self.status not in (ExecutionStatus.PENDING,
+                                                   ExecutionStatus.RUNNING):
             return []
         assigned: list[TaskState] = []
         not_yet: list[tuple[tuple[int, int], str]] = []
@@ -296,6 +320,24 @@ class Execution(Aggregate):
             else:
                 self._fail_lost_attempt(task, reason)
         return [task.id for task in active]
+
+    def interrupt(self, reason: str) -> list[str]:
+        """The engine stops gracefully while the execution is unfinished: every attempt
+        under way goes back to pending, not counted against its task's attempts, and the
+        execution is marked interrupted until `recover`. The tasks handed back."""
+        if self.is_finished or self.interrupted:
+            return []
+        active = [t for t in self.tasks.values() if t.status in ACTIVE_TASK]
+        for task in active:
+            self._task_interrupted(
+                task_id=task.id, attempt=task.attempt, reason=reason, counted=False)
+        self._interrupted(reason=reason)
+        return [task.id for task in active]
+
+    def recover(self) -> None:
+        """An engine takes the execution up again: a graceful stop's mark is lifted."""
+        if self.interrupted:
+            self._recovered()
 
     def pause(self) -> None:
         if self.status not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
@@ -444,6 +486,14 @@ class Execution(Aggregate):
             task.interruptions += 1
         if self._waiting[task_id] == 0:
             heapq.heappush(self._ready, (task.rank, task_id))
+
+    @event("Interrupted", topic="stratexec:Execution.Interrupted")
+    def _interrupted(self, reason: str) -> None:
+        self.interrupted = True
+
+    @event("Recovered", topic="stratexec:Execution.Recovered")
+    def _recovered(self) -> None:
+        self.interrupted = False
 
     @event("Paused", topic="stratexec:Execution.Paused")
     def _paused(self) -> None:

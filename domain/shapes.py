@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     ValidationError,
@@ -144,6 +145,16 @@ class NotNull:
 
 
 NO_NULL = NotNull()
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON has one kind of number, and JSON Schema's `integer` is any number without a
+    fraction: 4.0 is the integer 4, as the document promises. A fraction, a boolean or a
+    string stays a wrong type."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WHOLE_NUMBER = BeforeValidator(_whole_number)  # after Strict() and the bounds, before rule()
 
 
 def rule(message: str) -> WrapValidator:

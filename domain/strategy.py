@@ -42,7 +42,16 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from stratexec.domain import shapes
 from stratexec.domain.errors import InvalidStrategy, StrategyProblem
-from stratexec.domain.shapes import NO_NULL, NonEmpty, OneOf, Unique, describe, read, rule
+from stratexec.domain.shapes import (
+    NO_NULL,
+    WHOLE_NUMBER,
+    NonEmpty,
+    OneOf,
+    Unique,
+    describe,
+    read,
+    rule,
+)
 
 DEFAULT_WORKSPACE = "default"
 LEAF_LEVEL = 4
@@ -60,7 +69,7 @@ Priority = Annotated[str, OneOf(PRIORITIES)]
 Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1),
                  rule("required, a non-empty string")]
 ItemId = Annotated[str, Strict(), Field(pattern=r"\S"), rule("required, a non-empty string")]
-Level = Annotated[int, Strict(), Field(ge=1, le=LEAF_LEVEL),
+Level = Annotated[int, Strict(), Field(ge=1, le=LEAF_LEVEL), WHOLE_NUMBER,
                   rule(f"must be an integer from 1 to {LEAF_LEVEL}, got {{value}}")]
 ItemIds = Annotated[tuple[Annotated[str, Strict(), Field(min_length=1)], ...], Unique(),
                     rule("must be a list of non-empty strings")]

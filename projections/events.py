@@ -40,6 +40,8 @@ CANCELLED = _event("stratexec:Execution.Cancelled")
 COMPLETED = _event("stratexec:Execution.Completed")
 FAILED = _event("stratexec:Execution.Failed")
 TASKS_RETRIED = _event("stratexec:Execution.TasksRetried")
+INTERRUPTED = _event("stratexec:Execution.Interrupted")
+RECOVERED = _event("stratexec:Execution.Recovered")
 
 HEALTH_WATCHED = _event("stratexec:ExecutionHealth.Watched")
 HEALTH_ASSESSED = _event("stratexec:ExecutionHealth.Assessed")

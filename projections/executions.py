@@ -1,5 +1,7 @@
 """The executions view: one row per execution, its status and task counts, its latest health
-and the completion estimate recorded with it (`eta`, the JSON of `Eta.as_record`, or null).
+and the completion estimate recorded with it (`eta`, the JSON of `Eta.as_record`, or null),
+and since when it is interrupted (`interrupted_at`: a graceful stop of the engine left it
+unfinished, and no engine has taken it up since).
 
 Task counts mirror the aggregate's `counts`: `assigned` tasks are queued at their agent,
 `in_progress` ones have started (their agent recorded the start). A task's previous status
@@ -33,7 +35,8 @@ class ExecutionsView(View):
             completed INTEGER NOT NULL, failed INTEGER NOT NULL, skipped INTEGER NOT NULL,
             cancelled INTEGER NOT NULL, retries INTEGER NOT NULL, started_at TEXT NOT NULL,
             finished_at TEXT, updated_at TEXT NOT NULL, version INTEGER NOT NULL,
-            health_id TEXT NOT NULL, health_score INTEGER, health_status TEXT, eta TEXT)""",
+            health_id TEXT NOT NULL, health_score INTEGER, health_status TEXT, eta TEXT,
+            interrupted_at TEXT)""",
         "CREATE INDEX IF NOT EXISTS executions_by_workspace"
         " ON executions (workspace_id, started_at)",
         "CREATE INDEX IF NOT EXISTS executions_by_strategy ON executions (strategy_id)",
@@ -58,6 +61,8 @@ class ExecutionsView(View):
             ev.FAILED: lambda batch, e: _set(batch, e, status="failed", finished_at=batch.at),
             ev.HEALTH_ASSESSED: self._assessed,
             ev.TASKS_RETRIED: self._retried,
+            ev.INTERRUPTED: lambda batch, e: _set(batch, e, interrupted_at=batch.at),
+            ev.RECOVERED: lambda batch, e: _set(batch, e, interrupted_at=None),
         }
 
     def _started(self, batch: Batch, event: Any) -> None:
@@ -67,7 +72,8 @@ class ExecutionsView(View):
             "strategy_id": str(event.strategy_id), "strategy_name": event.strategy_name,
             "status": "pending", "total_tasks": len(event.tasks), **dict.fromkeys(STATUSES, 0),
             "pending": len(event.tasks), "retries": 0, "started_at": batch.at,
-            "updated_at": batch.at, "version": event.originator_version, "health_id": health})
+            "updated_at": batch.at, "version": event.originator_version, "health_id": health,
+            "interrupted_at": None})
         batch.memo[HEALTH, health] = batch.origin
 
     def _assigned(self, batch: Batch, event: Any) -> None:

@@ -68,6 +68,11 @@ def _failed(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
             RETRY_AT: iso(e.retry_at), DURATION_MS: e.duration_ms}
 
 
+def _status(batch: Batch, execution_id: str) -> str:
+    status: str = batch.tables["executions"][(execution_id,)]["status"]
+    return status
+
+
 def _finished(batch: Batch, e: Any, execution_id: str) -> dict[str, Any]:
     row = batch.tables["executions"][(execution_id,)]  # with this event's counts (see catalog)
     return {"executionId": execution_id, "status": row["status"],
@@ -104,6 +109,11 @@ MAPPERS: dict[type, tuple[str, Data]] = {  # event class -> the row's type and d
         "executionId": x, "status": "running"}),
     ev.TASKS_RETRIED: ("execution-resumed", lambda batch, e, x: {  # taskIds, unskippedTaskIds
         "executionId": x, "status": "running", **payload(e)}),
+    ev.INTERRUPTED: ("execution-interrupted", lambda batch, e, x: {
+        "executionId": x, "status": _status(batch, x), "reason": e.reason,
+        "interruptedAt": batch.at}),
+    ev.RECOVERED: ("execution-recovered", lambda batch, e, x: {
+        "executionId": x, "status": _status(batch, x)}),
     ev.CANCELLED: ("execution-cancelled", lambda batch, e, x: {
         "executionId": x, "status": "cancelled", "cancelledTasks": len(e.task_ids)}),
     ev.COMPLETED: ("execution-completed", _finished),

@@ -40,7 +40,7 @@ def _execution(row: Any) -> dict[str, Any]:
         "retries": row["retries"], "startedAt": row["started_at"],
         "finishedAt": row["finished_at"], "updatedAt": row["updated_at"],
         "version": row["version"], "healthScore": row["health_score"],
-        "healthStatus": row["health_status"],
+        "healthStatus": row["health_status"], "interruptedAt": row["interrupted_at"],
     }
 
 

@@ -170,13 +170,16 @@ def openmetrics_families(text: str) -> dict[str, Metric]:
 
 @asynccontextmanager
 async def running_server(data_dir: Path, options: EngineOptions = FAST,
-                         config: Config | None = None,
-                         ) -> AsyncIterator[tuple[Api, TestServer]]:
+                         config: Config | None = None, store: str = "sqlite",
+                         **settings_given: Any) -> AsyncIterator[tuple[Api, TestServer]]:
     """stratexec's app served on a free port, and a client holding the dashboard token;
-    with `config`, its agents are the ones it configures."""
-    settings = ServerSettings(store=StoreSettings(data_dir), engine=options, port=0,
-                              max_body_bytes=64 * 1024, ping_interval=1.0,
-                              config=config or Config())
+    with `config`, its agents are the ones it configures. Its events are in `store`
+    (PostgreSQL: the database the `POSTGRES_*` environment names); `settings_given` are
+    more `ServerSettings`."""
+    settings = ServerSettings(**{
+        "store": StoreSettings(data_dir, store), "engine": options, "port": 0,
+        "max_body_bytes": 64 * 1024, "ping_interval": 1.0, "config": config or Config(),
+        **settings_given})
     app = create_app(settings)
     server = TestServer(app, port=0)
     await server.start_server()

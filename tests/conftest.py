@@ -51,6 +51,21 @@ def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The event store of a server the test starts (`running_server(..., store=...)`): a
+    SQLite file in its data directory, or a fresh PostgreSQL database that the `POSTGRES_*`
+    environment names, as `stratexec serve` reads it. `STRATEXEC_STORE` names it too, so
+    the `stratexec` commands a test runs beside the server use the same store."""
+    if request.param == "postgres":
+        env: dict[str, str] = request.getfixturevalue("postgres_env")
+        for name, value in env.items():
+            if name.startswith("POSTGRES_"):
+                monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STRATEXEC_STORE", request.param)
+    return str(request.param)
+
+
 @pytest.fixture
 def sqlite_app(sqlite_env: dict[str, str]) -> Iterator[StratexecApp]:
     application = StratexecApp(env=sqlite_env)

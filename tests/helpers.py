@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -147,3 +149,27 @@ def replay(events: list[Any]) -> Execution:
         rebuilt = event.mutate(rebuilt)
     assert rebuilt is not None
     return rebuilt
+
+
+def terminal_events_per_task(events: list[dict[str, Any]]) -> Counter[str]:
+    """How many times each task reached a terminal state, according to the log."""
+    ends: Counter[str] = Counter()
+    for event in events:
+        data = event["data"]
+        assert isinstance(data, dict)
+        succeeded = event["type"] == "Execution.TaskSucceeded"
+        failed_for_good = event["type"] == "Execution.TaskFailed" and data["retryAt"] is None
+        if succeeded or failed_for_good:
+            ends[data["taskId"]] += 1
+        elif event["type"] in ("Execution.TasksSkipped", "Execution.Cancelled"):
+            ends.update(data["taskIds"])
+    return ends
+
+
+def count_from_env(name: str, default: int) -> int:
+    """A suite's bound (examples, kills) from the environment variable `name`, else
+    `default`: the long suites are sized by counts, never by a clock."""
+    value = int(os.environ.get(name, default))
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value

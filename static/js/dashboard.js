@@ -6,7 +6,8 @@ import { AgentBanner } from "./agents.js";
 import { getMe, listStrategies, startExecution, workspaceEventsUrl } from "./api.js";
 import { h, mount, setNav, setText, showConnection, showProblem, showSignIn } from "./dom.js";
 import {
-  FINISHED, durationText, formatDateTime, formatEta, healthBadge, percent, plural, statusBadge,
+  FINISHED, durationText, executionStatus, formatDateTime, formatEta, healthBadge, percent,
+  plural,
 } from "./format.js";
 import { applyToList, newestFirst } from "./model.js";
 import { WorkspaceStream } from "./stream.js";
@@ -224,8 +225,9 @@ class ExecutionRow {
 
   update(execution) {
     setText(this.link, execution.strategyName);
-    if (this.last.status !== execution.status) {
-      this.status.replaceChildren(statusBadge(execution.status));
+    if (this.last.status !== execution.status
+        || this.last.interruptedAt !== execution.interruptedAt) {
+      this.status.replaceChildren(...executionStatus(execution));
     }
     const counts = settledCounts(execution);
     const finished = SETTLED.reduce((sum, state) => sum + counts[state], 0);

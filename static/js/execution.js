@@ -23,6 +23,7 @@ import {
 import {
   ALLOWED, FINISHED, badOutcome, bandOf, durationText, formatCost, formatDateTime,
   formatDuration, formatEta, formatTime, percent, plural, statusBadge,
+  executionStatus,
 } from "./format.js";
 import { HistorySlider } from "./history.js";
 import { applyEvent, countTasks, executionModel, isFinished } from "./model.js";
@@ -217,7 +218,7 @@ class ExecutionPage {
     const wasFinished = isFinished(this.model.execution);
     const changed = applyEvent(this.model, event);
     if (event.type === "metrics-update" && "eta" in event.data) this.model.eta = event.data.eta;
-    if (event.type === "health-update") this.snapshots.push({ ...event.data, recordedAt: event.recordedAt });
+    if (event.type === "health-update") this.addSnapshot({ ...event.data, recordedAt: event.recordedAt });
     if (this.historyLoaded) this.log([event]);
     else this.heldBack.push(event);
     if (!wasFinished && isFinished(this.model.execution)) {
@@ -288,6 +289,11 @@ class ExecutionPage {
       console.warn(`history: ${error.message}`);
     }
     this.history.open();
+  }
+
+  /** A live assessment, unless the snapshots read since the stream's position hold it already. */
+  addSnapshot(snapshot) {
+    if (!this.snapshots.some((s) => s.recordedAt === snapshot.recordedAt)) this.snapshots.push(snapshot);
   }
 
   async loadSnapshots() {
@@ -417,9 +423,13 @@ class ExecutionPage {
 
   render() {
     const status = this.shownStatus();
-    if (this.statusCell.dataset.status !== status) {
+    const interruptedAt = this.past ? null : this.model.execution.interruptedAt;
+    const shown = `${status} ${interruptedAt || ""}`;
+    if (this.statusCell.dataset.shown !== shown) {
+      this.statusCell.dataset.shown = shown;
       this.statusCell.dataset.status = status;
-      this.statusCell.replaceChildren(statusBadge(status));
+      this.statusCell.replaceChildren(...(this.past ? [statusBadge(status)]
+        : executionStatus(this.model.execution)));
     }
     setText(this.versionNote, this.past ? `· as at version ${this.past.version}` : "");
     this.renderDuration();

@@ -24,6 +24,19 @@ export function statusBadge(status, attributes = {}) {
   return h("span", { class: `badge status-${status}`, ...attributes }, status);
 }
 
+/** An execution's status, and beside it, while a graceful stop of the engine has left it
+ * unfinished and no engine has taken it up, the plain mark that it is not running now. */
+export function executionStatus(execution) {
+  const badge = statusBadge(execution.status);
+  if (!execution.interruptedAt) return [badge];
+  const when = formatDateTime(execution.interruptedAt);
+  return [badge, h("span", {
+    class: "badge interrupted", dataset: { testid: "interrupted" },
+    title: `The engine stopped at ${when} while this execution was ${execution.status}; `
+      + "nothing runs it until the server starts again, which takes it up.",
+  }, `engine stopped ${when}`)];
+}
+
 /** The band of a 0-100 score: 80+ Excellent, 60+ Good, 40+ Degraded, else Critical. */
 export function bandOf(score) {
   if (score === null || score === undefined) return null;

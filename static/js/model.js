@@ -93,6 +93,10 @@ export function applyEvent(model, event) {
     case "execution-paused":
       setStatus(data.status);
       break;
+    case "execution-interrupted": // the engine stopped; the next start takes it up
+    case "execution-recovered":
+      changed.status = markInterrupted(execution, event);
+      break;
     case "execution-resumed": // by hand, or by a retry that returned tasks to pending
       for (const id of [...(data.taskIds || []), ...(data.unskippedTaskIds || [])]) {
         const again = model.tasks.get(id);
@@ -139,6 +143,16 @@ export function applyEvent(model, event) {
 
 export const isFinished = (execution) => FINISHED.has(execution.status);
 
+/** Set (execution-interrupted) or lift (execution-recovered) the mark a graceful stop of
+ * the engine leaves on an unfinished execution; true when it changed. */
+function markInterrupted(execution, event) {
+  const at = event.type === "execution-interrupted"
+    ? event.data.interruptedAt || event.recordedAt : null;
+  const changed = (execution.interruptedAt || null) !== at;
+  execution.interruptedAt = at;
+  return changed;
+}
+
 /** Is a task-failed event's data an interruption (the task runs again, nothing failed)?
  * A crash that took a task's last attempt is a failure of kind "interrupted" instead. */
 export const isInterruption = (data) => data.errorKind === "interrupted" && data.willRetry;
@@ -158,6 +172,7 @@ export function applyToList(executions, event) {
       strategyName: data.strategyName, status: data.status, totalTasks: data.totalTasks,
       completedTasks: 0, failedTasks: 0, skippedTasks: 0, cancelledTasks: 0, retries: 0,
       startedAt: data.startedAt, finishedAt: null, healthScore: null, healthStatus: null,
+      interruptedAt: null,
     });
     return true;
   }
@@ -182,6 +197,9 @@ export function applyToList(executions, event) {
     case "execution-paused":
       execution.status = data.status;
       return true;
+    case "execution-interrupted":
+    case "execution-recovered":
+      return markInterrupted(execution, event);
     case "execution-resumed":
       execution.status = data.status;
       if (data.taskIds) { // a retry: tasks failed for good (and skipped) are pending again

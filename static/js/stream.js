@@ -12,7 +12,8 @@ import { getMe } from "./api.js";
 export const EVENT_TYPES = [
   "execution-started", "task-assigned", "task-progress", "task-completed", "task-failed",
   "task-skipped", "health-update", "metrics-update", "execution-paused", "execution-resumed",
-  "execution-completed", "execution-cancelled", "agent-type-paused", "agent-type-resumed",
+  "execution-completed", "execution-cancelled", "execution-interrupted", "execution-recovered",
+  "agent-type-paused", "agent-type-resumed",
 ];
 
 const FIRST_DELAY_MS = 250;

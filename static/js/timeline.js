@@ -33,6 +33,8 @@ const HISTORY_TYPES = {
     { status: "running", taskIds: d.taskIds, unskippedTaskIds: d.unskippedTaskIds }],
   "Execution.Cancelled": (d) => ["execution-cancelled",
     { status: "cancelled", cancelledTasks: (d.taskIds || []).length }],
+  "Execution.Interrupted": (d) => ["execution-interrupted", { reason: d.reason }],
+  "Execution.Recovered": () => ["execution-recovered", {}],
   "Execution.Completed": () => ["execution-completed", { status: "completed" }],
   "Execution.Failed": () => ["execution-completed", { status: "failed" }],
   "ExecutionHealth.Assessed": (d) => ["health-update", { ...d, issues: d.issues || [] }],
@@ -89,6 +91,11 @@ export function describe(event, title) {
             ? `; ${plural(d.unskippedTaskIds.length, "skipped task")} pending again` : "");
       }
       return "Execution resumed";
+    case "execution-interrupted":
+      return "The engine stopped: nothing runs this execution until the server starts again"
+        + " (the attempts under way run again then)";
+    case "execution-recovered":
+      return "The engine took this execution up again";
     case "execution-cancelled":
       return `Execution cancelled: ${plural(d.cancelledTasks, "unfinished task")} cancelled`;
     case "execution-completed":

@@ -360,7 +360,8 @@ def test_the_messages_waiting_when_a_turn_begins_are_saved_at_once(
 def test_what_a_turn_applied_is_saved_when_the_actor_stops_first(
         app: StratexecApp, agents: dict[str, ScriptedAgent]) -> None:
     """The stop arrives while a turn is open (before the message that would end it): the
-    actor still records what the turn applied."""
+    actor still records what the turn applied, and then, in the same save, that the engine
+    stopped: the three attempts under way are handed back, without counting them."""
     pace = HeldPace()
     runtime, execution_id, gates = start_three_held(app, agents, pace)
     try:
@@ -369,7 +370,11 @@ def test_what_a_turn_applied_is_saved_when_the_actor_stops_first(
         pace.released.set()
         assert stopped.get(timeout=10)
         execution = app.get_execution(execution_id)
-        assert execution.counts[TaskStatus.IN_PROGRESS] == 3
+        started = app.get_execution(execution_id, version=execution.version - 4)
+        assert started.counts[TaskStatus.IN_PROGRESS] == 3  # the turn's three starts
+        assert execution.interrupted
+        assert execution.counts[TaskStatus.IN_PROGRESS] == 0
+        assert all(task.interruptions == 0 for task in execution.tasks.values())
     finally:
         for gate in gates:
             gate.set()

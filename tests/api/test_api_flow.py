@@ -22,6 +22,8 @@ from api_support import (
     sse_frames,
 )
 
+from stratexec.api.validation import MAX_OFFSET
+
 ROOT = Path(__file__).resolve().parents[2]
 METRIC_TYPES = {
     "stratexec_executions": "gauge", "stratexec_tasks": "gauge",
@@ -174,7 +176,9 @@ async def test_audit_endpoints_show_history_and_past_states(tmp_path: Path) -> N
         await api.until_finished(execution_id)
         base = f"/api/executions/{execution_id}"
         history = (await api.get(f"{base}/history?limit=5")).body
-        assert [e["version"] for e in history["events"]] == [1, 2, 3, 4, 5]
+        assert len(history["events"]) == 5  # the execution's events and its health's
+        own = [e["version"] for e in history["events"] if e["type"].startswith("Execution.")]
+        assert own == list(range(1, len(own) + 1))
         assert history["events"][0]["type"] == "Execution.Started"
         rest = (await api.get(f"{base}/history?after={history['nextAfter']}&limit=1000")).body
         assert rest["nextAfter"] is None
@@ -188,7 +192,13 @@ async def test_audit_endpoints_show_history_and_past_states(tmp_path: Path) -> N
         assert latest["status"] == "completed"
         assert latest["version"] == latest["latestVersion"]
         too_far = await api.get(f"{base}/state?version={latest['latestVersion'] + 1}")
-        assert too_far.status == 400
+        assert too_far.status == 404  # as documented: a version that does not exist
+        assert too_far.body["error"]["details"] == {"latestVersion": latest["latestVersion"]}
+        for beyond in ("offset", "after"):  # past the documented maximum: a 400 naming it
+            path = "/api/executions" if beyond == "offset" else f"{base}/history"
+            answer = await api.get(f"{path}?{beyond}={MAX_OFFSET + 1}")
+            assert answer.status == 400
+            assert answer.body["error"]["details"]["problems"][0]["path"] == f"query.{beyond}"
         snapshots = (await api.get(f"{base}/health")).body["snapshots"]
         assert snapshots
         assert snapshots[-1]["status"] in ("Excellent", "Good", "Degraded", "Critical")

@@ -123,3 +123,14 @@ async def test_every_body_reports_every_problem_in_the_same_format(tmp_path: Pat
         snake["items"][1]["parent_id"] = snake["items"][1].pop("parentId")
         answer = await api.post("/api/strategies", snake)
         assert problems_of(answer.body) == {"body.items[1].parent_id": "unknown field"}
+
+
+async def test_a_strategy_without_items_is_refused_as_its_schema_says(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as (api, _):
+        schema = api.document["components"]["schemas"]["StrategyDocument"]
+        assert schema["properties"]["items"]["minItems"] == 1
+        before = (await api.get("/api/strategies")).body["strategies"]
+        answer = await api.post("/api/strategies", {"name": "Empty", "items": []})
+        assert (answer.status, answer.body["error"]["code"]) == (422, "invalid_strategy")
+        assert "items" in problems_of(answer.body)
+        assert await unchanged(api, before)

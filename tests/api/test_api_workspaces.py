@@ -1,6 +1,7 @@
 """A token sees nothing outside its workspaces: every route answers 404 for another
-workspace's resources, exactly as for ones that do not exist, and 401 without a token.
-The check walks the server's whole route table, so a new route cannot skip it."""
+workspace's resources, exactly as for ones that do not exist, and 401 without a token, with
+the events in SQLite and in PostgreSQL. The check walks the server's whole route table, so a
+new route cannot skip it."""
 
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ def body_for(method: str, path: str, ids: dict[str, str]) -> Any:
     return None
 
 
-async def test_every_route_hides_other_workspaces(tmp_path: Path) -> None:
-    async with running_server(tmp_path) as (api, server):
+async def test_every_route_hides_other_workspaces(tmp_path: Path, server_store: str) -> None:
+    async with running_server(tmp_path, store=server_store) as (api, server):
         services = server.app[SERVICES]
+        assert server_store in type(services.engine.app.recorder).__name__.lower()
         _, other_secret = await asyncio.to_thread(
             services.engine.app.issue_token, "olga", ["other"])
         other = api.with_token(other_secret)

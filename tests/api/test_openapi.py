@@ -21,6 +21,8 @@ from openapi_check import (
 from openapi_spec_validator import validate as validate_openapi
 
 from stratexec.api.openapi import openapi_document
+from stratexec.api.streams import MAX_POSITION
+from stratexec.api.validation import MAX_OFFSET
 from stratexec.domain.health import HealthInputs, assess
 from stratexec.domain.propagation import propagate
 from stratexec.domain.strategy import parse_strategy
@@ -75,7 +77,7 @@ def execution() -> dict[str, Any]:
         "finishedTasks": 2, "completedTasks": 1, "failedTasks": 0, "skippedTasks": 0,
         "cancelledTasks": 1, "retries": 1,
         "startedAt": NOW, "finishedAt": None, "updatedAt": NOW, "version": 9,
-        "healthScore": 85, "healthStatus": "Excellent",
+        "healthScore": 85, "healthStatus": "Excellent", "interruptedAt": None,
     }
 
 
@@ -277,6 +279,21 @@ def test_error_responses_use_the_error_schema(document: dict[str, Any]) -> None:
     assert "WWW-Authenticate" in responses["Unauthorized"]["headers"]
 
 
+def test_an_event_streams_schema_describes_each_event_as_a_parser_reads_it(
+        document: dict[str, Any]) -> None:
+    """OpenAPI 3.1 has no itemSchema: schemathesis checks each SSE event against `schema`."""
+    for path in ("/api/executions/{executionId}/events", "/api/workspaces/{workspaceId}/events"):
+        schema = document["paths"][path]["get"]["responses"]["200"]["content"][
+            "text/event-stream"]["schema"]
+        validator = Draft202012Validator(schema)
+        for frame in ({"id": "3", "event": "snapshot", "data": "{}"},
+                      {"id": "4", "event": "task-assigned", "data": '{"position": 4}'},
+                      {"event": "error", "data": '{"code": "slow_consumer"}'}):
+            assert validator.is_valid(frame), frame
+        for broken in ({"id": "4", "event": "task-assigned"}, {"id": "four", "data": "{}"}):
+            assert not validator.is_valid(broken), broken
+
+
 def test_media_types_of_streams_pages_and_metrics(document: dict[str, Any]) -> None:
     paths = document["paths"]
     for path in ("/api/executions/{executionId}/events", "/api/workspaces/{workspaceId}/events"):
@@ -288,6 +305,8 @@ def test_media_types_of_streams_pages_and_metrics(document: dict[str, Any]) -> N
     assert "text/plain; version=0.0.4" in paths["/metrics"]["get"]["responses"]["200"]["content"]
     for page in ("/", "/executions/{executionId}", "/docs"):
         assert "text/html" in paths[page]["get"]["responses"]["200"]["content"]
+    for page in ("/", "/executions/{executionId}"):  # a refused token link: the page says so
+        assert "text/html" in paths[page]["get"]["responses"]["401"]["content"]
 
 
 def test_query_parameters_carry_ranges_and_enums(document: dict[str, Any]) -> None:
@@ -295,12 +314,19 @@ def test_query_parameters_carry_ranges_and_enums(document: dict[str, Any]) -> No
                   for p in document["paths"]["/api/executions"]["get"]["parameters"]}
     assert parameters["limit"] == {"type": "integer", "minimum": 1, "maximum": 1000,
                                    "default": 100}
-    assert parameters["offset"]["minimum"] == 0
+    assert (parameters["offset"]["minimum"], parameters["offset"]["maximum"]) == (0, MAX_OFFSET)
     assert "paused" in parameters["status"]["enum"]
     history = {p["name"]: p["schema"] for p in
                document["paths"]["/api/executions/{executionId}/history"]["get"]["parameters"]}
     assert history["limit"]["default"] == 500
-    assert history["after"]["default"] == 0
+    assert history["after"] == {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
+                                "default": 0}
+    state = document["paths"]["/api/executions/{executionId}/state"]["get"]
+    (version,) = (p for p in state["parameters"] if p["name"] == "version")
+    assert "404" in version["description"]
+    assert "404" in state["responses"]
+    socket = document["paths"]["/api/executions/{executionId}/ws"]["get"]["parameters"]
+    assert {p["name"]: p["schema"] for p in socket}["lastEventId"]["maximum"] == MAX_POSITION
 
 
 # -------------------------------------------------------------------- the schemas
@@ -387,7 +413,8 @@ def test_nested_objects_reject_a_stray_key(document: dict[str, Any], name: str,
 
 
 def test_nullable_fields_accept_null_and_a_value(document: dict[str, Any]) -> None:
-    for key, value in (("finishedAt", NOW), ("healthScore", None), ("healthStatus", None)):
+    for key, value in (("finishedAt", NOW), ("healthScore", None), ("healthStatus", None),
+                       ("interruptedAt", NOW)):
         validate_schema(document, "Execution", execution() | {key: value})
     for outcome in ("completed", "failed", "cancelled"):
         validate_schema(document, "Health", health() | {"outcome": outcome})

@@ -25,6 +25,7 @@ from helpers import chain_strategy
 from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
+from stratexec.api.stream_guard import OpenStreams, StreamGuard
 from stratexec.api.streams import (
     StreamHub,
     StreamItem,
@@ -37,6 +38,7 @@ from stratexec.domain.execution import Execution
 from stratexec.projections.queries import feed_since, get_execution, list_executions, list_tasks
 from stratexec.projections.runner import ProjectionRunner
 from stratexec.projections.store import ViewStore, read_tracking
+from stratexec.settings import ServerSettings
 
 T = TypeVar("T")
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -136,6 +138,16 @@ def cramp(request: web.Request) -> None:
     transport.set_write_buffer_limits(high=4096)
 
 
+async def token_always_valid(max_age: float) -> bool:
+    return True
+
+
+def guard(request: web.Request) -> StreamGuard:
+    """These streams have no token to revoke; their other bounds are the server's."""
+    return StreamGuard(request, token_always_valid, ServerSettings.stream_send_timeout,
+                       OpenStreams())
+
+
 def stream_app(world: World, queue_size: int = 1000) -> web.Application:
     """Routes over the streams, with every execution's stream granted workspace "w"."""
     hub = StreamHub(world.runner, world.views, queue_size)
@@ -154,19 +166,21 @@ def stream_app(world: World, queue_size: int = 1000) -> web.Application:
         return await sse_response(
             request, hub, execution_id=execution_id, workspace_ids=frozenset({"w"}),
             snapshot=lambda: run(execution_snapshot, world.views, execution_id),
-            ping_interval=float(request.query.get("ping", "15")))
+            guard=guard(request), ping_interval=float(request.query.get("ping", "15")))
 
     async def workspace_events(request: web.Request) -> web.StreamResponse:
         workspace = request.match_info["workspace"]
         return await sse_response(
             request, hub, execution_id=None, workspace_ids=frozenset({workspace}),
-            snapshot=lambda: run(workspace_snapshot, world.views, workspace))
+            snapshot=lambda: run(workspace_snapshot, world.views, workspace),
+            guard=guard(request))
 
     async def several_workspaces_events(request: web.Request) -> web.StreamResponse:
         workspaces = request.query.getall("w")
         return await sse_response(
             request, hub, execution_id=None, workspace_ids=frozenset(workspaces),
-            snapshot=lambda: run(workspace_snapshot, world.views, workspaces[0]))
+            snapshot=lambda: run(workspace_snapshot, world.views, workspaces[0]),
+            guard=guard(request))
 
     async def execution_socket(request: web.Request) -> web.WebSocketResponse:
         execution_id = request.match_info["id"]
@@ -184,7 +198,7 @@ def stream_app(world: World, queue_size: int = 1000) -> web.Application:
         return await websocket_response(
             request, hub, execution_id=execution_id, workspace_ids=frozenset({"w"}),
             snapshot=lambda: run(execution_snapshot, world.views, execution_id),
-            on_command=on_command)
+            on_command=on_command, guard=guard(request))
 
     async def slow_events(request: web.Request) -> web.StreamResponse:
         cramp(request)
@@ -498,6 +512,7 @@ async def test_a_slow_subscriber_is_cut_off_without_holding_up_the_others(
     ("/executions/{id}/ws?lastEventId=x", {}),
     ("/executions/{id}/events", {"Last-Event-ID": str(2**63)}),  # past every store's range
     ("/workspaces/w/events?lastEventId=9999999999999999999", {}),
+    ("/executions/{id}/events?lastEventId=-5", {"Last-Event-ID": "1"}),  # both checked
 ])
 async def test_a_bad_last_event_id_is_refused_before_the_stream_starts(
         world: World, aiohttp_client: AiohttpClient, path: str,

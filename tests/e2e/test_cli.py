@@ -9,12 +9,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from api_support import ServerProcess
+from helpers import terminal_events_per_task
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "product-launch.json"
@@ -71,21 +71,6 @@ def history(execution_id: str, data_dir: Path) -> list[dict[str, Any]]:
     result = stratexec("history", execution_id, data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def terminal_events_per_task(events: list[dict[str, Any]]) -> Counter[str]:
-    """How many times each task reached a terminal state, according to the log."""
-    ends: Counter[str] = Counter()
-    for event in events:
-        data = event["data"]
-        assert isinstance(data, dict)
-        succeeded = event["type"] == "Execution.TaskSucceeded"
-        failed_for_good = event["type"] == "Execution.TaskFailed" and data["retryAt"] is None
-        if succeeded or failed_for_good:
-            ends[data["taskId"]] += 1
-        elif event["type"] in ("Execution.TasksSkipped", "Execution.Cancelled"):
-            ends.update(data["taskIds"])
-    return ends
 
 
 def test_run_completes_and_prints_a_json_summary(tmp_path: Path) -> None:

@@ -122,13 +122,16 @@ def cancel_from_page(page: Page) -> None:
 
 
 def expect_agent_table(page: Page, metrics: dict[str, Any]) -> None:
-    """Tasks, completed, failed and retries per agent as the server counts them."""
+    """Tasks, completed, failed and retries per agent as the server counts them, then the
+    mean and p95 durations; the utilisation columns after them change by the moment."""
     table = page.get_by_test_id("agent-table")
     for agent in metrics["agents"]:
         cells = table.locator(f'tr[data-agent="{agent["agent"]}"] td')
-        expect(cells).to_have_text([str(agent[key]) for key in
-                                    ("tasks", "completed", "failed", "retries")]
-                                   + [re.compile(r"^(\d.*|—)$")] * 2)
+        duration = re.compile(r"^(\d.*|—)$")
+        wanted: list[str | re.Pattern[str]] = [
+            str(agent[key]) for key in ("tasks", "completed", "failed", "retries")]
+        for index, text in enumerate([*wanted, duration, duration]):
+            expect(cells.nth(index)).to_have_text(text)
 
 
 def dag_nodes(page: Page, status: str | None = None) -> Any:
@@ -305,6 +308,7 @@ DEAF_EVENT_SOURCE = """(() => {
 
 def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
         browser: BrowserContext, tmp_path: Path, screenshot: Shot) -> None:
+    """And while the server is down, both pages say that the engine stopped."""
     data_dir = tmp_path / "data"
     port = free_port()
     options = ("--demo-duration", "0.2:0.5", "--demo-failure-rate", "0", "--health-interval",
@@ -313,18 +317,27 @@ def test_the_page_reconnects_after_a_server_restart_and_misses_nothing(
     try:
         page = open_dashboard(browser, server)
         execution_id = start_from_dashboard(page, LAUNCH)
+        listing = open_dashboard(browser, server)  # the list of executions, beside it
         not_reloaded = mark_page(page)
         expect(page.get_by_test_id("progress-completed")).not_to_have_text(
             re.compile(r"^[0-4]$"))
-        server.close()
+        expect(page.get_by_test_id("interrupted")).to_have_count(0)
+        server.close()  # SIGTERM: the engine records that it stopped, and the pages show it
+        expect(page.get_by_test_id("interrupted")).to_be_visible()
+        expect(page.get_by_test_id("interrupted")).to_contain_text("engine stopped")
+        row = listing.locator(f'tr[data-execution-id="{execution_id}"]')
+        expect(row.get_by_test_id("interrupted")).to_be_visible()
         expect(page.get_by_test_id("connection")).to_have_text("disconnected")
         assert page.get_by_test_id("status").inner_text() != "completed"
+        screenshot(page, "engine-stopped")
         for command in ("pause", "cancel"):  # allowed while it runs, but not without a stream
             expect(page.get_by_test_id(command)).to_be_disabled()
         expect(page.get_by_test_id("controls-note")).to_contain_text("live connection")
 
         server = ServerProcess.start(data_dir, *options, port=port)
         expect(page.get_by_test_id("connection")).to_have_text("connected", timeout=30_000)
+        expect(page.get_by_test_id("interrupted")).to_have_count(0)  # taken up again
+        expect(row.get_by_test_id("interrupted")).to_have_count(0, timeout=30_000)
         if page.get_by_test_id("status").inner_text() == "running":
             expect(page.get_by_test_id("pause")).to_be_enabled()  # may finish meanwhile
         expect(page.get_by_test_id("status")).to_have_text("completed", timeout=RUN_TIMEOUT)

@@ -69,7 +69,7 @@ def test_tokens_and_cost_columns_show_only_when_some_agent_used_tokens(
         plain = open_execution(browser, server, execution_id, tokens=False)
         table = plain.get_by_test_id("agent-table")
         expect(table.locator("th[data-usage]")).to_have_count(0)
-        expect(table.locator('tr[data-agent="content"] td')).to_have_count(6)
+        expect(table.locator('tr[data-agent="content"] td:not([data-use])')).to_have_count(6)
         expect(table.locator("td[data-usage]")).to_have_count(0)
 
         priced = open_execution(browser, server, execution_id, tokens=True)

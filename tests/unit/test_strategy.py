@@ -252,11 +252,20 @@ def test_an_unknown_item_field_is_rejected() -> None:
     assert problem.message == "unknown field"
 
 
-@pytest.mark.parametrize("level", [0, 5, -1, "4", True, 4.0, None])
+@pytest.mark.parametrize("level", [0, 5, -1, "4", True, 4.5, 5.0, None])
 def test_a_level_out_of_range_or_mistyped_is_rejected(level: Any) -> None:
     problem = the_problem_at(document(leaf(level=level)), "items[3] (l4-a).level")
 
     assert repr(level) in problem.message
+
+
+def test_a_level_written_with_a_zero_fraction_is_that_integer() -> None:
+    """JSON Schema's `integer`, which the OpenAPI document states, is any number without a
+    fraction: 4.0 is 4 (schemathesis found the server refusing it)."""
+    (item,) = parse_strategy(document(leaf(level=4.0))).leaves
+
+    assert item.level == 4
+    assert type(item.level) is int
 
 
 def test_an_unknown_parent_is_rejected() -> None:
