@@ -20,7 +20,7 @@ from uuid import UUID
 
 from stratexec import logs, remote, server, usecases
 from stratexec.bench import report
-from stratexec.config import Config, ConfigError, add_config_argument, load_config
+from stratexec.config import AGENTS_ON, Config, ConfigError, add_config_argument, load_config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import DomainError, InvalidStrategy, NotFound
 from stratexec.domain.execution import Execution
@@ -38,14 +38,18 @@ from stratexec.settings import (
     STORES,
     DataDirInUse,
     StoreSettings,
+    add_demo_arguments,
     add_engine_arguments,
     add_store_arguments,
     engine_options,
+    positive_int,
 )
 from stratexec.startup import Parser, StartupError, check_store
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 REDRAW_INTERVAL = 0.2  # seconds between two draws of the progress line
+BENCH_SIZES = [100, 1000, 10_000, 50_000]
+CELERY_BENCH_SIZES = [100, 1000, 5000]
 
 
 class UsageError(Exception):
@@ -140,6 +144,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return server.run(server.settings_from(args))
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    # Celery is imported only by the commands that use it.
+    from stratexec.workers import worker  # noqa: PLC0415
+
+    return worker.run(args)
+
+
 def cmd_agents(args: argparse.Namespace) -> int:
     config = load_config(args)
     options = engine_options(args)
@@ -200,9 +211,9 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    return report.main(args.sizes, args.latency_size, args.subscribers,
-                       args.replay_min_events, None if args.out is None else Path(args.out),
-                       args.store)
+    sizes = args.sizes or (CELERY_BENCH_SIZES if args.agents_on == "celery" else BENCH_SIZES)
+    return report.main(sizes, args.latency_size, args.subscribers, args.replay_min_events,
+                       None if args.out is None else Path(args.out), args.store, args.agents_on)
 
 
 # ------------------------------------------------------------------- plumbing
@@ -353,10 +364,31 @@ def _parser() -> argparse.ArgumentParser:
     agents.add_argument("--json", action="store_true", help="print them as one JSON object")
     add_config_argument(agents)
     add_engine_arguments(agents)
+    _add_worker_command(commands)
     _add_bench_command(commands)
     _add_token_commands(commands)
     remote.add_commands(commands)
     return parser
+
+
+def _add_worker_command(commands: Any) -> None:
+    worker_help = "run a Celery worker for the agents' attempts (engines with --agents-on celery)"
+    worker = commands.add_parser("worker", help=worker_help, description=worker_help)
+    worker.set_defaults(command=cmd_worker)
+    add_config_argument(worker)
+    worker.add_argument("--queues", type=_agent_types, default=None,
+                        metavar="email,content,...",
+                        help="the agent types to serve, one queue each (default all)")
+    worker.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
+                        help="worker processes (default one per CPU)")
+    add_demo_arguments(worker)
+
+
+def _agent_types(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    if not chosen:
+        raise argparse.ArgumentTypeError(f"expected agent types like email,content, got {text!r}")
+    return chosen
 
 
 def _add_bench_command(commands: Any) -> None:
@@ -364,9 +396,13 @@ def _add_bench_command(commands: Any) -> None:
         "bench", help="measure throughput, stream latency, replay and memory",
         description="Measure the engine against baselines taken in the same run.")
     bench.set_defaults(command=cmd_bench)
-    bench.add_argument("--sizes", type=_int_list, default=[100, 1000, 10_000, 50_000],
+    bench.add_argument("--sizes", type=_int_list, default=None,
                        help="N chains of two tasks per throughput run (default "
-                            "100,1000,10000,50000)")
+                            "100,1000,10000,50000; with --agents-on celery 100,1000,5000)")
+    bench.add_argument("--agents-on", choices=AGENTS_ON, default="local",
+                       help="celery: only the throughput runs, with the attempts on Celery "
+                            "workers, beside a raw Celery baseline (the same DAG as plain "
+                            "Celery tasks); the broker is CELERY_BROKER_URL")
     bench.add_argument("--latency-size", type=int, default=1000,
                        help="N of the stream latency runs (default 1000)")
     bench.add_argument("--subscribers", type=_int_list, default=[1, 100],

@@ -55,7 +55,7 @@ BUILT_IN_HANDLERS = {
     "smtp": "stratexec.actors.agents.smtp:SmtpAgent",
     "llm": "stratexec.actors.agents.llm:LlmAgent",
 }
-AGENTS_ON = ("local",)  # where attempts run; a later version adds "celery"
+AGENTS_ON = ("local", "celery")  # where attempts run: this process's threads, Celery workers
 TOP_KEYS = ("agents", "rules", "circuit_breaker", "engine")
 AGENT_KEYS = ("handler", "concurrency", "timeout", "heartbeat_timeout", "max_attempts",
               "initial_interval", "backoff", "max_interval", "non_retryable", "options",

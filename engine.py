@@ -12,10 +12,11 @@ from typing import IO, Any, Self
 
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.memory import share_malloc_arenas
+from stratexec.actors.placement import LocalPlacement, Placement
 from stratexec.actors.runtime import Runtime
 from stratexec.circuit_settings import CircuitSettings
 from stratexec.cluster.node import Node
-from stratexec.config import Config
+from stratexec.config import Config, ConfigError
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.propagation import PropagationRules
 from stratexec.projections.remaining import estimate_completion
@@ -53,6 +54,22 @@ def circuits(options: EngineOptions, config: Config) -> dict[str, CircuitSetting
     return chosen
 
 
+def placement(agents_on: str) -> Placement:
+    """Where attempts run: "local" (this process's threads) or "celery" (the workers of
+    `stratexec worker`, on the broker of `CELERY_BROKER_URL`)."""
+    if agents_on != "celery":
+        return LocalPlacement()
+    # Celery is imported only by the engines that use it.
+    from stratexec.workers.connection import CelerySettings  # noqa: PLC0415
+    from stratexec.workers.dispatch import CeleryPlacement  # noqa: PLC0415
+
+    try:
+        return CeleryPlacement(CelerySettings.from_environment())
+    except Exception as error:  # a bad URL, or Redis not answering
+        raise ConfigError("(environment)", "CELERY_RESULT_BACKEND",
+                          f"cannot use the Celery workers: {error}") from None
+
+
 @dataclass
 class Engine:
     store: StoreSettings
@@ -69,10 +86,18 @@ class Engine:
               handlers: Mapping[str, AgentHandler],
               rules: PropagationRules | None = None,
               limits: Mapping[str, AgentLimits] | None = None,
-              circuits: Mapping[str, CircuitSettings] | None = None) -> Self:
+              circuits: Mapping[str, CircuitSettings] | None = None,
+              placement: Placement | None = None) -> Self:
         """Raises `settings.DataDirInUse` when another engine holds the directory (SQLite;
-        with PostgreSQL, this process joins the others on the database as a `Node`)."""
-        lock = store.lock()
+        with PostgreSQL, this process joins the others on the database as a `Node`).
+        `placement` says where attempts run (by default on the engine's threads); the
+        engine owns it from here on."""
+        try:
+            lock = store.lock()
+        except BaseException:
+            if placement is not None:
+                placement.close()
+            raise
         share_malloc_arenas()  # before the engine's threads start
         app = store.open_app()
         views = store.open_views()
@@ -83,7 +108,8 @@ class Engine:
         runner.start()
         runtime = Runtime(app, handlers, options, pace=runner.keep_up, limits=limits,
                           circuits=circuits, estimate=partial(estimate_completion, views),
-                          ownership=None if node is None else node.ownership)
+                          ownership=None if node is None else node.ownership,
+                          placement=placement)
         runtime.start()
         if node is not None:
             node.take_over(runtime)
@@ -98,7 +124,8 @@ class Engine:
         options = replace(options, agent_retry=config.retry_policies(options.retry))
         handlers = agent_handlers(options, config)
         return cls.start(store, options, handlers, config.rules,
-                         config.limits(options.concurrency), circuits(options, config))
+                         config.limits(options.concurrency), circuits(options, config),
+                         placement(options.agents_on or config.agents_on))
 
     def settle(self) -> None:
         """Stop the actors (the health monitor records its last assessments) and let the

@@ -183,13 +183,17 @@ async def healthz(request: web.Request) -> web.Response:
     if await _has_valid_token(request):  # log positions say how busy every workspace is
         store["position"], projections["position"] = state.position, state.projected
         described |= {"ownedExecutions": node.owned_executions, "takeovers": node.takeovers}
-    return web.json_response({
+    health = {
         "status": "ok" if state.projection_error is None else "degraded",
         "node": described,
         "store": store, "projections": projections,
         "subscribers": services.hub.subscriber_count,
         "pausedAgentTypes": paused,
-    })
+    }
+    workers = await asyncio.to_thread(usecases.worker_health, services.engine)
+    if workers is not None:
+        health["workers"] = workers
+    return web.json_response(health)
 
 
 async def _has_valid_token(request: web.Request) -> bool:

@@ -28,7 +28,7 @@ from psycopg.conninfo import make_conninfo
 
 from stratexec.circuit_settings import CircuitSettings
 from stratexec.cluster.ownership import TAKEOVER_INTERVAL
-from stratexec.config import Config
+from stratexec.config import AGENTS_ON, Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
 from stratexec.projections.security import Roles
@@ -58,6 +58,7 @@ class EngineOptions:
     demo_duration: tuple[float, float] = (0.2, 1.5)
     demo_failure_rate: float = 0.1
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    agents_on: str | None = None  # where attempts run; None: as the config file says
 
 
 def postgres_environment() -> dict[str, str]:
@@ -200,18 +201,15 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `run`, `resume` and `serve`, with the defaults of `EngineOptions`."""
     engine, retry = EngineOptions(), RetryPolicy()
-    low, high = engine.demo_duration
-    parser.add_argument("--demo-duration", type=_duration_range, default=engine.demo_duration,
-                        metavar="MIN:MAX",
-                        help=f"demo agents' duration range in seconds (default {low}:{high})")
-    parser.add_argument("--demo-failure-rate", type=_rate, default=engine.demo_failure_rate,
-                        metavar="R", help="chance that a demo agent's attempt fails "
-                                          f"(default {engine.demo_failure_rate})")
-    parser.add_argument("--seed", type=int, default=engine.seed, help="seed the demo agents")
-    parser.add_argument("--concurrency", type=_positive_int, default=engine.concurrency,
+    add_demo_arguments(parser)
+    parser.add_argument("--agents-on", choices=AGENTS_ON, default=None,
+                        help="where attempts run: on this process's threads, or on Celery "
+                             "workers (stratexec worker); default the config file's "
+                             "[engine] agents_on, else local")
+    parser.add_argument("--concurrency", type=positive_int, default=engine.concurrency,
                         help=f"attempts each agent type runs at once "
                              f"(default {engine.concurrency})")
-    parser.add_argument("--max-attempts", type=_positive_int, default=retry.maximum_attempts,
+    parser.add_argument("--max-attempts", type=positive_int, default=retry.maximum_attempts,
                         help="attempts per task before it fails for good "
                              f"(default {retry.maximum_attempts})")
     parser.add_argument("--retry-interval", type=_seconds, default=retry.initial_interval,
@@ -224,9 +222,22 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     add_circuit_arguments(parser, engine.circuit)
 
 
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo agents' flags (of the engine's commands, and of `stratexec worker`)."""
+    engine = EngineOptions()
+    low, high = engine.demo_duration
+    parser.add_argument("--demo-duration", type=_duration_range, default=engine.demo_duration,
+                        metavar="MIN:MAX",
+                        help=f"demo agents' duration range in seconds (default {low}:{high})")
+    parser.add_argument("--demo-failure-rate", type=_rate, default=engine.demo_failure_rate,
+                        metavar="R", help="chance that a demo agent's attempt fails "
+                                          f"(default {engine.demo_failure_rate})")
+    parser.add_argument("--seed", type=int, default=engine.seed, help="seed the demo agents")
+
+
 def add_circuit_arguments(parser: argparse.ArgumentParser, circuit: CircuitSettings) -> None:
     """Every agent type's circuit breaker (until the configuration file sets them per type)."""
-    parser.add_argument("--circuit-window", type=_positive_int, default=circuit.window,
+    parser.add_argument("--circuit-window", type=positive_int, default=circuit.window,
                         metavar="N", help="an agent type's circuit breaker weighs its last N "
                                           f"finished attempts (default {circuit.window})")
     parser.add_argument("--circuit-failure-rate", type=_share, default=circuit.failure_rate,
@@ -248,7 +259,8 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         seed=args.seed, demo_duration=args.demo_duration,
         demo_failure_rate=args.demo_failure_rate,
         circuit=CircuitSettings(args.circuit_window, args.circuit_failure_rate,
-                                args.circuit_cool_down))
+                                args.circuit_cool_down),
+        agents_on=args.agents_on)
 
 
 def _duration_range(text: str) -> tuple[float, float]:
@@ -275,7 +287,8 @@ def _share(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """A flag's whole number of 1 or more (argparse's type)."""
     try:
         value = int(text)
     except ValueError:

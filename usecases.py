@@ -362,6 +362,12 @@ class EngineState:
         return max(0, self.position - self.projected)
 
 
+def worker_health(engine: Engine) -> dict[str, Any] | None:
+    """With `--agents-on celery`: the workers last seen, with the queues they serve, and
+    the attempts in flight per agent type (None when attempts run in-process)."""
+    return engine.runtime.placement.health()
+
+
 def engine_state(engine: Engine) -> EngineState:
     """How far the log and the read models are; raises when the store is unreachable."""
     position = engine.app.recorder.max_notification_id() or 0

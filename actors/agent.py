@@ -1,10 +1,13 @@
 """One AgentActor per agent type: runs that type's handler with a concurrency limit.
 
-The actor owns a thread pool of `concurrency` workers and never submits more attempts than
-that: the rest wait in `AttemptSlots`, ordered by priority, then plan order, then arrival.
-An attempt runs on a worker thread and talks to its execution directly (started, progress,
-success or failure); when it ends, the worker tells the actor, which frees the slot and starts
-the next queued attempt. Replies to an execution that has stopped are dropped.
+The actor never starts more than `concurrency` attempts at once: the rest wait in
+`AttemptSlots`, ordered by priority, then plan order, then arrival. Where an attempt runs is
+its `AttemptRunner`'s business, independent of which handler runs it: by default a
+`LocalRunner`, a thread pool of `concurrency` threads of this process; with `--agents-on
+celery`, `stratexec.workers.dispatch.CeleryRunner`, Celery workers. Either way the attempt's
+reports go to its execution directly (started, progress, success or failure), and when it
+ends the runner tells the actor, which frees the slot and starts the next queued attempt.
+Replies to an execution that has stopped are dropped.
 
 With a `timeout` or a `heartbeat_timeout` in its limits (see `actors.deadline`), the actor
 watches each running attempt on a clock of its own. An attempt past its deadline is
@@ -37,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import pykka
@@ -178,25 +181,68 @@ class AttemptSlots:
             heapq.heapify(self._queue)
         return [e[-1].run for e in mine]
 
-    def cancel_running(self, execution_id: UUID | None = None) -> None:
-        """Ask the running attempts (of one execution, or all) to stop."""
+    def cancel_running(self, execution_id: UUID | None = None) -> list[_Attempt]:
+        """Ask the running attempts (of one execution, or all) to stop; returns them."""
+        cancelled = []
         for attempt in self._running.values():
             if execution_id is None or attempt.run.task.execution_id == execution_id:
                 attempt.withdrawn = True
                 attempt.cancel_event.set()
+                cancelled.append(attempt)
+        return cancelled
 
     def drop_queue(self) -> None:
         self._queue.clear()
+
+
+OnFinished = Callable[[Outcome | None], None]
+
+
+class AttemptRunner(Protocol):
+    """Where an agent type's attempts run, whichever handler runs them: on the engine's
+    threads (`LocalRunner`) or elsewhere (`stratexec.workers.dispatch.CeleryRunner`). A
+    runner reports to the attempt's execution (started, progress, outcome), calls
+    `on_progress` on each progress report and `on_finished` once when the attempt ends."""
+
+    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
+              on_progress: Callable[[], None]) -> None: ...
+
+    def stop(self, run: RunTask) -> None:
+        """The attempt was cancelled or timed out (its `cancel_event` is set): stop it
+        wherever it runs. It still ends with `on_finished`."""
+
+    def shutdown(self) -> None: ...
+
+
+class LocalRunner:
+    """Attempts on a thread pool of the engine's own, one thread per concurrency slot."""
+
+    def __init__(self, handler: AgentHandler, concurrency: int) -> None:
+        self.handler = handler
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}")
+
+    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
+              on_progress: Callable[[], None]) -> None:
+        self._executor.submit(run_attempt, self.handler, run, cancel_event, on_finished,
+                              on_progress)
+
+    def stop(self, run: RunTask) -> None:
+        """The handler sees `context.cancelled`: a thread cannot be stopped from outside."""
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class AgentActor(pykka.ThreadingActor):
     def __init__(
         self, handler: AgentHandler, limits: AgentLimits | int = 4,
         circuit: CircuitSettings | None = None, app: StratexecApp | None = None,
-        clock: Clock | None = None,
+        clock: Clock | None = None, runner: AttemptRunner | None = None,
     ) -> None:
         """`limits` may be a bare concurrency. With `app` and `clock` the type has a circuit
-        breaker (with the `circuit` settings, or the defaults)."""
+        breaker (with the `circuit` settings, or the defaults). Attempts run on `runner`,
+        by default a `LocalRunner` of `handler`."""
         super().__init__()
         self.handler = handler
         self.agent_type = handler.agent_type
@@ -204,9 +250,7 @@ class AgentActor(pykka.ThreadingActor):
         check_limits(self.limits)
         concurrency = self.limits.concurrency
         self._slots = AttemptSlots(concurrency)
-        self._executor = ThreadPoolExecutor(
-            max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}"
-        )
+        self._runner = runner or LocalRunner(handler, concurrency)
         # Deadlines on a clock of the actor's own; circuit probes on the runtime's.
         self._deadlines = (Clock(f"agent-{handler.agent_type}-deadlines")
                            if watched(self.limits) else None)
@@ -266,8 +310,8 @@ class AgentActor(pykka.ThreadingActor):
         if self._deadlines is not None:
             self._deadlines.stop()
         self._slots.drop_queue()
-        self._slots.cancel_running()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._slots.cancel_running()  # not stopped on the runner: a restart recovers them
+        self._runner.shutdown()
 
     def _start_ready(self) -> None:
         breaker = self._breaker
@@ -277,11 +321,10 @@ class AgentActor(pykka.ThreadingActor):
                 self._record_circuit(functools.partial(AgentCircuit.start_probe,
                                                        attempt=attempt.key))
             self._watch(attempt)
-            self._executor.submit(
-                run_attempt, self.handler, attempt.run, attempt.cancel_event,
+            self._runner.start(
+                attempt.run, attempt.cancel_event,
                 functools.partial(_attempt_finished, self.actor_ref, attempt.seq),
-                attempt.beat,
-            )
+                attempt.beat)
 
     # -------------------------------------------------------------- deadlines
 
@@ -314,8 +357,9 @@ class AgentActor(pykka.ThreadingActor):
         # timeout before anything the handler reports once it notices.
         failure = RecordTaskFailure(task.task_id, task.attempt, kind, message, True,
                                     (now - attempt.deadline.began) * 1000.0)
-        _tell(attempt.run.reply_to, failure)
+        tell_live(attempt.run.reply_to, failure)
         attempt.cancel_event.set()
+        self._runner.stop(attempt.run)
         self._observe(attempt, failure)  # what the handler says later is not the outcome
 
     def _unwatch(self, seq: int) -> None:
@@ -332,10 +376,11 @@ class AgentActor(pykka.ThreadingActor):
     def _withdraw(self, message: WithdrawTasks) -> None:
         why = "cancelled" if message.cancel_running else "paused"
         for run in self._slots.withdraw(message.execution_id):
-            _tell(run.reply_to, ReturnTask(
+            tell_live(run.reply_to, ReturnTask(
                 run.task.task_id, run.task.attempt, f"withdrawn: execution {why}"))
         if message.cancel_running:
-            self._slots.cancel_running(message.execution_id)
+            for attempt in self._slots.cancel_running(message.execution_id):
+                self._runner.stop(attempt.run)
 
     # ---------------------------------------------------------------- circuit breaker
 
@@ -428,22 +473,22 @@ def run_attempt(
     task, reply_to = run.task, run.reply_to
     outcome = None
     try:
-        _tell(reply_to, RecordTaskStarted(task.task_id, task.attempt))
+        tell_live(reply_to, RecordTaskStarted(task.task_id, task.attempt))
         context = TaskContext(functools.partial(_report, reply_to, task, on_progress),
                               cancel_event)
-        outcome = _outcome(handler, task, context)
-        _tell(reply_to, outcome)
+        outcome = handler_outcome(handler, task, context)
+        tell_live(reply_to, outcome)
     finally:
         on_finished(outcome)
 
 
 def _attempt_finished(actor: pykka.ActorRef[Any], seq: int, outcome: Outcome | None) -> None:
-    _tell(actor, _AttemptFinished(seq, outcome))
+    tell_live(actor, _AttemptFinished(seq, outcome))
 
 
-def _outcome(
-    handler: AgentHandler, task: AgentTask, context: TaskContext
-) -> RecordTaskSuccess | RecordTaskFailure:
+def handler_outcome(handler: AgentHandler, task: AgentTask, context: TaskContext) -> Outcome:
+    """Run the handler on the calling thread: its checked result, or the failure it raised
+    (wherever the attempt runs, on an engine thread or on a worker)."""
     began = time.perf_counter()
     try:
         result = results.checked(handler.run(task, context))
@@ -462,13 +507,14 @@ def _outcome(
 def _report(reply_to: pykka.ActorRef[Any], task: AgentTask, on_progress: Callable[[], None],
             fraction: float, text: str) -> None:
     on_progress()
-    _tell(reply_to, RecordTaskProgress(task.task_id, task.attempt, fraction, text))
+    tell_live(reply_to, RecordTaskProgress(task.task_id, task.attempt, fraction, text))
 
 
 def _ms_since(began: float) -> float:
     return (time.perf_counter() - began) * 1000.0
 
 
-def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
+def tell_live(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell an actor that may have stopped (an execution that finished drops its replies)."""
     with contextlib.suppress(pykka.ActorDeadError):
         ref.tell(message)

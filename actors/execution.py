@@ -32,6 +32,7 @@ import pykka
 
 from stratexec.actors.clock import Clock
 from stratexec.actors.messages import (
+    AgentTask,
     AssignReadyTasks,
     Cancel,
     DispatchDueTasks,
@@ -47,6 +48,7 @@ from stratexec.actors.messages import (
     Transition,
 )
 from stratexec.actors.turn import (
+    ContinueActiveTasks,
     ExecutionTurn,
     InterruptActiveTasks,
     InterruptForStop,
@@ -61,6 +63,9 @@ if TYPE_CHECKING:
     from stratexec.actors.health import HealthMonitorActor
 
 logger = logging.getLogger(__name__)
+
+# After a restart: the outcome of each attempt under way that has one, by idempotency key.
+Collect = Callable[[list[AgentTask]], Mapping[str, RecordTaskSuccess | RecordTaskFailure]]
 
 # Told by agents, the clock and the actor itself: applied in the open turn.
 TOLD = (RecordTaskStarted, RecordTaskProgress, RecordTaskSuccess, RecordTaskFailure,
@@ -105,7 +110,11 @@ class ExecutionActor(pykka.ThreadingActor):
         pace: Callable[[int], None] | None = None,
         saved_at: int = 0,
         opening: Opening | None = None,
+        collect: Collect | None = None,
     ) -> None:
+        """With `collect`, a recovering actor continues its attempts under way (they run
+        outside this process) once the finished ones are recorded; without it they were
+        lost with the process, and are interrupted."""
         super().__init__()
         self.execution = execution
         self._turn = ExecutionTurn(execution, rng or random.Random())
@@ -123,6 +132,7 @@ class ExecutionActor(pykka.ThreadingActor):
         self._broken = False  # a save failed: the aggregate holds events the store does not
         self._opening = opening
         self._finished = False  # the execution finished: the actor is stopping
+        self._collect = collect
 
     def on_start(self) -> None:
         if self._opening is not None:
@@ -130,7 +140,7 @@ class ExecutionActor(pykka.ThreadingActor):
             return
         self._begin_turn()
         if self._recovering:
-            self._turn.apply(InterruptActiveTasks(), self._turn_began)
+            self._turn.apply(self._recovery(), self._turn_began)
         self._end_turn()
 
     def on_receive(self, message: Any) -> Any:
@@ -155,10 +165,12 @@ class ExecutionActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         """Record what the open turn applied (its `_EndTurn` may be queued after the stop);
         stopped with the engine before the execution finished, record that too
-        (`InterruptForStop`), in the same save."""
+        (`InterruptForStop`), in the same save. Not when its attempts run outside the
+        process (`collect`): they run on while the engine is down, and the next start
+        collects them; handed back, they would be done twice."""
         if self._broken:
             return
-        if not self._finished and not self.execution.is_finished:
+        if not self._finished and not self.execution.is_finished and self._collect is None:
             self._apply(InterruptForStop())
         if self._turn.is_open:
             self._end_turn()
@@ -167,6 +179,11 @@ class ExecutionActor(pykka.ThreadingActor):
         self._broken = True
         if self._on_crashed is not None:
             self._on_crashed(self.execution, exc_info[1])
+
+    def _recovery(self) -> InterruptActiveTasks | ContinueActiveTasks:
+        if self._collect is None:
+            return InterruptActiveTasks()
+        return ContinueActiveTasks(self._collect(self._turn.active_work()))
 
     # ------------------------------------------------------------------ turns
 

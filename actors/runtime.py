@@ -47,6 +47,7 @@ from stratexec.actors.messages import (
     Retry,
     Transition,
 )
+from stratexec.actors.placement import LocalPlacement, Placement
 from stratexec.circuit_settings import CircuitSettings
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.errors import InvalidTransition, NotFound
@@ -105,6 +106,7 @@ class Runtime:
         circuits: Mapping[str, CircuitSettings] | None = None,
         ownership: Ownership | None = None,
         estimate: Estimate | None = None,
+        placement: Placement | None = None,
     ) -> None:
         """`pace(position)` is called by an execution actor before each turn, with the
         position of its last save: it may block to keep the engine from running ahead of
@@ -113,7 +115,8 @@ class Runtime:
         type's circuit breaker pauses it; a type without them has `options.circuit`.
         `ownership`: claimed before an execution's actor starts (None: one process, which
         owns everything). `estimate` makes the completion estimates the health monitor
-        records (none without it)."""
+        records (none without it). `placement` says where attempts run (by default on this
+        process's threads); the runtime closes it when it stops."""
         missing = set(AGENT_TYPES) - set(handlers)
         if missing:
             raise ValueError(f"no agent handler for {', '.join(sorted(missing))}")
@@ -134,16 +137,14 @@ class Runtime:
         self._pace = pace
         self._ownership = ownership
         self._estimate = estimate
+        self.placement = placement or LocalPlacement()
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> Runtime:
         self._clock.start()
         self._agents = {
-            agent_type: AgentActor.start(
-                handler, self._limits_of(agent_type),
-                circuit=self._circuits.get(agent_type, self.options.circuit), app=self.app,
-                clock=self._clock)
+            agent_type: self._start_agent(agent_type, handler)
             for agent_type, handler in self._handlers.items()
         }
         priors = {agent_type: prior_speed(handler, self._limits_of(agent_type))
@@ -152,13 +153,21 @@ class Runtime:
             self.app, self._clock, self.options.health_interval, priors, self._estimate)
         return self
 
+    def _start_agent(self, agent_type: str, handler: AgentHandler
+                     ) -> pykka.ActorRef[AgentActor]:
+        limits = self._limits_of(agent_type)
+        return AgentActor.start(
+            handler, limits, circuit=self._circuits.get(agent_type, self.options.circuit),
+            app=self.app, clock=self._clock, runner=self.placement.runner(handler, limits))
+
     def _limits_of(self, agent_type: str) -> AgentLimits:
         return self._limits.get(agent_type, AgentLimits(self.options.concurrency))
 
     def stop_executions(self) -> None:
         """Stop every execution's actor, and start no more: each records that the engine
         stopped (`Execution.interrupt`: its attempts under way are handed back, and run
-        again at the next start)."""
+        again at the next start), unless its attempts run on Celery workers: they run on,
+        and the next start collects them."""
         with self._lock:
             self._stopping = True
             live = list(self._live.values())
@@ -177,6 +186,7 @@ class Runtime:
         if self._monitor is not None:
             self._monitor.stop()
         self._clock.stop()
+        self.placement.close()
 
     def __enter__(self) -> Runtime:
         return self.start()
@@ -339,7 +349,7 @@ class Runtime:
                 execution, self.app, self._agents, self._clock, self._monitor,
                 on_finished=self._finished, on_crashed=self._crashed, recovering=recovering,
                 rng=random.Random(self._rng.random()), pace=self._pace, saved_at=saved_at,
-                opening=opening)
+                opening=opening, collect=self.placement.collect)
             return True
 
     def _until_forgotten(self, execution_id: UUID, ref: pykka.ActorRef[ExecutionActor]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,7 +41,7 @@ from stratexec.actors.messages import (
     WithdrawTasks,
 )
 from stratexec.domain.errors import DomainError
-from stratexec.domain.execution import Execution, TaskState
+from stratexec.domain.execution import ACTIVE_TASK, Execution, TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,19 @@ class InterruptForStop:
     reason: str = INTERRUPTED_BY_STOP
 
 
+@dataclass(frozen=True)
+class ContinueActiveTasks:
+    """After a restart, with attempts that run outside the process (Celery workers): those
+    that finished meanwhile are recorded with the outcome found under their key (`outcomes`,
+    by idempotency key); the others were not lost, and are sent again as the same attempt
+    (a worker never runs one twice: see `stratexec.workers.task`)."""
+
+    outcomes: Mapping[str, RecordTaskSuccess | RecordTaskFailure]
+
+
 Command = (RecordTaskStarted | RecordTaskProgress | RecordTaskSuccess | RecordTaskFailure
            | ReturnTask | DispatchDueTasks | AssignReadyTasks | Pause | Resume | Cancel
-           | Retry | InterruptActiveTasks | InterruptForStop)
+           | Retry | InterruptActiveTasks | InterruptForStop | ContinueActiveTasks)
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class ExecutionTurn:
         self._retries: list[datetime] = []
         self._withdraw: WithdrawTasks | None = None
         self._look_for_next_retry = False
+        self._continued: list[TaskState] = []  # active attempts to send again, as they are
 
     @property
     def is_open(self) -> bool:
@@ -138,6 +150,9 @@ class ExecutionTurn:
                     self._look_for_next_retry = True
                 case InterruptForStop(reason):
                     execution.interrupt(reason)
+                case ContinueActiveTasks(outcomes):
+                    execution.recover()
+                    self._continue_active(outcomes, now)
                 case _ if not execution.is_current_attempt(command.task_id, command.attempt):
                     logger.debug("dropping %s: the attempt is no longer live", command)
                 case RecordTaskStarted(task_id, attempt):
@@ -158,12 +173,28 @@ class ExecutionTurn:
             return error
         return str(execution.status)
 
+    def active_work(self) -> list[AgentTask]:
+        """The attempts under way, as their agents were given them."""
+        return [self._work(t) for t in self.execution.tasks.values()
+                if t.status in ACTIVE_TASK]
+
+    def _continue_active(self, outcomes: Mapping[str, RecordTaskSuccess | RecordTaskFailure],
+                         now: datetime) -> None:
+        for work in self.active_work():
+            outcome = outcomes.get(work.idempotency_key)
+            if outcome is None:
+                self._continued.append(self.execution.tasks[work.task_id])
+            else:
+                self.apply(outcome, now)
+        self._look_for_next_retry = True
+
     def end(self, now: datetime) -> TurnEffects:
         """End the turn: assign what is ready (due by `now`), finish if nothing can run
         any more, and say what to save and do. The next turn begins empty."""
         execution = self.execution
         retries, withdraw = self._retries, self._withdraw
         look_for_next_retry = self._look_for_next_retry
+        continued, self._continued = self._continued, []
         self.size, self._retries, self._withdraw = 0, [], None
         self._look_for_next_retry = False
 
@@ -179,7 +210,7 @@ class ExecutionTurn:
                 retries.append(next_retry)
         return TurnEffects(
             save=save,
-            dispatch=tuple(self._work(task) for task in assigned),
+            dispatch=tuple(self._work(task) for task in continued + assigned),
             more_ready=len(assigned) == TURN_SIZE,
             wake_at=tuple(retries),
             withdraw=withdraw,

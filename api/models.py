@@ -503,6 +503,24 @@ class NodeStatus(Wire):
                     "token.")
 
 
+class CeleryWorker(Wire):
+    name: str
+    queues: list[str] = Field(description="The queues it consumes (this deployment's only).")
+
+
+class WorkerStatus(Wire):
+    """With `--agents-on celery`: the workers Celery's inspect saw at `checkedAt` (asked
+    every few seconds on a thread of the server's own), the queues this engine sends to, and
+    the attempts it has in flight on the workers, per agent type."""
+
+    agents_on: Literal["celery"]
+    workers: list[CeleryWorker]
+    queues: list[str]
+    in_flight: dict[str, Count]
+    checked_at: Timestamp | None = Field(description="None until the first answer.")
+    error: str | None = Field(description="Why the last inspect failed, if it did.")
+
+
 class ServiceStatus(Wire):
     """`degraded` when the projections stopped on an error. A paused agent type does not
     make the service degraded: the other types run on."""
@@ -513,6 +531,9 @@ class ServiceStatus(Wire):
     projections: ProjectionStatus
     subscribers: Count
     paused_agent_types: list[PausedAgentType]
+    workers: WorkerStatus | SkipJsonSchema[None] = Field(
+        default=None, exclude_if=_absent,
+        description="Only when attempts run on Celery workers.")
 
 
 class StoreFailure(Wire):

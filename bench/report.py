@@ -20,7 +20,8 @@ from stratexec.bench.baselines import plain_asyncio, store_ceiling
 from stratexec.bench.databases import fresh_database
 
 
-def _worker(*args: str) -> dict[str, Any]:
+def run_workload(*args: str) -> dict[str, Any]:
+    """One `bench.workloads` run in a fresh process: its figures."""
     # Each workload starts with the disk idle: the hundreds of MiB the previous one wrote
     # would otherwise be flushed during it, and stall its commits (seen: a 100-subscriber
     # p99 of 88 ms right after the N = 50,000 runs, 15-24 ms otherwise).
@@ -72,7 +73,7 @@ def run(sizes: list[int], latency_size: int, subscribers: list[int],
         throughput = []
         for n in sizes:
             again = ["--again"] if n == max(sizes) else []  # the memory workload
-            engine = _worker("engine", "--n", str(n), "--data-dir", f"{scratch}/n{n}", *again)
+            engine = run_workload("engine", "--n", str(n), "--data-dir", f"{scratch}/n{n}", *again)
             floor = plain_asyncio(n)
             ceiling = store_ceiling(engine["events"], engine["eventsPerSave"])
             throughput.append({
@@ -83,11 +84,11 @@ def run(sizes: list[int], latency_size: int, subscribers: list[int],
                 "ratioToSingleAppends": engine["eventsPerSecond"]
                 / ceiling["oneEventPerSave"]["eventsPerSecond"],
             })
-        latency = [_worker("engine", "--n", str(latency_size), "--subscribers", str(count),
+        latency = [run_workload("engine", "--n", str(latency_size), "--subscribers", str(count),
                            "--data-dir", f"{scratch}/latency{count}")["latency"]
                    for count in subscribers]
         largest = max(sizes)
-        replay = _worker("replay", "--data-dir", f"{scratch}/n{largest}")
+        replay = run_workload("replay", "--data-dir", f"{scratch}/n{largest}")
         replay["meetsMinimum"] = replay["events"] >= replay_min_events
     biggest = throughput[-1]["engine"]
     return {
@@ -185,11 +186,22 @@ def postgres_table(figures: dict[str, Any]) -> str:
 
 
 def main(sizes: list[int], latency_size: int, subscribers: list[int],
-         replay_min_events: int, out: Path | None, store: str = "sqlite") -> int:
-    figures = run(sizes, latency_size, subscribers, replay_min_events, store)
-    print(table(figures))
-    if figures["postgres"] is not None:
-        print(postgres_table(figures["postgres"]))
+         replay_min_events: int, out: Path | None, store: str = "sqlite",
+         agents_on: str = "local") -> int:
+    """With `agents_on="celery"`, only the throughput runs, on Celery workers, beside the
+    raw Celery baseline (`bench.on_workers`); `store="postgres"` adds the PostgreSQL
+    workloads beside the SQLite ones."""
+    if agents_on == "celery":
+        # Celery is imported only by the commands that use it.
+        from stratexec.bench import on_workers  # noqa: PLC0415
+
+        figures = on_workers.run(sizes, run_workload)
+        print(on_workers.table(figures))
+    else:
+        figures = run(sizes, latency_size, subscribers, replay_min_events, store)
+        print(table(figures))
+        if figures["postgres"] is not None:
+            print(postgres_table(figures["postgres"]))
     if out is not None:
         out.write_text(json.dumps(figures, indent=2))
         print(f"\nfigures written to {out}")

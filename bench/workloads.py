@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -35,6 +36,7 @@ from stratexec.actors.memory import release_memory
 from stratexec.api.handlers import SERVICES
 from stratexec.api.services import Services
 from stratexec.bench.databases import server_environment, store_settings
+from stratexec.config import AGENTS_ON
 from stratexec.domain.strategy import parse_strategy
 from stratexec.projections import queries
 from stratexec.projections.store import ViewStore
@@ -80,10 +82,13 @@ def peak_rss_kib() -> int:
 
 
 async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = False,
-                     database: str | None = None) -> dict[str, Any]:
+                     database: str | None = None, agents_on: str = "local") -> dict[str, Any]:
     """One execution of `chains_strategy(n)`, measured; with `again`, a second one after it,
-    for the memory it leaves (`rssAfterAgainKiB`)."""
-    settings = ServerSettings(store=store_settings(data_dir, database), engine=INSTANT, port=0)
+    for the memory it leaves (`rssAfterAgainKiB`). `database`: a PostgreSQL database
+    instead of SQLite. With `agents_on="celery"` the attempts run on the Celery workers the
+    caller started."""
+    settings = ServerSettings(store=store_settings(data_dir, database),
+                              engine=replace(INSTANT, agents_on=agents_on), port=0)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -118,7 +123,8 @@ async def engine_run(n: int, data_dir: Path, subscribers: int, again: bool = Fal
         rss_after_again = await _rss_once_forgotten(services, again_id)
     await runner.cleanup()
     return {
-        "n": n, "tasks": 2 * n, "seconds": elapsed, "cpuSeconds": cpu, "events": events,
+        "n": n, "executionId": execution_id, "tasks": 2 * n, "seconds": elapsed,
+        "cpuSeconds": cpu, "events": events,
         "saves": save_count, "eventsPerSave": events / max(1, save_count),
         "tasksPerSecond": 2 * n / elapsed, "microsecondsPerTask": elapsed * 1e6 / (2 * n),
         "eventsPerSecond": events / elapsed,
@@ -239,11 +245,12 @@ def main() -> None:
     parser.add_argument("--database", help="a PostgreSQL database instead of SQLite")
     parser.add_argument("--peer", action="store_true",
                         help="with --database: a second server process runs the projections")
+    parser.add_argument("--agents-on", choices=AGENTS_ON, default="local")
     args = parser.parse_args()
     if args.workload == "engine":
         with _peer(Path(args.data_dir), args.database if args.peer else None):
             result = asyncio.run(engine_run(args.n, Path(args.data_dir), args.subscribers,
-                                            args.again, args.database))
+                                            args.again, args.database, args.agents_on))
         result["processes"] = 2 if args.peer else 1
     else:
         result = replay(Path(args.data_dir), args.database)

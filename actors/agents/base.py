@@ -11,7 +11,8 @@ re-delivered attempt can be recognised by the outside world) and a `TaskContext`
 progress and to notice cancellation. It returns a small JSON-able dict: what it produced.
 To fail, it raises: `AgentError` says what kind of failure it was and whether another
 attempt could help; any other exception is a retryable failure of kind "exception".
-Handlers run on the agent's worker threads, at most `concurrency` at a time per agent type.
+Handlers run on the agent's worker threads (or on Celery workers: `stratexec worker`), at
+most `concurrency` at a time per agent type.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import {
 } from "./format.js";
 import { applyToList, newestFirst } from "./model.js";
 import { WorkspaceStream } from "./stream.js";
+import { WorkersLine } from "./workers.js";
 
 const RENDER_DELAY_MS = 60;
 const SHOWN_EXECUTIONS = 200;
@@ -30,10 +31,12 @@ export async function showDashboard() {
   const executions = new ExecutionList();
   const truncation = h("p", { class: "muted", dataset: { testid: "executions-truncated" } });
   const agents = new AgentBanner();
+  const workers = new WorkersLine();
   mount(`Executions in workspace ${workspace}`,
     h("h1", { class: "page-title" }, "Strategies and executions",
       h("span", { class: "muted page-subtitle" }, ` in workspace ${workspace}`)),
     agents.element,
+    workers.element,
     h("section", { class: "card", "aria-labelledby": "strategies-title" },
       h("h2", { id: "strategies-title" }, "Strategies"),
       startError,
@@ -67,6 +70,7 @@ export async function showDashboard() {
   });
   stream.start();
   agents.load();
+  workers.start();
   window.setInterval(() => executions.tick(), 1000);
 }
 

@@ -133,8 +133,8 @@ MISTAKES = [
      "options, timeout)"),
     ("run", "[agents.email\n", "not valid TOML: Expected ']' at the end of a table "
                                "declaration (at line 1, column 14)"),
-    ("resume", "[engine]\nagents_on = 'celery'\n",
-     "engine.agents_on: must be one of local, got 'celery'"),
+    ("resume", "[engine]\nagents_on = 'dask'\n",
+     "engine.agents_on: must be one of local, celery, got 'dask'"),
     ("run", "[[rules]]\nkeywords = ['nda']\nagents = []\n",
      "rules[0].agents: needs at least one agent type"),
 ]

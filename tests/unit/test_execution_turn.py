@@ -29,6 +29,7 @@ from stratexec.actors.turn import (
     DUE_TOLERANCE,
     NOTHING,
     TURN_SIZE,
+    ContinueActiveTasks,
     ExecutionTurn,
     InterruptActiveTasks,
     TurnEffects,
@@ -223,6 +224,26 @@ def test_recovery_interrupts_the_active_attempts_and_dispatches_them_again() -> 
     recovered = end(turn)
     assert ids(recovered) == [("a:research", 2), ("b:research", 2)]
     assert [turn.execution.tasks[t].failures for t in ("a:research", "b:research")] == [0, 0]
+
+
+def test_recovery_on_workers_records_the_finished_and_sends_the_others_again() -> None:
+    """Attempts on Celery workers outlive the engine: one that finished meanwhile is
+    recorded with its outcome as the attempt it was; the other is sent again, unchanged."""
+    turn = turn_for(["a", "c"], ["b"])
+    a, b = end(turn).dispatch
+    turn.apply(RecordTaskStarted(a.task_id, a.attempt), NOW)
+    end(turn)  # what the crashed engine had recorded: a in progress, b assigned
+
+    assert [w.idempotency_key for w in turn.active_work()] == [
+        a.idempotency_key, b.idempotency_key]
+    finished = RecordTaskSuccess(a.task_id, a.attempt, {"done": "on a worker"}, 5.0)
+    assert turn.apply(ContinueActiveTasks({a.idempotency_key: finished}), NOW) == "running"
+    recovered = end(turn)
+    assert ids(recovered) == [("b:research", 1), ("c:research", 1)]  # b as it was; a's next
+    assert recovered.dispatch[0] == b
+    task = turn.execution.tasks["a:research"]
+    assert (task.status, task.attempt, task.result) == (
+        TaskStatus.COMPLETED, 1, {"done": "on a worker"})
 
 
 def test_a_turn_with_nothing_to_record_does_nothing() -> None:

@@ -1,0 +1,252 @@
+"""The engine's side of `--agents-on celery`: attempts go to the workers, reports come back.
+
+`CeleryPlacement` is the runtime's `Placement`: one `CeleryRunner` per agent type replaces
+the local thread pool, and the agent actors keep doing all they do with local attempts (the
+concurrency slots in priority order, deadlines, the circuit breaker, recording every state
+change through the execution). A runner sends each attempt as a `stratexec.attempt` message to
+its type's queue, with the attempt's idempotency key as the Celery task id and the type's
+concurrency as the limit the workers hold between them. One `ReportReader` thread follows the
+reports stream and turns the entries about attempts this engine follows into the messages a
+local attempt sends: started, progress, then the outcome, once.
+
+Cancel (and a timeout) revokes the attempt on the workers: a queued message is discarded, a
+running one terminated (the workers run the prefork pool, where that works). Pause sends
+nothing new; what was sent runs on and is recorded. After a crash, `collect` reads each
+interrupted attempt's stored outcome under its key (one MGET): those are recorded, the
+others are sent again as the same attempt. `health` is what `/healthz` shows of the workers:
+asked with Celery's inspect on a thread of its own every `HEALTH_INTERVAL` seconds, never
+on the caller's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from stratexec.actors.agent import AttemptRunner, OnFinished, tell_live
+from stratexec.actors.agents.base import AgentHandler, AgentLimits
+from stratexec.actors.execution import Collect
+from stratexec.actors.messages import (
+    AgentTask,
+    RecordTaskFailure,
+    RecordTaskProgress,
+    RecordTaskStarted,
+    RunTask,
+)
+from stratexec.workers import wire
+from stratexec.workers.connection import (
+    TASK_NAME,
+    CelerySettings,
+    celery_app,
+    redis_client,
+)
+from stratexec.workers.leases import result_key
+
+logger = logging.getLogger(__name__)
+
+READ_BLOCK_MS = 500
+READ_COUNT = 1000
+# After the first report of a lull, what else comes within this many seconds is read with it:
+# the executions then record them in one save each (group commit), not one save a report.
+READ_LINGER = 0.005
+HEALTH_INTERVAL = 5.0
+INSPECT_TIMEOUT = 1.0
+BROKER_UNAVAILABLE = "broker_unavailable"
+
+
+@dataclass(frozen=True)
+class _Following:
+    run: RunTask
+    on_finished: OnFinished
+    on_progress: Callable[[], None]
+
+
+class ReportReader:
+    """Follows the reports stream from where it ended when the reader was made."""
+
+    def __init__(self, redis: Any, stream: str) -> None:
+        self._redis = redis
+        self._stream = stream
+        last = redis.xrevrange(stream, count=1)
+        self._last_id: bytes | str = last[0][0] if last else "0-0"
+        self._following: dict[str, _Following] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="celery-reports", daemon=True)
+        self._thread.start()
+
+    def follow(self, key: str, following: _Following) -> None:
+        """Follow the attempt's reports; an attempt sent again (its execution's actor was
+        rebuilt) is followed by its new slot, and the old one is freed."""
+        with self._lock:
+            previous = self._following.get(key)
+            self._following[key] = following
+        if previous is not None:
+            previous.on_finished(None)
+
+    def finish(self, key: str, outcome: wire.Outcome | None) -> None:
+        """The attempt ended: its outcome (if any) to its execution, then `on_finished`;
+        only the first call for a key does anything."""
+        with self._lock:
+            following = self._following.pop(key, None)
+        if following is None:
+            return
+        if outcome is not None:
+            tell_live(following.run.reply_to, outcome)
+        following.on_finished(outcome)
+
+    def in_flight(self) -> Counter[str]:
+        with self._lock:
+            return Counter(f.run.task.agent for f in self._following.values())
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _read(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                answer = self._redis.xread({self._stream: self._last_id}, count=READ_COUNT,
+                                           block=READ_BLOCK_MS)
+                if answer and len(answer[0][1]) < READ_COUNT:
+                    self._stopped.wait(READ_LINGER)
+                    after = answer[0][1][-1][0]
+                    more = self._redis.xread({self._stream: after}, count=READ_COUNT)
+                    answer = [(answer[0][0], answer[0][1] + (more[0][1] if more else []))]
+            except Exception:
+                logger.exception("cannot read the workers' reports; trying again")
+                self._stopped.wait(1.0)
+                continue
+            for _, entries in answer:
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    try:
+                        self._dispatch(*wire.parse_report(fields))
+                    except (KeyError, ValueError, TypeError):  # not a report of ours
+                        logger.warning("dropping a malformed report %s: %r", entry_id, fields)
+
+    def _dispatch(self, key: str, kind: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            following = self._following.get(key)
+        if following is None:
+            return  # another engine's, or an attempt that is no longer followed
+        task = following.run.task
+        if kind == wire.STARTED:
+            tell_live(following.run.reply_to, RecordTaskStarted(task.task_id, task.attempt))
+        elif kind == wire.PROGRESS:
+            following.on_progress()
+            tell_live(following.run.reply_to, RecordTaskProgress(
+                task.task_id, task.attempt, float(body["progress"]), str(body["message"])))
+        elif kind == wire.OUTCOME:
+            outcome = wire.outcome_from(body)
+            if outcome is None:  # the attempt stays followed: its deadline, if any, ends it
+                logger.warning("attempt %s: the worker reported no outcome of ours: %r",
+                               key, body)
+            else:
+                self.finish(key, outcome)
+
+
+class CeleryRunner:
+    """One agent type's attempts, on the workers that serve its queue."""
+
+    def __init__(self, placement: CeleryPlacement, agent_type: str, limits: AgentLimits
+                 ) -> None:
+        self._placement = placement
+        self._queue = placement.settings.queue(agent_type)
+        self._limit = limits.concurrency
+
+    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
+              on_progress: Callable[[], None]) -> None:
+        key = run.task.idempotency_key
+        reader = self._placement.reader
+        reader.follow(key, _Following(run, on_finished, on_progress))
+        try:
+            self._placement.app.send_task(
+                TASK_NAME, args=(wire.task_to(run.task), self._limit), task_id=key,
+                queue=self._queue, ignore_result=True)
+        except Exception as error:  # the broker is down: a failed, retryable attempt
+            logger.warning("could not send attempt %s to %s: %s", key, self._queue, error)
+            reader.finish(key, RecordTaskFailure(
+                run.task.task_id, run.task.attempt, BROKER_UNAVAILABLE,
+                f"could not send the attempt to queue {self._queue}: {error}", True, 0.0))
+
+    def stop(self, run: RunTask) -> None:
+        key = run.task.idempotency_key
+        try:
+            self._placement.app.control.revoke(key, terminate=True, signal="SIGTERM")
+        except Exception:
+            logger.exception("could not revoke attempt %s on the workers", key)
+        self._placement.reader.finish(key, None)
+
+    def shutdown(self) -> None:
+        """What was sent runs on: the next start collects it."""
+
+
+class CeleryPlacement:
+    name = "celery"
+
+    def __init__(self, settings: CelerySettings) -> None:
+        self.settings = settings
+        self.app = celery_app(settings)
+        self._redis = redis_client(settings)
+        self.reader = ReportReader(self._redis, settings.reports_key)
+        self._workers: dict[str, Any] = {"workers": [], "checkedAt": None, "error": None}
+        self._queues: list[str] = []
+        self._health_stopped = threading.Event()
+        self._health_thread = threading.Thread(target=self._watch_workers,
+                                               name="celery-inspect", daemon=True)
+        self._health_thread.start()
+
+    def runner(self, handler: AgentHandler, limits: AgentLimits) -> AttemptRunner:
+        self._queues.append(self.settings.queue(handler.agent_type))
+        return CeleryRunner(self, handler.agent_type, limits)
+
+    @property
+    def collect(self) -> Collect:
+        return self._collect
+
+    def _collect(self, tasks: list[AgentTask]) -> Mapping[str, wire.Outcome]:
+        """The stored outcome of each attempt that has one (Celery's `celery-task-meta-<id>`
+        keys in the result backend)."""
+        if not tasks:
+            return {}
+        keys = [t.idempotency_key for t in tasks]
+        found = {}
+        for key, stored in zip(keys, self._redis.mget([result_key(k) for k in keys]),
+                               strict=True):
+            outcome = None if stored is None else wire.outcome_from(
+                json.loads(stored).get("result"))
+            if outcome is not None:
+                found[key] = outcome
+        logger.info("recovery: %d of %d attempts under way had finished on the workers",
+                    len(found), len(keys))
+        return found
+
+    def health(self) -> dict[str, Any]:
+        return {"agentsOn": self.name, **self._workers, "queues": list(self._queues),
+                "inFlight": dict(sorted(self.reader.in_flight().items()))}
+
+    def close(self) -> None:
+        self._health_stopped.set()
+        self.reader.stop()
+        self._health_thread.join()
+
+    def _watch_workers(self) -> None:
+        while not self._health_stopped.is_set():
+            try:
+                queues = self.app.control.inspect(timeout=INSPECT_TIMEOUT).active_queues() or {}
+                ours = f"{self.settings.prefix}."
+                self._workers = {"workers": sorted(
+                    ({"name": name, "queues": sorted(q["name"] for q in served
+                                                     if q["name"].startswith(ours))}
+                     for name, served in queues.items()), key=lambda w: w["name"]),
+                    "checkedAt": datetime.now(UTC).isoformat(), "error": None}
+            except Exception as error:
+                self._workers = {**self._workers, "error": str(error)}
+            self._health_stopped.wait(HEALTH_INTERVAL)
