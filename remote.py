@@ -282,7 +282,10 @@ def _follow(client: Client, status: Mapping[str, Any], path: str,
             return
         changed = changed or frame is not None
         if changed and time.monotonic() - drawn_at >= REFRESH:
-            display.show(client.get(path))
+            try:
+                display.show(client.get(path))
+            except Unreachable:  # restarting: the stream reconnects, or gives up, for both
+                continue
             changed, drawn_at = False, time.monotonic()
 
 

@@ -38,7 +38,7 @@ def _on_fresh_database(*runs: list[str]) -> list[dict[str, Any]]:
     """Workers run one after the other on one new PostgreSQL database (dropped after)."""
     with fresh_database() as database, \
             tempfile.TemporaryDirectory(prefix="stratexec-bench-") as scratch:
-        return [_worker(*args, "--database", database, "--data-dir", f"{scratch}/{i}")
+        return [run_workload(*args, "--database", database, "--data-dir", f"{scratch}/{i}")
                 for i, args in enumerate(runs)]
 
 
