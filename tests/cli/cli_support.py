@@ -8,8 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from api_support import ServerProcess
+
+from stratexec.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -101,3 +106,17 @@ def timed_command(report: Path, *args: str) -> list[str]:
 
 def json_lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def start_example(server: ServerProcess,
+                  pick: Callable[..., dict[str, Any]] = max) -> str:
+    """Start one of the demo workspace's examples through the API, the largest by default
+    (`pick=min`: the smallest); its execution id."""
+    client = Client(server.url, server.token)
+    strategies: Iterable[dict[str, Any]] = client.get(
+        "/api/strategies", {"workspaceId": "demo"})["strategies"]
+    strategy = pick(strategies, key=lambda s: s["taskCount"])
+    answer = client.post("/api/executions/start",
+                         {"strategyId": strategy["id"], "workspaceId": "demo"})
+    execution_id: str = answer["executionId"]
+    return execution_id

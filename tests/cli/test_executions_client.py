@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from api_support import ServerProcess, free_port
-from cli_support import ROOT, command, stratexec
+from cli_support import ROOT, command, start_example, stratexec
 
 from stratexec.client import Client
 
@@ -39,17 +39,6 @@ def executions(server: ServerProcess, *args: str) -> subprocess.CompletedProcess
     return stratexec("executions", *args, env=environment(server))
 
 
-def start(server: ServerProcess) -> str:
-    """An execution of the demo workspace's largest example (38 tasks)."""
-    client = Client(server.url, server.token)
-    strategies = client.get("/api/strategies", {"workspaceId": "demo"})["strategies"]
-    strategy = max(strategies, key=lambda s: s["taskCount"])
-    answer = client.post("/api/executions/start",
-                         {"strategyId": strategy["id"], "workspaceId": "demo"})
-    execution_id: str = answer["executionId"]
-    return execution_id
-
-
 def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     assert result.returncode == code, result
     assert result.stdout == ""
@@ -58,7 +47,7 @@ def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
 
 
 def test_list_and_status_as_tables_and_as_json(server: ServerProcess) -> None:
-    execution_id = start(server)
+    execution_id = start_example(server)
     Client(server.url, server.token).post(f"/api/executions/{execution_id}/pause")
     listed = executions(server, "list")
     assert listed.returncode == 0, listed.stderr
@@ -83,7 +72,7 @@ def test_list_and_status_as_tables_and_as_json(server: ServerProcess) -> None:
 
 
 def test_pause_resume_cancel_and_a_refusal(server: ServerProcess) -> None:
-    execution_id = start(server)
+    execution_id = start_example(server)
     paused = executions(server, "pause", execution_id)
     assert (paused.returncode, paused.stdout) == (0, f"execution {execution_id}: paused\n")
     refused = one_error_line(executions(server, "pause", execution_id), 1)
@@ -142,7 +131,7 @@ def test_watch_follows_to_the_end_across_a_server_restart(tmp_path: Path) -> Non
     execution (recovered by the new server) completes and watch exits 0 with its summary."""
     data_dir, port = tmp_path / "data", free_port()
     first = ServerProcess.start(data_dir, *QUICK, "--concurrency", "1", port=port)
-    execution_id = start(first)
+    execution_id = start_example(first)
     watch = subprocess.Popen(command("executions", "watch", execution_id, "--json"),
                              cwd=ROOT, env=environment(first), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 from api_support import ServerProcess
-from cli_support import FAST
-
-from stratexec.client import Client
+from cli_support import FAST, start_example
 
 
 def call(server: ServerProcess, path: str, headers: dict[str, str] | None = None) -> int:
@@ -29,16 +27,6 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def run_small_demo(server: ServerProcess) -> str:
-    client = Client(server.url, server.token)
-    strategies = client.get("/api/strategies", {"workspaceId": "demo"})["strategies"]
-    small = min(strategies, key=lambda strategy: strategy["taskCount"])
-    started = client.post("/api/executions/start",
-                          {"strategyId": small["id"], "workspaceId": "demo"})
-    execution_id: str = started["executionId"]
-    return execution_id
-
-
 def test_json_lines_for_requests_executions_and_the_start(tmp_path: Path) -> None:
     server = ServerProcess.start(tmp_path, "--log-format", "json", *FAST)
     try:
@@ -46,7 +34,7 @@ def test_json_lines_for_requests_executions_and_the_start(tmp_path: Path) -> Non
             call(server, f"/?token={server.token}")
         assert call(server, "/api/me", {"Authorization": f"Bearer {server.token}"}) == 200
         assert call(server, "/healthz", {"Cookie": f"stratexec_token={server.token}"}) == 200
-        execution_id = run_small_demo(server)
+        execution_id = start_example(server, min)
         server.log_lines('"execution finished"', timeout=60)
     finally:
         server.close()
@@ -96,7 +84,7 @@ def test_text_lines_and_a_level_that_leaves_requests_out(tmp_path: Path) -> None
     quiet = ServerProcess.start(tmp_path, "--log-level", "warning", *FAST)
     try:
         assert call(quiet, "/healthz") == 200
-        run_small_demo(quiet)
+        start_example(quiet, min)
     finally:
         quiet.close()
     assert quiet.log == []
