@@ -100,7 +100,7 @@ def check_store(store: StoreSettings) -> None:
         raise StartupError(f"cannot use data directory {store.data_dir}: "
                            f"{error.strerror}") from None
     if store.store == "postgres":
-        check_postgres()
+        check_postgres(store)
 
 
 def check_data_dir(directory: Path) -> None:
@@ -130,16 +130,13 @@ def _check_sqlite(path: Path) -> None:
         raise StartupError(f"cannot read {path}: {error}") from None
 
 
-def check_postgres() -> None:
-    """One connection with eventsourcing's own variables: an unreachable server is said at
-    once (the store's pool would wait 30 s, retrying, before it gave up)."""
-    env = os.environ
-    where = f"{env.get('POSTGRES_HOST', '')}:{env.get('POSTGRES_PORT', '')}"
+def check_postgres(store: StoreSettings) -> None:
+    """One connection to the store's own database (`StoreSettings.conninfo`, from
+    eventsourcing's variables): an unreachable server is said at once (the store's pool
+    would wait 30 s, retrying, before it gave up)."""
+    where = f"{store.postgres.get('POSTGRES_HOST', '')}:{store.postgres.get('POSTGRES_PORT', '')}"
     try:
-        psycopg.connect(dbname=env.get("POSTGRES_DBNAME", ""), host=env.get("POSTGRES_HOST"),
-                        port=env.get("POSTGRES_PORT"), user=env.get("POSTGRES_USER"),
-                        password=env.get("POSTGRES_PASSWORD"),
-                        connect_timeout=PROBE_TIMEOUT).close()
+        psycopg.connect(store.conninfo, connect_timeout=PROBE_TIMEOUT).close()
     except psycopg.Error as error:
         reason = " ".join(str(error).split())  # libpq's message spans lines
         raise StartupError(f"cannot reach PostgreSQL at {where}: {reason}") from None
