@@ -101,7 +101,7 @@ class Engine:
         share_malloc_arenas()  # before the engine's threads start
         app = store.open_app()
         views = store.open_views()
-        node = (Node(store.conninfo, views, store.takeover_interval)
+        node = (Node(store.conninfo, views, store.takeover_interval, store.lock_idle_timeout)
                 if isinstance(views, PostgresViewStore) else None)
         runner = ProjectionRunner(app, views,
                                   leadership=None if node is None else node.leadership)

@@ -27,7 +27,7 @@ from typing import IO
 from psycopg.conninfo import make_conninfo
 
 from stratexec.circuit_settings import CircuitSettings
-from stratexec.cluster.ownership import TAKEOVER_INTERVAL
+from stratexec.cluster.ownership import LOCK_IDLE_TIMEOUT, TAKEOVER_INTERVAL
 from stratexec.config import AGENTS_ON, Config
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.retry import RetryPolicy
@@ -85,6 +85,8 @@ class StoreSettings:
     roles: Roles = field(default_factory=Roles)  # the read models' reader and writer
     # Seconds between two looks for executions no live process owns (with postgres).
     takeover_interval: float = TAKEOVER_INTERVAL
+    # Seconds before PostgreSQL frees the locks of a process that hung (with postgres).
+    lock_idle_timeout: float = LOCK_IDLE_TIMEOUT
 
     @classmethod
     def from_environment(cls, data_dir: str | None = None, store: str | None = None
@@ -99,8 +101,12 @@ class StoreSettings:
         interval = float(os.environ.get("STRATEXEC_TAKEOVER_INTERVAL") or TAKEOVER_INTERVAL)
         if not interval > 0:
             raise ValueError(f"STRATEXEC_TAKEOVER_INTERVAL must be above 0, not {interval}")
+        idle = float(os.environ.get("STRATEXEC_LOCK_IDLE_TIMEOUT") or LOCK_IDLE_TIMEOUT)
+        if not idle > 2 * interval:
+            raise ValueError("STRATEXEC_LOCK_IDLE_TIMEOUT must be above twice "
+                             f"STRATEXEC_TAKEOVER_INTERVAL ({interval}), not {idle}")
         return cls(Path(directory), chosen, views_schema=schema, roles=roles,
-                   takeover_interval=interval)
+                   takeover_interval=interval, lock_idle_timeout=idle)
 
     @property
     def events_path(self) -> Path:
@@ -116,7 +122,11 @@ class StoreSettings:
 
     def event_store_env(self) -> dict[str, str]:
         if self.store == "postgres":
-            return {**self.postgres, "PERSISTENCE_MODULE": "eventsourcing.postgres"}
+            # A hung process's open save (with its lock on the events table) ends at the
+            # same timeout as its advisory locks, unless the user set one.
+            idle = str(max(1, round(self.lock_idle_timeout)))
+            return {"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": idle, **self.postgres,
+                    "PERSISTENCE_MODULE": "eventsourcing.postgres"}
         return {
             "PERSISTENCE_MODULE": "stratexec.eventstore:DurableSQLiteFactory",
             "SQLITE_DBNAME": str(self.events_path),
@@ -129,7 +139,8 @@ class StoreSettings:
 
     def open_views(self) -> ViewStore:
         if self.store == "postgres":
-            return PostgresViewStore(self.conninfo, self.views_schema, roles=self.roles)
+            return PostgresViewStore(self.conninfo, self.views_schema, roles=self.roles,
+                                     idle_timeout=self.lock_idle_timeout)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return ViewStore(str(self.views_path))
 

@@ -22,10 +22,10 @@ class AdvisoryLeadership:
     the tracking positions every page re-reads (`projections.runner`)."""
 
     def __init__(self, conninfo: str, schema: str, check_interval: float = CHECK_INTERVAL,
-                 ) -> None:
+                 idle_timeout: float | None = None) -> None:
         self.key = advisory_key(f"stratexec projections {schema}")
         self.check_interval = check_interval
-        self._locks = LockConnection(conninfo, "stratexec-projections-leader")
+        self._locks = LockConnection(conninfo, "stratexec-projections-leader", idle_timeout)
         self._checked = float("-inf")  # monotonic time the lock was last known held
 
     def acquire(self) -> bool:

@@ -2,8 +2,12 @@
 
 PostgreSQL frees a session lock within milliseconds when its holder's connection closes,
 which the kernel does when the process dies (`kill -9`), so a lock is a lease that needs no
-clock. A holder that hangs with its socket open keeps it: what it protects must be fenced
-another way (the views' tracking positions, the event store's version check).
+clock. A holder that hangs with its socket open (stopped by SIGSTOP, or frozen in a debugger)
+would keep it for ever; with `idle_timeout` the server ends a session that stays idle that
+long (PostgreSQL's `idle_session_timeout`, 14 and later), so a hung holder loses its locks as
+a dead one does, only later. A live holder touches its connection far more often (the
+takeover scan, the leadership check). What a lock protects is fenced another way too (the
+views' tracking positions, the event store's version check), for the holder that wakes.
 
 The connection is used from one thread at a time (a lock guards it); `alive()` asks the
 server, so that a holder whose connection was lost learns it has lost its locks too.
@@ -23,8 +27,8 @@ logger = logging.getLogger(__name__)
 class LockConnection:
     """A dedicated connection and the advisory locks it holds (by 64-bit key)."""
 
-    def __init__(self, conninfo: str, name: str) -> None:
-        self.conninfo, self.name = conninfo, name
+    def __init__(self, conninfo: str, name: str, idle_timeout: float | None = None) -> None:
+        self.conninfo, self.name, self.idle_timeout = conninfo, name, idle_timeout
         self._lock = threading.Lock()
         self._connection: psycopg.Connection[Any] | None = None
         self.held: set[int] = set()
@@ -119,7 +123,16 @@ class LockConnection:
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(self.conninfo, autocommit=True,
                                                application_name=self.name)
+            if self.idle_timeout is not None:
+                self._limit_idleness(self._connection, self.idle_timeout)
         return self._connection
+
+    def _limit_idleness(self, connection: psycopg.Connection[Any], seconds: float) -> None:
+        try:
+            connection.execute(f"SET idle_session_timeout = {max(1, round(seconds * 1000))}")
+        except psycopg.errors.UndefinedObject:  # before PostgreSQL 14
+            logger.warning("this PostgreSQL server has no idle_session_timeout: a hung "
+                           "process keeps its %s locks until it is killed", self.name)
 
     def _lost(self) -> None:
         if self.held:

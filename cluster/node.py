@@ -23,6 +23,7 @@ from stratexec.cluster.commands import ANSWERS, COMMANDS, CommandRouter
 from stratexec.cluster.leader import AdvisoryLeadership
 from stratexec.cluster.listen import Listener
 from stratexec.cluster.ownership import (
+    LOCK_IDLE_TIMEOUT,
     OFFERS,
     TAKEOVER_INTERVAL,
     AdvisoryOwnership,
@@ -46,6 +47,7 @@ class Node:
     conninfo: str
     views: PostgresViewStore
     takeover_interval: float = TAKEOVER_INTERVAL
+    lock_idle_timeout: float = LOCK_IDLE_TIMEOUT
     name: str = field(default_factory=node_name)
     leadership: AdvisoryLeadership = field(init=False)
     ownership: AdvisoryOwnership = field(init=False)
@@ -54,8 +56,9 @@ class Node:
     _listener: Listener | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.leadership = AdvisoryLeadership(self.conninfo, self.views.schema)
-        self.ownership = AdvisoryOwnership(self.conninfo)
+        self.leadership = AdvisoryLeadership(self.conninfo, self.views.schema,
+                                             idle_timeout=self.lock_idle_timeout)
+        self.ownership = AdvisoryOwnership(self.conninfo, self.lock_idle_timeout)
 
     def take_over(self, runtime: Runtime) -> Takeover:
         """Start looking for executions no live node owns (the first look is the caller's:

@@ -17,7 +17,8 @@ if none does, the next takeover look of any node). A node that takes one over re
 from its events (`Runtime.recover`): attempts that were under way get a new, recorded
 attempt.
 
-A hung process that keeps its socket open keeps its locks; if it wakes after its connection
+A hung process that keeps its socket open keeps its locks until the server ends its idle
+session (`LOCK_IDLE_TIMEOUT`, `locks.LockConnection`); if it wakes after its connection
 was dropped, its next save of an execution taken over meanwhile is refused by the event
 store's version check, and the runtime then stops that actor for good (fencing).
 """
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 NODE_APPLICATION = "stratexec-node"
 OFFERS = "stratexec_offers"  # NOTIFY: a new execution for the least loaded node
 TAKEOVER_INTERVAL = 2.0
+# Seconds a process's lock connections may stay idle before PostgreSQL ends them, freeing
+# its locks: how long a hung process keeps its executions and the projections' lead.
+LOCK_IDLE_TIMEOUT = 60.0
 
 
 def execution_key(execution_id: UUID) -> int:
@@ -46,8 +50,8 @@ def execution_key(execution_id: UUID) -> int:
 class AdvisoryOwnership:
     """`actors.runtime.Ownership` with advisory locks."""
 
-    def __init__(self, conninfo: str) -> None:
-        self._locks = LockConnection(conninfo, NODE_APPLICATION)
+    def __init__(self, conninfo: str, idle_timeout: float | None = None) -> None:
+        self._locks = LockConnection(conninfo, NODE_APPLICATION, idle_timeout)
         self._owned: dict[int, UUID] = {}
         self.takeovers = 0  # unowned executions this node took up (a dead node's, mostly)
 

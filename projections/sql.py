@@ -133,10 +133,16 @@ class _NumberLoader(Loader):
         return int(number) if number == number.to_integral_value() else float(number)
 
 
-def connect(conninfo: str, schema: str) -> psycopg.Connection[Any]:
-    """An autocommit connection whose tables are `schema`'s, with rows by name."""
+def connect(conninfo: str, schema: str, idle_in_transaction: float | None = None,
+            ) -> psycopg.Connection[Any]:
+    """An autocommit connection whose tables are `schema`'s, with rows by name. With
+    `idle_in_transaction` (seconds), the server ends the session when a transaction of it
+    waits that long for its client (a hung process must not hold its locks for ever)."""
+    options = f"-c search_path={schema}"
+    if idle_in_transaction is not None:
+        options += (" -c idle_in_transaction_session_timeout="
+                    f"{max(1, round(idle_in_transaction * 1000))}")
     connection = psycopg.connect(conninfo, autocommit=True, row_factory=sql_row,
-                                 cursor_factory=psycopg.RawCursor,
-                                 options=f"-c search_path={schema}")
+                                 cursor_factory=psycopg.RawCursor, options=options)
     connection.adapters.register_loader("numeric", _NumberLoader)
     return connection

@@ -241,8 +241,11 @@ class PostgresViewStore(ViewStore):
     drop_cascade = " CASCADE"
 
     def __init__(self, conninfo: str, schema: str = "stratexec_views",
-                 views: Sequence[View] = ALL, roles: Roles | None = None) -> None:
+                 views: Sequence[View] = ALL, roles: Roles | None = None,
+                 idle_timeout: float | None = None) -> None:
         self.conninfo, self.schema = conninfo, schema
+        # A transaction of a hung process ends after this many seconds (its write lock too).
+        self.idle_timeout = idle_timeout
         self.roles = roles or Roles()
         self.path = f"PostgreSQL schema {schema}"
         self.views = tuple(views)
@@ -309,7 +312,7 @@ class PostgresViewStore(ViewStore):
                 self._growth[table] = (total, total)
 
     def _connect_pg(self, role: str) -> psycopg.Connection[Any]:
-        connection = connect(self.conninfo, self.schema)
+        connection = connect(self.conninfo, self.schema, self.idle_timeout)
         connection.execute(SQL("SET ROLE {}").format(Identifier(role)))
         return connection
 

@@ -114,3 +114,58 @@ async def test_kill_9_of_the_projection_leader_another_leads_and_the_views_equal
         env=cluster.env)
     assert verified.returncode == 0, verified.stderr
     assert "identical" in verified.stderr
+
+
+
+async def test_a_hung_node_loses_its_executions_when_its_idle_session_ends(
+        cluster: Cluster, session: aiohttp.ClientSession) -> None:
+    """SIGSTOP keeps a process's sockets open, so PostgreSQL would never free its locks on
+    its own: the lock connections' idle_session_timeout ends them, another node takes the
+    (paused, so that the hung node holds no save open) executions over, resumes and
+    completes them, and the hung node, woken, owns nothing and records nothing more."""
+    cluster.env["STRATEXEC_LOCK_IDLE_TIMEOUT"] = "3"
+    a = Client(session, cluster.start())
+    b = Client(session, cluster.start())
+    ids = await a.start_executions(4)
+    for execution_id in ids:
+        status, answer = await a.call("POST", f"/api/executions/{execution_id}/pause")
+        assert status in (200, 409), answer  # 409: it had finished already
+
+    async def settled() -> bool:
+        executions = await b.executions()
+        return sum(e["id"] in ids and e["status"] in ("paused", *FINISHED)
+                   for e in executions) == 4
+
+    await until(settled, 30, "every execution paused (or finished)")
+    paused = [e["id"] for e in await b.executions() if e["id"] in ids and e["status"] == "paused"]
+    owned_by_a = (await a.healthz())["ownedExecutions"]
+    assert owned_by_a, "node A owned none of the paused executions"
+    a.node.process.send_signal(signal.SIGSTOP)
+    try:
+        async def b_owns_them() -> bool:
+            return bool((await b.healthz())["ownedExecutions"] >= len(paused))
+
+        await until(b_owns_them, 30, "node B took over the hung node's executions")
+        for execution_id in paused:
+            status, answer = await b.call("POST", f"/api/executions/{execution_id}/resume")
+            assert status == 200, answer
+
+        async def all_finished() -> bool:
+            executions = await b.executions()
+            return sum(e["id"] in ids and e["status"] in FINISHED for e in executions) == 4
+
+        await until(all_finished, 90, "every execution finished on node B")
+        assert (await b.healthz())["takeovers"] > 0
+    finally:
+        a.node.process.send_signal(signal.SIGCONT)
+
+    async def a_owns_none() -> bool:
+        return not (await a.healthz())["ownedExecutions"]
+
+    await until(a_owns_none, 30, "the woken node A owns nothing")
+    for execution_id in ids:
+        events = await b.history(execution_id)
+        assert set(terminal_events_per_task(events).values()) == {1}, execution_id
+        successes = Counter(e["data"]["taskId"] for e in events
+                            if e["type"] == "Execution.TaskSucceeded")
+        assert max(successes.values()) == 1, (execution_id, successes)

@@ -26,6 +26,7 @@ from stratexec.config import (
 from stratexec.domain.propagation import DEFAULT_RULE, PropagationRule
 from stratexec.domain.retry import RetryPolicy
 from stratexec.domain.strategy import AGENT_TYPES
+from stratexec.settings import StoreSettings
 
 HANDLERS = '''
 from stratexec.actors.agents.base import OptionError
@@ -304,3 +305,15 @@ def task() -> AgentTask:
     return AgentTask(execution_id=UUID(int=1), workspace_id="w", task_id="a:email",
                      item_id="a", title="A", agent="email", priority="high", order=0,
                      attempt=1)
+
+
+def test_the_lock_idle_timeout_must_outlast_two_takeover_looks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATEXEC_TAKEOVER_INTERVAL", "2")
+    monkeypatch.setenv("STRATEXEC_LOCK_IDLE_TIMEOUT", "4")
+    with pytest.raises(ValueError, match="STRATEXEC_LOCK_IDLE_TIMEOUT must be above twice"):
+        StoreSettings.from_environment(store="postgres")
+    monkeypatch.setenv("STRATEXEC_LOCK_IDLE_TIMEOUT", "4.5")
+    settings = StoreSettings.from_environment(store="postgres")
+    assert settings.lock_idle_timeout == 4.5
+    assert settings.event_store_env()["POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"] == "4"
