@@ -9,6 +9,11 @@ reports go to its execution directly (started, progress, success or failure), an
 ends the runner tells the actor, which frees the slot and starts the next queued attempt.
 Replies to an execution that has stopped are dropped.
 
+The actor starts attempts by turns: while more messages wait in its inbox (the attempts a
+burst of reports finished, the tasks an execution's save made ready), it handles them first
+and then hands the runner every attempt the freed slots take, in one call, so that a runner
+sending them to a broker sends them together (one round trip, not one each).
+
 With a `timeout` or a `heartbeat_timeout` in its limits (see `actors.deadline`), the actor
 watches each running attempt on a clock of its own. An attempt past its deadline is
 cancelled (its handler sees `context.cancelled`) and recorded at once as a failed, retryable
@@ -35,7 +40,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,6 +96,11 @@ Outcome = RecordTaskSuccess | RecordTaskFailure
 class _AttemptFinished:
     seq: int
     outcome: Outcome | None = None  # None: it ended without one
+
+
+@dataclass(frozen=True)
+class _StartReady:
+    """To itself, behind the messages that were waiting: start what their turn made ready."""
 
 
 @dataclass(frozen=True)
@@ -198,14 +208,25 @@ class AttemptSlots:
 OnFinished = Callable[[Outcome | None], None]
 
 
+@dataclass(frozen=True)
+class AttemptStart:
+    """One attempt for a runner to start: the run, the event a cancel sets, and the calls
+    the runner makes on each progress report (`on_progress`) and once at the end."""
+
+    run: RunTask
+    cancel_event: threading.Event
+    on_finished: OnFinished
+    on_progress: Callable[[], None]
+
+
 class AttemptRunner(Protocol):
     """Where an agent type's attempts run, whichever handler runs them: on the engine's
     threads (`LocalRunner`) or elsewhere (`stratexec.workers.dispatch.CeleryRunner`). A
     runner reports to the attempt's execution (started, progress, outcome), calls
     `on_progress` on each progress report and `on_finished` once when the attempt ends."""
 
-    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
-              on_progress: Callable[[], None]) -> None: ...
+    def start(self, starts: Sequence[AttemptStart]) -> None:
+        """Start the attempts of one of the actor's turns, in the order given (priority)."""
 
     def stop(self, run: RunTask) -> None:
         """The attempt was cancelled or timed out (its `cancel_event` is set): stop it
@@ -222,10 +243,10 @@ class LocalRunner:
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}")
 
-    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
-              on_progress: Callable[[], None]) -> None:
-        self._executor.submit(run_attempt, self.handler, run, cancel_event, on_finished,
-                              on_progress)
+    def start(self, starts: Sequence[AttemptStart]) -> None:
+        for start in starts:
+            self._executor.submit(run_attempt, self.handler, start.run, start.cancel_event,
+                                  start.on_finished, start.on_progress)
 
     def stop(self, run: RunTask) -> None:
         """The handler sees `context.cancelled`: a thread cannot be stopped from outside."""
@@ -258,6 +279,7 @@ class AgentActor(pykka.ThreadingActor):
         self._breaker = (CircuitBreaker(circuit or CircuitSettings())
                          if app is not None and clock is not None else None)
         self._circuit: AgentCircuit | None = None  # loaded when first needed
+        self._start_told = False  # a _StartReady is in the inbox
 
     def stats(self) -> AgentStats:
         slots = self._slots
@@ -270,12 +292,15 @@ class AgentActor(pykka.ThreadingActor):
         match message:
             case RunTask():
                 self._slots.enqueue(message)
-                self._start_ready()
+                self._start_after_inbox()
             case _AttemptFinished(seq=seq, outcome=outcome):
                 self._unwatch(seq)
                 attempt = self._slots.finish(seq)
                 if attempt is not None and attempt.timed_out_at is None:
                     self._observe(attempt, outcome)  # a timed-out one was observed then
+                self._start_after_inbox()
+            case _StartReady():
+                self._start_told = False
                 self._start_ready()
             case _CheckDeadline(seq=seq):
                 self._check_deadline(seq)
@@ -313,18 +338,30 @@ class AgentActor(pykka.ThreadingActor):
         self._slots.cancel_running()  # not stopped on the runner: a restart recovers them
         self._runner.shutdown()
 
+    def _start_after_inbox(self) -> None:
+        """Start what is ready now if nothing else waits; otherwise once the waiting
+        messages are handled (a `_StartReady` behind them), all in one turn."""
+        if self.actor_inbox.empty():
+            self._start_ready()
+        elif not self._start_told:
+            self._start_told = True
+            self.actor_ref.tell(_StartReady())
+
     def _start_ready(self) -> None:
         breaker = self._breaker
+        starts = []
         while ((breaker is None or breaker.may_start())
                and (attempt := self._slots.start_next()) is not None):
             if breaker is not None and breaker.starting(attempt.key):
                 self._record_circuit(functools.partial(AgentCircuit.start_probe,
                                                        attempt=attempt.key))
             self._watch(attempt)
-            self._runner.start(
+            starts.append(AttemptStart(
                 attempt.run, attempt.cancel_event,
                 functools.partial(_attempt_finished, self.actor_ref, attempt.seq),
-                attempt.beat)
+                attempt.beat))
+        if starts:
+            self._runner.start(starts)
 
     # -------------------------------------------------------------- deadlines
 

@@ -24,12 +24,12 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from stratexec.actors.agent import AttemptRunner, OnFinished, tell_live
+from stratexec.actors.agent import AttemptRunner, AttemptStart, OnFinished, tell_live
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.execution import Collect
 from stratexec.actors.messages import (
@@ -161,20 +161,26 @@ class CeleryRunner:
         self._queue = placement.settings.queue(agent_type)
         self._limit = limits.concurrency
 
-    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
-              on_progress: Callable[[], None]) -> None:
-        key = run.task.idempotency_key
+    def start(self, starts: Sequence[AttemptStart]) -> None:
+        """Those the broker does not take (it cannot be reached) are failed, retryable
+        attempts."""
         reader = self._placement.reader
-        reader.follow(key, _Following(run, on_finished, on_progress))
-        try:
-            self._placement.app.send_task(
-                TASK_NAME, args=(wire.task_to(run.task), self._limit), task_id=key,
-                queue=self._queue, ignore_result=True)
-        except Exception as error:  # the broker is down: a failed, retryable attempt
-            logger.warning("could not send attempt %s to %s: %s", key, self._queue, error)
-            reader.finish(key, RecordTaskFailure(
-                run.task.task_id, run.task.attempt, BROKER_UNAVAILABLE,
-                f"could not send the attempt to queue {self._queue}: {error}", True, 0.0))
+        for start in starts:
+            key = start.run.task.idempotency_key
+            reader.follow(key, _Following(start.run, start.on_finished, start.on_progress))
+            try:
+                self._placement.app.send_task(
+                    TASK_NAME, args=(wire.task_to(start.run.task), self._limit), task_id=key,
+                    queue=self._queue, ignore_result=True)
+            except Exception as error:
+                self._unsent(start.run, error)
+
+    def _unsent(self, run: RunTask, error: BaseException | None) -> None:
+        key = run.task.idempotency_key
+        logger.warning("could not send attempt %s to %s: %s", key, self._queue, error)
+        self._placement.reader.finish(key, RecordTaskFailure(
+            run.task.task_id, run.task.attempt, BROKER_UNAVAILABLE,
+            f"could not send the attempt to queue {self._queue}: {error}", True, 0.0))
 
     def stop(self, run: RunTask) -> None:
         key = run.task.idempotency_key
