@@ -5,7 +5,9 @@ the local thread pool, and the agent actors keep doing all they do with local at
 concurrency slots in priority order, deadlines, the circuit breaker, recording every state
 change through the execution). A runner sends each attempt as a `stratexec.attempt` message to
 its type's queue, with the attempt's idempotency key as the Celery task id and the type's
-concurrency as the limit the workers hold between them. One `ReportReader` thread follows the
+concurrency as the limit the workers hold between them; the attempts an agent actor starts in
+one turn are sent together (`workers.publish`: with Redis as the broker, in one round trip).
+One `ReportReader` thread follows the
 reports stream and turns the entries about attempts this engine follows into the messages a
 local attempt sends: started, progress, then the outcome, once.
 
@@ -41,12 +43,12 @@ from stratexec.actors.messages import (
 )
 from stratexec.workers import wire
 from stratexec.workers.connection import (
-    TASK_NAME,
     CelerySettings,
     celery_app,
     redis_client,
 )
 from stratexec.workers.leases import result_key
+from stratexec.workers.publish import Message, Unsent, sender
 
 logger = logging.getLogger(__name__)
 
@@ -162,18 +164,19 @@ class CeleryRunner:
         self._limit = limits.concurrency
 
     def start(self, starts: Sequence[AttemptStart]) -> None:
-        """Those the broker does not take (it cannot be reached) are failed, retryable
-        attempts."""
+        """Send the attempts of the agent actor's turn together. Those the broker does not
+        hold (it cannot be reached) are failed, retryable attempts."""
         reader = self._placement.reader
         for start in starts:
-            key = start.run.task.idempotency_key
-            reader.follow(key, _Following(start.run, start.on_finished, start.on_progress))
-            try:
-                self._placement.app.send_task(
-                    TASK_NAME, args=(wire.task_to(start.run.task), self._limit), task_id=key,
-                    queue=self._queue, ignore_result=True)
-            except Exception as error:
-                self._unsent(start.run, error)
+            reader.follow(start.run.task.idempotency_key,
+                          _Following(start.run, start.on_finished, start.on_progress))
+        try:
+            self._placement.sender.send(self._queue, [
+                Message(s.run.task.idempotency_key, (wire.task_to(s.run.task), self._limit))
+                for s in starts])
+        except Unsent as unsent:
+            for start in starts[unsent.sent:]:
+                self._unsent(start.run, unsent.__cause__)
 
     def _unsent(self, run: RunTask, error: BaseException | None) -> None:
         key = run.task.idempotency_key
@@ -200,6 +203,7 @@ class CeleryPlacement:
     def __init__(self, settings: CelerySettings) -> None:
         self.settings = settings
         self.app = celery_app(settings)
+        self.sender = sender(self.app, settings.broker_url)
         self._redis = redis_client(settings)
         self.reader = ReportReader(self._redis, settings.reports_key)
         self._workers: dict[str, Any] = {"workers": [], "checkedAt": None, "error": None}
