@@ -90,6 +90,8 @@ class Node:
             for_commands = channel in (COMMANDS, ANSWERS) or not channel  # "": reconnected
             if for_commands and self.commands is not None:
                 self.commands.on_notify(channel, payload)
+            if channel == self.views.positions_channel and runner.leading:
+                return  # its own announcement: the leader is where the views' news comes from
             if channel not in (COMMANDS, ANSWERS):
                 runner.wake()
 

@@ -85,14 +85,16 @@ class Rows(dict[Key, Row]):
                                             (*prefix, *chunk)).fetchall():
                 read(key_in(values), values)
 
-    def flush(self) -> None:
-        """Write the new rows, the read rows that changed, and the appended rows."""
+    def flush(self) -> int:
+        """Write the new rows, the read rows that changed, and the appended rows; returns
+        how many rows the table gained."""
         self._insert(list(self._added.values()))
         changed, rows = self._changes()
         if rows:
             statement, values = self.table.update(changed)
             self._cur.executemany(statement, map(values, rows))
         self._insert(self._appended)
+        return len(self._added) + len(self._appended)
 
     def _insert(self, rows: list[Row]) -> None:
         table, start = self.table, 0
@@ -150,7 +152,7 @@ class Batch:
         self.origin = origin
         self.at = event.timestamp.isoformat()
 
-    def flush(self) -> None:
-        """Write every table's changes, at the end of the batch."""
-        for rows in self.tables.values():
-            rows.flush()
+    def flush(self) -> dict[str, int]:
+        """Write every table's changes, at the end of the batch; returns how many rows each
+        table gained."""
+        return {name: rows.flush() for name, rows in self.tables.items()}

@@ -72,9 +72,9 @@ def estimate_completion(store: ViewStore, execution_id: UUID | str,
         return None
     fallback = max(priors.values(), key=lambda speed: speed.p90,
                    default=AgentSpeed(1.0, 1.0, 1))
-    speeds = {task.agent: AgentSpeed.observed(work.durations.get(task.agent, []),
-                                              priors.get(task.agent, fallback))
-              for task in work.tasks}
+    agents = {task.agent for task in work.tasks}  # each type's durations sorted once
+    speeds = {agent: AgentSpeed.observed(work.durations.get(agent, []),
+                                         priors.get(agent, fallback)) for agent in agents}
     return estimate(work.tasks, speeds, now)
 
 

@@ -207,9 +207,11 @@ class ProjectionRunner:
                 for view in self.projections:
                     view.preload(batch, events)
                 self._apply(batch, events, done)
-                batch.flush()
-                write_tracking(cur, self._names, last)
-                self.store.announce(cur, last)
+                with self.store.pipelined():  # nothing below reads: one round trip
+                    added = batch.flush()
+                    write_tracking(cur, self._names, last)
+                    self.store.announce(cur, last)
+            self.store.grew(added)
         position = min(max(done.get(name, 0), last) for name in self._names)
         feed = batch.tables.get("event_feed")
         rows = ([stream_row(row) for row in feed.appended]

@@ -54,6 +54,8 @@ TRACKING_SCHEMA = ("CREATE TABLE IF NOT EXISTS tracking ("
 FINGERPRINT_SCHEMA = ("CREATE TABLE IF NOT EXISTS schema_fingerprint ("
                       "name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)")
 
+ANALYZE_AFTER = 1000  # rows a PostgreSQL view table gains before its statistics are taken
+
 logger = logging.getLogger(__name__)
 
 
@@ -122,6 +124,16 @@ class ViewStore:
     def announce(self, cur: Cursor, position: int) -> None:
         """Tell the other processes, at the commit of `cur`'s transaction, that the views
         reached `position` (SQLite: one process, nobody to tell)."""
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Inside `write()`: statements whose results nobody reads, sent without waiting
+        for each answer (SQLite: in-process, there is no wait to save)."""
+        yield
+
+    def grew(self, added: Mapping[str, int]) -> None:
+        """A committed write added `added[table]` rows to each table (SQLite plans its
+        lookups by key without statistics: nothing to do)."""
 
     def tables(self, cur: Cursor, keys: Mapping[str, tuple[str, ...]]) -> dict[str, Table]:
         """The `Table` of each named table (name -> primary-key columns)."""
@@ -240,6 +252,7 @@ class PostgresViewStore(ViewStore):
         self._readers_lock = threading.Lock()
         self._closed = False
         self._write_key = advisory_key(f"stratexec views {schema}")
+        self._growth: dict[str, tuple[int, int]] = {}  # table -> (rows added, at last ANALYZE)
         self._install()
         self._pg_writer = self._connect_pg(self.roles.writer)
 
@@ -259,6 +272,41 @@ class PostgresViewStore(ViewStore):
 
     def announce(self, cur: Cursor, position: int) -> None:
         cur.execute("SELECT pg_notify(?, ?)", (self.positions_channel, str(position)))
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """psycopg's pipeline mode: a page's INSERTs, UPDATEs, tracking and NOTIFY go to
+        the server back to back and are answered together (a failure among them raises
+        when the block ends, inside the transaction, which then rolls back)."""
+        with self._pg_writer.pipeline():
+            yield
+
+    def grew(self, added: Mapping[str, int]) -> None:
+        """Refresh the statistics of a table that grew by a tenth (and at least
+        `ANALYZE_AFTER` rows) since this process last did.
+
+        PostgreSQL picks a plan from a table's statistics, which autovacuum refreshes only
+        when it runs (it may be off; it looks once a minute). An execution adds its whole
+        plan to `tasks` at once: with the statistics of the empty table, the page's lookup
+        of its tasks by key went through the `(execution_id, agent)` index and filtered
+        thousands of rows (10-20 ms a page instead of 1). Runs on the runner's thread
+        after the commit, as the owner (ANALYZE is an owner's right), a few times a run.
+        """
+        stale = []
+        for table, count in added.items():
+            if count:
+                total, analyzed = self._growth.get(table, (0, 0))
+                total += count
+                self._growth[table] = (total, analyzed)
+                if total - analyzed >= max(ANALYZE_AFTER, analyzed // 10):
+                    stale.append(table)
+        if not stale:
+            return
+        with connect(self.conninfo, self.schema) as owner:
+            for table in stale:
+                owner.execute(SQL("ANALYZE {}").format(Identifier(table)))
+                total, _ = self._growth[table]
+                self._growth[table] = (total, total)
 
     def _connect_pg(self, role: str) -> psycopg.Connection[Any]:
         connection = connect(self.conninfo, self.schema)

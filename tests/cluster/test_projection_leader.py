@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from helpers import eventually
 
+from stratexec.cluster.leader import AdvisoryLeadership
 from stratexec.cluster.node import Node
 from stratexec.domain.application import StratexecApp
 from stratexec.domain.strategy import parse_strategy
@@ -99,3 +101,22 @@ def test_one_runner_leads_the_other_follows_and_takes_over_exactly_once(
         rebuild(app, fresh)
         with PostgresViewStore(conninfo) as live:
             assert compare(live, fresh) == []
+
+
+def test_a_leader_that_lost_its_lock_connection_knows_it_within_the_check_interval(
+        postgres_env: dict[str, str]) -> None:
+    """The held lock is looked at once per interval, not at every page; a lost connection
+    (and with it the lock) is still noticed, and another runner takes the lead meanwhile."""
+    conninfo = postgres_conninfo(postgres_env)
+    leader = AdvisoryLeadership(conninfo, "views", check_interval=0.2)
+    other = AdvisoryLeadership(conninfo, "views")
+    try:
+        assert leader.acquire()
+        assert not other.acquire()
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (leader.backend_pid(),))
+        eventually(other.acquire, what="the lock freed with the connection")
+        eventually(lambda: not leader.acquire(), timeout=5, what="the loss noticed")
+    finally:
+        leader.close()
+        other.close()

@@ -8,7 +8,16 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from stratexec.projections.store import PostgresViewStore, read_tracking, write_tracking
+from stratexec.bench.workloads import chains_strategy
+from stratexec.domain.application import StratexecApp
+from stratexec.domain.strategy import parse_strategy
+from stratexec.projections.runner import ProjectionRunner
+from stratexec.projections.store import (
+    ANALYZE_AFTER,
+    PostgresViewStore,
+    read_tracking,
+    write_tracking,
+)
 from stratexec.settings import postgres_conninfo
 
 pytestmark = pytest.mark.postgres
@@ -84,3 +93,44 @@ def test_a_scratch_store_is_dropped_with_its_schema(conninfo: str) -> None:
     with psycopg.connect(conninfo) as connection:
         assert connection.execute("SELECT COUNT(*) FROM pg_namespace WHERE nspname ="
                                   " 'scratch_views'").fetchone() == (0,)
+
+
+def planned_rows(conninfo: str, table: str) -> float:
+    """PostgreSQL's estimate of a table's rows: -1 until its statistics are first taken."""
+    with psycopg.connect(conninfo) as connection:
+        row = connection.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                                 (f"views_under_test.{table}",)).fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+def test_a_table_that_grew_by_a_thousand_rows_gets_its_statistics(
+        conninfo: str, views: PostgresViewStore) -> None:
+    with views.write() as cur:
+        write_tracking(cur, [f"view-{k}" for k in range(ANALYZE_AFTER - 1)], 1)
+    views.grew({"tracking": ANALYZE_AFTER - 1})
+    assert planned_rows(conninfo, "tracking") == -1  # not yet: too few rows for the cost
+    with views.write() as cur:
+        write_tracking(cur, ["one-more"], 1)
+    views.grew({"tracking": 1, "executions": 0})
+    assert planned_rows(conninfo, "tracking") == ANALYZE_AFTER
+    assert planned_rows(conninfo, "executions") == -1
+
+
+def test_after_a_large_plan_is_projected_its_tasks_are_read_by_primary_key(
+        conninfo: str, postgres_env: dict[str, str]) -> None:
+    """The page lookup of an execution's tasks (`Rows.preload`) on statistics of the table
+    as it is, not as it was empty: by the primary key, not the (execution, agent) index."""
+    app = StratexecApp(env=postgres_env)
+    strategy, _ = app.define_strategy(parse_strategy(chains_strategy(ANALYZE_AFTER // 2 + 100)))
+    execution = app.create_execution(strategy)[0]
+    app.save(execution)
+    with PostgresViewStore(conninfo, "views_under_test") as views:
+        ProjectionRunner(app, views).catch_up()
+        with views.read() as cur:
+            table = views.tables(cur, {"tasks": ("execution_id", "task_id")})["tasks"]
+            plan = "\n".join(row[0] for row in cur.execute(
+                "EXPLAIN " + table.select_many(3),
+                (str(execution.id), *list(execution.tasks)[:3])))
+    app.close()
+    assert "tasks_pkey" in plan, plan
