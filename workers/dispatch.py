@@ -56,7 +56,9 @@ READ_BLOCK_MS = 500
 READ_COUNT = 1000
 # After the first report of a lull, what else comes within this many seconds is read with it:
 # the executions then record them in one save each (group commit), not one save a report.
-READ_LINGER = 0.005
+# 15 ms, not 5: twice the events per save and a third less engine CPU a task, measured at
+# N = 5,000 with 16 attempts in flight (enough queued that the workers do not wait for it).
+READ_LINGER = 0.015
 HEALTH_INTERVAL = 5.0
 INSPECT_TIMEOUT = 1.0
 BROKER_UNAVAILABLE = "broker_unavailable"
