@@ -9,10 +9,8 @@ reports go to its execution directly (started, progress, success or failure), an
 ends the runner tells the actor, which frees the slot and starts the next queued attempt.
 Replies to an execution that has stopped are dropped.
 
-The actor starts attempts by turns: while more messages wait in its inbox (the attempts a
-burst of reports finished, the tasks an execution's save made ready), it handles them first
-and then hands the runner every attempt the freed slots take, in one call, so that a runner
-sending them to a broker sends them together (one round trip, not one each).
+The runner gets every attempt a message lets the actor start in one call (the slots it freed,
+the tasks it brought), so that a runner sending them to a broker sends them together.
 
 With a `timeout` or a `heartbeat_timeout` in its limits (see `actors.deadline`), the actor
 watches each running attempt on a clock of its own. An attempt past its deadline is
@@ -96,11 +94,6 @@ Outcome = RecordTaskSuccess | RecordTaskFailure
 class _AttemptFinished:
     seq: int
     outcome: Outcome | None = None  # None: it ended without one
-
-
-@dataclass(frozen=True)
-class _StartReady:
-    """To itself, behind the messages that were waiting: start what their turn made ready."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +219,7 @@ class AttemptRunner(Protocol):
     `on_progress` on each progress report and `on_finished` once when the attempt ends."""
 
     def start(self, starts: Sequence[AttemptStart]) -> None:
-        """Start the attempts of one of the actor's turns, in the order given (priority)."""
+        """Start the attempts, in the order given (priority)."""
 
     def stop(self, run: RunTask) -> None:
         """The attempt was cancelled or timed out (its `cancel_event` is set): stop it
@@ -279,7 +272,6 @@ class AgentActor(pykka.ThreadingActor):
         self._breaker = (CircuitBreaker(circuit or CircuitSettings())
                          if app is not None and clock is not None else None)
         self._circuit: AgentCircuit | None = None  # loaded when first needed
-        self._start_told = False  # a _StartReady is in the inbox
 
     def stats(self) -> AgentStats:
         slots = self._slots
@@ -292,15 +284,12 @@ class AgentActor(pykka.ThreadingActor):
         match message:
             case RunTask():
                 self._slots.enqueue(message)
-                self._start_after_inbox()
+                self._start_ready()
             case _AttemptFinished(seq=seq, outcome=outcome):
                 self._unwatch(seq)
                 attempt = self._slots.finish(seq)
                 if attempt is not None and attempt.timed_out_at is None:
                     self._observe(attempt, outcome)  # a timed-out one was observed then
-                self._start_after_inbox()
-            case _StartReady():
-                self._start_told = False
                 self._start_ready()
             case _CheckDeadline(seq=seq):
                 self._check_deadline(seq)
@@ -337,15 +326,6 @@ class AgentActor(pykka.ThreadingActor):
         self._slots.drop_queue()
         self._slots.cancel_running()  # not stopped on the runner: a restart recovers them
         self._runner.shutdown()
-
-    def _start_after_inbox(self) -> None:
-        """Start what is ready now if nothing else waits; otherwise once the waiting
-        messages are handled (a `_StartReady` behind them), all in one turn."""
-        if self.actor_inbox.empty():
-            self._start_ready()
-        elif not self._start_told:
-            self._start_told = True
-            self.actor_ref.tell(_StartReady())
 
     def _start_ready(self) -> None:
         breaker = self._breaker
