@@ -9,6 +9,9 @@ reports go to its execution directly (started, progress, success or failure), an
 ends the runner tells the actor, which frees the slot and starts the next queued attempt.
 Replies to an execution that has stopped are dropped.
 
+The runner gets every attempt a message lets the actor start in one call (the slots it freed,
+the tasks it brought), so that a runner sending them to a broker sends them together.
+
 With a `timeout` or a `heartbeat_timeout` in its limits (see `actors.deadline`), the actor
 watches each running attempt on a clock of its own. An attempt past its deadline is
 cancelled (its handler sees `context.cancelled`) and recorded at once as a failed, retryable
@@ -35,7 +38,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,14 +201,25 @@ class AttemptSlots:
 OnFinished = Callable[[Outcome | None], None]
 
 
+@dataclass(frozen=True)
+class AttemptStart:
+    """One attempt for a runner to start: the run, the event a cancel sets, and the calls
+    the runner makes on each progress report (`on_progress`) and once at the end."""
+
+    run: RunTask
+    cancel_event: threading.Event
+    on_finished: OnFinished
+    on_progress: Callable[[], None]
+
+
 class AttemptRunner(Protocol):
     """Where an agent type's attempts run, whichever handler runs them: on the engine's
     threads (`LocalRunner`) or elsewhere (`stratexec.workers.dispatch.CeleryRunner`). A
     runner reports to the attempt's execution (started, progress, outcome), calls
     `on_progress` on each progress report and `on_finished` once when the attempt ends."""
 
-    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
-              on_progress: Callable[[], None]) -> None: ...
+    def start(self, starts: Sequence[AttemptStart]) -> None:
+        """Start the attempts, in the order given (priority)."""
 
     def stop(self, run: RunTask) -> None:
         """The attempt was cancelled or timed out (its `cancel_event` is set): stop it
@@ -222,10 +236,10 @@ class LocalRunner:
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix=f"agent-{handler.agent_type}")
 
-    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
-              on_progress: Callable[[], None]) -> None:
-        self._executor.submit(run_attempt, self.handler, run, cancel_event, on_finished,
-                              on_progress)
+    def start(self, starts: Sequence[AttemptStart]) -> None:
+        for start in starts:
+            self._executor.submit(run_attempt, self.handler, start.run, start.cancel_event,
+                                  start.on_finished, start.on_progress)
 
     def stop(self, run: RunTask) -> None:
         """The handler sees `context.cancelled`: a thread cannot be stopped from outside."""
@@ -315,16 +329,19 @@ class AgentActor(pykka.ThreadingActor):
 
     def _start_ready(self) -> None:
         breaker = self._breaker
+        starts = []
         while ((breaker is None or breaker.may_start())
                and (attempt := self._slots.start_next()) is not None):
             if breaker is not None and breaker.starting(attempt.key):
                 self._record_circuit(functools.partial(AgentCircuit.start_probe,
                                                        attempt=attempt.key))
             self._watch(attempt)
-            self._runner.start(
+            starts.append(AttemptStart(
                 attempt.run, attempt.cancel_event,
                 functools.partial(_attempt_finished, self.actor_ref, attempt.seq),
-                attempt.beat)
+                attempt.beat))
+        if starts:
+            self._runner.start(starts)
 
     # -------------------------------------------------------------- deadlines
 

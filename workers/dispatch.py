@@ -5,7 +5,9 @@ the local thread pool, and the agent actors keep doing all they do with local at
 concurrency slots in priority order, deadlines, the circuit breaker, recording every state
 change through the execution). A runner sends each attempt as a `stratexec.attempt` message to
 its type's queue, with the attempt's idempotency key as the Celery task id and the type's
-concurrency as the limit the workers hold between them. One `ReportReader` thread follows the
+concurrency as the limit the workers hold between them; the attempts an agent actor starts in
+one turn are sent together (`workers.publish`: with Redis as the broker, in one round trip).
+One `ReportReader` thread follows the
 reports stream and turns the entries about attempts this engine follows into the messages a
 local attempt sends: started, progress, then the outcome, once.
 
@@ -24,12 +26,12 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from stratexec.actors.agent import AttemptRunner, OnFinished, tell_live
+from stratexec.actors.agent import AttemptRunner, AttemptStart, OnFinished, tell_live
 from stratexec.actors.agents.base import AgentHandler, AgentLimits
 from stratexec.actors.execution import Collect
 from stratexec.actors.messages import (
@@ -41,12 +43,12 @@ from stratexec.actors.messages import (
 )
 from stratexec.workers import wire
 from stratexec.workers.connection import (
-    TASK_NAME,
     CelerySettings,
     celery_app,
     redis_client,
 )
 from stratexec.workers.leases import result_key
+from stratexec.workers.publish import Message, Unsent, sender
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,9 @@ READ_BLOCK_MS = 500
 READ_COUNT = 1000
 # After the first report of a lull, what else comes within this many seconds is read with it:
 # the executions then record them in one save each (group commit), not one save a report.
-READ_LINGER = 0.005
+# 15 ms, not 5: twice the events per save and a third less engine CPU a task, measured at
+# N = 5,000 with 16 attempts in flight (enough queued that the workers do not wait for it).
+READ_LINGER = 0.015
 HEALTH_INTERVAL = 5.0
 INSPECT_TIMEOUT = 1.0
 BROKER_UNAVAILABLE = "broker_unavailable"
@@ -161,20 +165,27 @@ class CeleryRunner:
         self._queue = placement.settings.queue(agent_type)
         self._limit = limits.concurrency
 
-    def start(self, run: RunTask, cancel_event: threading.Event, on_finished: OnFinished,
-              on_progress: Callable[[], None]) -> None:
-        key = run.task.idempotency_key
+    def start(self, starts: Sequence[AttemptStart]) -> None:
+        """Send the attempts of the agent actor's turn together. Those the broker does not
+        hold (it cannot be reached) are failed, retryable attempts."""
         reader = self._placement.reader
-        reader.follow(key, _Following(run, on_finished, on_progress))
+        for start in starts:
+            reader.follow(start.run.task.idempotency_key,
+                          _Following(start.run, start.on_finished, start.on_progress))
         try:
-            self._placement.app.send_task(
-                TASK_NAME, args=(wire.task_to(run.task), self._limit), task_id=key,
-                queue=self._queue, ignore_result=True)
-        except Exception as error:  # the broker is down: a failed, retryable attempt
-            logger.warning("could not send attempt %s to %s: %s", key, self._queue, error)
-            reader.finish(key, RecordTaskFailure(
-                run.task.task_id, run.task.attempt, BROKER_UNAVAILABLE,
-                f"could not send the attempt to queue {self._queue}: {error}", True, 0.0))
+            self._placement.sender.send(self._queue, [
+                Message(s.run.task.idempotency_key, (wire.task_to(s.run.task), self._limit))
+                for s in starts])
+        except Unsent as unsent:
+            for start in starts[unsent.sent:]:
+                self._unsent(start.run, unsent.__cause__)
+
+    def _unsent(self, run: RunTask, error: BaseException | None) -> None:
+        key = run.task.idempotency_key
+        logger.warning("could not send attempt %s to %s: %s", key, self._queue, error)
+        self._placement.reader.finish(key, RecordTaskFailure(
+            run.task.task_id, run.task.attempt, BROKER_UNAVAILABLE,
+            f"could not send the attempt to queue {self._queue}: {error}", True, 0.0))
 
     def stop(self, run: RunTask) -> None:
         key = run.task.idempotency_key
@@ -194,6 +205,7 @@ class CeleryPlacement:
     def __init__(self, settings: CelerySettings) -> None:
         self.settings = settings
         self.app = celery_app(settings)
+        self.sender = sender(self.app, settings.broker_url)
         self._redis = redis_client(settings)
         self.reader = ReportReader(self._redis, settings.reports_key)
         self._workers: dict[str, Any] = {"workers": [], "checkedAt": None, "error": None}
