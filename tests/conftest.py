@@ -8,6 +8,7 @@ reached the tests fail with the reason, they are never skipped.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,14 @@ from stratexec.settings import postgres_conninfo
 PG_HOST = os.environ.get("STRATEXEC_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("STRATEXEC_TEST_PG_PORT", "5432")
 PG_USER = os.environ.get("STRATEXEC_TEST_PG_USER", "postgres")
+
+
+def pytest_configure() -> None:
+    """A suite started in the background of a shell without job control inherits SIGINT
+    ignored, and so would every process it starts, which the Ctrl-C tests then cannot
+    interrupt: take Python's own handler back (a started process then gets the default)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
