@@ -305,11 +305,15 @@ class PostgresViewStore(ViewStore):
                     stale.append(table)
         if not stale:
             return
-        with connect(self.conninfo, self.schema) as owner:
-            for table in stale:
-                owner.execute(SQL("ANALYZE {}").format(Identifier(table)))
-                total, _ = self._growth[table]
-                self._growth[table] = (total, total)
+        try:  # statistics only speed lookups up: a failure must not fail the committed page
+            with connect(self.conninfo, self.schema) as owner:
+                for table in stale:
+                    owner.execute(SQL("ANALYZE {}").format(Identifier(table)))
+                    total, _ = self._growth[table]
+                    self._growth[table] = (total, total)
+        except psycopg.Error as error:
+            logger.warning("refreshing the statistics of %s failed (%s); trying again after"
+                           " the next page", ", ".join(stale), error)
 
     def _connect_pg(self, role: str) -> psycopg.Connection[Any]:
         connection = connect(self.conninfo, self.schema, self.idle_timeout)
