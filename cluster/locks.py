@@ -21,6 +21,8 @@ from typing import Any
 
 import psycopg
 
+from stratexec.projections.sql import milliseconds
+
 logger = logging.getLogger(__name__)
 
 
@@ -129,7 +131,7 @@ class LockConnection:
 
     def _limit_idleness(self, connection: psycopg.Connection[Any], seconds: float) -> None:
         try:
-            connection.execute(f"SET idle_session_timeout = {max(1, round(seconds * 1000))}")
+            connection.execute(f"SET idle_session_timeout = {milliseconds(seconds)}")
         except psycopg.errors.UndefinedObject:  # before PostgreSQL 14
             logger.warning("this PostgreSQL server has no idle_session_timeout: a hung "
                            "process keeps its %s locks until it is killed", self.name)

@@ -133,6 +133,12 @@ class _NumberLoader(Loader):
         return int(number) if number == number.to_integral_value() else float(number)
 
 
+def milliseconds(seconds: float) -> int:
+    """A PostgreSQL timeout setting for `seconds`: whole milliseconds, never 0 (which would
+    turn the timeout off)."""
+    return max(1, round(seconds * 1000))
+
+
 def connect(conninfo: str, schema: str, idle_in_transaction: float | None = None,
             ) -> psycopg.Connection[Any]:
     """An autocommit connection whose tables are `schema`'s, with rows by name. With
@@ -141,7 +147,7 @@ def connect(conninfo: str, schema: str, idle_in_transaction: float | None = None
     options = f"-c search_path={schema}"
     if idle_in_transaction is not None:
         options += (" -c idle_in_transaction_session_timeout="
-                    f"{max(1, round(idle_in_transaction * 1000))}")
+                    f"{milliseconds(idle_in_transaction)}")
     connection = psycopg.connect(conninfo, autocommit=True, row_factory=sql_row,
                                  cursor_factory=psycopg.RawCursor, options=options)
     connection.adapters.register_loader("numeric", _NumberLoader)
