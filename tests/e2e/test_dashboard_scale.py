@@ -474,7 +474,8 @@ def test_a_390_px_screen_shows_every_card_and_a_refused_link_is_the_friendly_pag
 
 
 # After the stream's snapshot, one metrics-update event for each execution in it, with the
-# data given (as a server with the status helper's fields sends them), then the stream as is.
+# data given (as a server with the status helper's fields sends them), then the stream as is,
+# less its own metrics-update events: the running execution's would replace the data given.
 METRICS_AFTER_SNAPSHOT = """(() => {
     const data = %s;
     const Real = window.EventSource;
@@ -484,7 +485,7 @@ METRICS_AFTER_SNAPSHOT = """(() => {
             this.heard = {};
         }
         addEventListener(type, listener, options) {
-            super.addEventListener(type, listener, options);
+            if (type !== "metrics-update") super.addEventListener(type, listener, options);
             this.heard[type] = listener;
             if (type !== "snapshot") return;
             super.addEventListener("snapshot", (message) => {
