@@ -9,7 +9,9 @@ concurrency as the limit the workers hold between them; the attempts an agent ac
 one turn are sent together (`workers.publish`: with Redis as the broker, in one round trip).
 One `ReportReader` thread follows the
 reports stream and turns the entries about attempts this engine follows into the messages a
-local attempt sends: started, progress, then the outcome, once.
+local attempt sends: started, progress, then the outcome, once. It frees an ended attempt's
+slot as soon as it reads the outcome, and sends the executions what it read within
+`READ_LINGER` together, in the order read.
 
 Cancel (and a timeout) revokes the attempt on the workers: a queued message is discarded, a
 running one terminated (the workers run the prefork pool, where that works). Pause sends
@@ -58,6 +60,8 @@ READ_COUNT = 1000
 # the executions then record them in one save each (group commit), not one save a report.
 # 15 ms, not 5: twice the events per save and a third less engine CPU a task, measured at
 # N = 5,000 with 16 attempts in flight (enough queued that the workers do not wait for it).
+# The slots of the attempts that ended are freed as soon as their outcome is read, before
+# the linger: it delays the recording, never the next attempt's send.
 READ_LINGER = 0.015
 HEALTH_INTERVAL = 5.0
 INSPECT_TIMEOUT = 1.0
@@ -94,16 +98,22 @@ class ReportReader:
         if previous is not None:
             previous.on_finished(None)
 
-    def finish(self, key: str, outcome: wire.Outcome | None) -> None:
-        """The attempt ended: its outcome (if any) to its execution, then `on_finished`;
+    def finish(self, key: str, outcome: wire.Outcome | None,
+               told: list[tuple[Any, Any]] | None = None) -> None:
+        """The attempt ended: `on_finished` frees its slot at once, and its outcome (if any)
+        goes to its execution, or on `told` to go with the other reports read with it;
         only the first call for a key does anything."""
         with self._lock:
             following = self._following.pop(key, None)
         if following is None:
             return
-        if outcome is not None:
-            tell_live(following.run.reply_to, outcome)
         following.on_finished(outcome)
+        if outcome is None:
+            return
+        if told is None:
+            tell_live(following.run.reply_to, outcome)
+        else:
+            told.append((following.run.reply_to, outcome))
 
     def in_flight(self) -> Counter[str]:
         with self._lock:
@@ -115,45 +125,53 @@ class ReportReader:
 
     def _read(self) -> None:
         while not self._stopped.is_set():
+            told: list[tuple[Any, Any]] = []
             try:
-                answer = self._redis.xread({self._stream: self._last_id}, count=READ_COUNT,
-                                           block=READ_BLOCK_MS)
-                if answer and len(answer[0][1]) < READ_COUNT:
+                entries = self._take(self._redis.xread(
+                    {self._stream: self._last_id}, count=READ_COUNT, block=READ_BLOCK_MS), told)
+                if 0 < entries < READ_COUNT:
                     self._stopped.wait(READ_LINGER)
-                    after = answer[0][1][-1][0]
-                    more = self._redis.xread({self._stream: after}, count=READ_COUNT)
-                    answer = [(answer[0][0], answer[0][1] + (more[0][1] if more else []))]
+                    self._take(self._redis.xread({self._stream: self._last_id},
+                                                 count=READ_COUNT), told)
             except Exception:
                 logger.exception("cannot read the workers' reports; trying again")
                 self._stopped.wait(1.0)
-                continue
-            for _, entries in answer:
-                for entry_id, fields in entries:
-                    self._last_id = entry_id
-                    try:
-                        self._dispatch(*wire.parse_report(fields))
-                    except (KeyError, ValueError, TypeError):  # not a report of ours
-                        logger.warning("dropping a malformed report %s: %r", entry_id, fields)
+            for ref, message in told:
+                tell_live(ref, message)
 
-    def _dispatch(self, key: str, kind: str, body: dict[str, Any]) -> None:
+    def _take(self, answer: Any, told: list[tuple[Any, Any]]) -> int:
+        """Dispatch the entries read; the messages for the executions go on `told`, to be
+        sent together after the linger. Returns how many entries there were."""
+        entries = answer[0][1] if answer else []
+        for entry_id, fields in entries:
+            self._last_id = entry_id
+            try:
+                self._dispatch(*wire.parse_report(fields), told)
+            except (KeyError, ValueError, TypeError):  # not a report of ours
+                logger.warning("dropping a malformed report %s: %r", entry_id, fields)
+        return len(entries)
+
+    def _dispatch(self, key: str, kind: str, body: dict[str, Any],
+                  told: list[tuple[Any, Any]]) -> None:
         with self._lock:
             following = self._following.get(key)
         if following is None:
             return  # another engine's, or an attempt that is no longer followed
         task = following.run.task
         if kind == wire.STARTED:
-            tell_live(following.run.reply_to, RecordTaskStarted(task.task_id, task.attempt))
+            told.append((following.run.reply_to,
+                         RecordTaskStarted(task.task_id, task.attempt)))
         elif kind == wire.PROGRESS:
             following.on_progress()
-            tell_live(following.run.reply_to, RecordTaskProgress(
-                task.task_id, task.attempt, float(body["progress"]), str(body["message"])))
+            told.append((following.run.reply_to, RecordTaskProgress(
+                task.task_id, task.attempt, float(body["progress"]), str(body["message"]))))
         elif kind == wire.OUTCOME:
             outcome = wire.outcome_from(body)
             if outcome is None:  # the attempt stays followed: its deadline, if any, ends it
                 logger.warning("attempt %s: the worker reported no outcome of ours: %r",
                                key, body)
             else:
-                self.finish(key, outcome)
+                self.finish(key, outcome, told)
 
 
 class CeleryRunner:
