@@ -68,6 +68,11 @@ INSPECT_TIMEOUT = 1.0
 BROKER_UNAVAILABLE = "broker_unavailable"
 
 
+# The messages for the executions that one read of the reports makes, in the order read:
+# (the execution's actor, the message), sent together once the read's linger is over.
+Told = list[tuple[Any, Any]]
+
+
 @dataclass(frozen=True)
 class _Following:
     run: RunTask
@@ -99,7 +104,7 @@ class ReportReader:
             previous.on_finished(None)
 
     def finish(self, key: str, outcome: wire.Outcome | None,
-               told: list[tuple[Any, Any]] | None = None) -> None:
+               told: Told | None = None) -> None:
         """The attempt ended: `on_finished` frees its slot at once, and its outcome (if any)
         goes to its execution, or on `told` to go with the other reports read with it;
         only the first call for a key does anything."""
@@ -125,7 +130,7 @@ class ReportReader:
 
     def _read(self) -> None:
         while not self._stopped.is_set():
-            told: list[tuple[Any, Any]] = []
+            told: Told = []
             try:
                 entries = self._take(self._redis.xread(
                     {self._stream: self._last_id}, count=READ_COUNT, block=READ_BLOCK_MS), told)
@@ -139,7 +144,7 @@ class ReportReader:
             for ref, message in told:
                 tell_live(ref, message)
 
-    def _take(self, answer: Any, told: list[tuple[Any, Any]]) -> int:
+    def _take(self, answer: Any, told: Told) -> int:
         """Dispatch the entries read; the messages for the executions go on `told`, to be
         sent together after the linger. Returns how many entries there were."""
         entries = answer[0][1] if answer else []
@@ -152,7 +157,7 @@ class ReportReader:
         return len(entries)
 
     def _dispatch(self, key: str, kind: str, body: dict[str, Any],
-                  told: list[tuple[Any, Any]]) -> None:
+                  told: Told) -> None:
         with self._lock:
             following = self._following.get(key)
         if following is None:
